@@ -1,0 +1,105 @@
+"""Method contract (DESIGN.md "Contracts"): needs, hyper-parameter schema, ``unlearn(model, data, cfg, ctx)``.
+
+A method only ever receives an :class:`UnlearnData` built from what it declares in :class:`Needs`:
+data or labels it did not declare are absent (``None``), so a method cannot use them by accident,
+and under the ``label_free`` paradigm no label reaches a method at all (except the labelled retain
+sample a method may declare for a repair step, as LAF+R does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.paradigms.base import Supervision
+from engine.registry import Registry
+from engine.training.config import TrainConfig
+from engine.training.loop import LossFn, Progress
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a method needs from the setting; unmet needs make it ``not_applicable`` with a reason."""
+
+    forget_labels: bool = False
+    retain_data: bool = False
+    retain_labels: bool = False
+    labelled_retain_sample: bool = False  # LAF+R: labels of a retain sample of the forget set's size
+    train_time_state: tuple[str, ...] = ()  # recorder keys, see engine.training.recording
+    test_data: bool = False  # a held-out split the method may peek at (e.g. PGU's early stopping)
+
+    def describe(self) -> str:
+        """Human-readable list (for docs and the UI)."""
+        parts = ["forget inputs"]
+        if self.forget_labels:
+            parts.append("forget labels")
+        if self.retain_data:
+            parts.append("retain inputs")
+        if self.retain_labels:
+            parts.append("retain labels")
+        if self.labelled_retain_sample:
+            parts.append("a labelled retain sample")
+        if self.train_time_state:
+            parts.append("training-time state: " + ", ".join(self.train_time_state))
+        if self.test_data:
+            parts.append("held-out data")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class UnlearnData:
+    """The data a method may see (fields it did not declare are ``None``)."""
+
+    x_forget: torch.Tensor
+    sup_forget: Supervision | None
+    x_retain: torch.Tensor | None
+    sup_retain: Supervision | None
+    num_classes: int
+    paradigm: str
+    loss: LossFn  # the paradigm's loss on whatever supervision is passed
+    train_state: dict[str, Any] = field(default_factory=dict)
+    x_test: torch.Tensor | None = None
+    retain_sample_idx: torch.Tensor | None = None  # positions in x_retain whose sup_retain is labelled
+
+
+@dataclass
+class UnlearnContext:
+    """Run-time services for a method: seed, device, progress, the training config, incremental carry."""
+
+    seed: int
+    device: torch.device
+    train_cfg: TrainConfig
+    model_key: str
+    input_shape: tuple[int, int, int]
+    progress: Progress = lambda done, total, msg: None
+    carry: dict[str, Any] = field(default_factory=dict)  # survives across incremental requests
+    request: int = 0
+
+    def generator(self, stream: int = 0) -> torch.Generator:
+        """A CPU generator derived from the run's seed (``stream`` separates independent draws)."""
+        return torch.Generator().manual_seed(self.seed * 7919 + 104729 * (self.request + 1) + stream)
+
+
+Unlearn = Callable[[nn.Module, UnlearnData, Any, UnlearnContext], nn.Module]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered unlearning method."""
+
+    key: str
+    title: str
+    family: str  # "reference" | "fine-tuning" | "gradient" | "relabel" | "seed" | ...
+    paper: str
+    config: type
+    needs: Needs
+    unlearn: Unlearn
+    doc: str
+    paradigms: tuple[str, ...] | None = None  # paradigms the method supports (None = any)
+
+
+METHODS: Registry[Method] = Registry("method")

@@ -1,0 +1,51 @@
+"""``finetune`` (FT): fine-tune the original on the retain set only, relying on catastrophic forgetting.
+
+Source: Warnecke et al. 2021 as run in Unlearn-Sparse (Jia et al. 2023), used by UGradSL (002) and PPU (004).
+Defaults: Unlearn-Sparse uses SGD lr 0.01, 10 epochs; we keep lr 0.01 and use 5 epochs on the small defaults.
+Needs: retain inputs + (weak) labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from engine.config import param
+from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.common import batches, check_finite, sgd
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Hyper-parameters of fine-tuning."""
+
+    epochs: int = param(5, "passes over the retain set", range=(1, 200), source="Unlearn-Sparse: 10")
+    lr: float = param(0.01, "SGD learning rate", range=(1e-6, 1.0), log=True, source="Unlearn-Sparse: 0.01")
+    batch_size: int = param(64, "mini-batch size", range=(1, 4096))
+
+
+def unlearn(model: nn.Module, data: UnlearnData, cfg: FinetuneConfig, ctx: UnlearnContext) -> nn.Module:
+    """Minimise the paradigm's loss on the retain set with SGD (momentum 0.9, wd 5e-4)."""
+    assert data.x_retain is not None and data.sup_retain is not None
+    opt = sgd(model, cfg.lr)
+    gen = ctx.generator()
+    model.train()
+    for epoch in range(cfg.epochs):
+        for idx in batches(data.x_retain.shape[0], cfg.batch_size, gen, ctx.device):
+            loss = data.loss(model(data.x_retain[idx]), data.sup_retain.take(idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        check_finite(loss, "finetune")
+        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    return model
+
+
+METHODS.register("finetune", Method(
+    key="finetune", title="Fine-tuning (FT)", family="fine-tuning",
+    paper="Warnecke et al. 2021; as in Jia et al. 2023 (Unlearn-Sparse)",
+    config=FinetuneConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn,
+    doc="Continue training the original on the retain set only (SGD, the paradigm's loss); the forget set "
+        "is forgotten only as far as catastrophic forgetting goes. Cheap, usually under-forgets.",
+))

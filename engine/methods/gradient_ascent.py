@@ -1,0 +1,51 @@
+"""``gradient_ascent`` (GA / NegGrad): maximise the training loss on the forget set.
+
+Source: Thudi et al. 2022 / Golatkar et al. 2020 (NegGrad), as run in Unlearn-Sparse (used by LAF 001 and
+UGradSL 002). Unlearn-Sparse defaults (CIFAR): SGD lr 1e-4, 5 epochs, batch 256; the small embedded
+dataset has few forget batches, so our default lr is larger (see the schema). Needs: forget inputs + labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from engine.config import param
+from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.common import batches, check_finite, sgd
+
+
+@dataclass(frozen=True)
+class GradientAscentConfig:
+    """Hyper-parameters of gradient ascent."""
+
+    epochs: int = param(5, "passes over the forget set", range=(1, 200), source="Unlearn-Sparse: 5")
+    lr: float = param(2e-3, "SGD learning rate", range=(1e-7, 1.0), log=True, source="Unlearn-Sparse: 1e-4 (CIFAR)")
+    batch_size: int = param(64, "mini-batch size", range=(1, 4096), source="Unlearn-Sparse: 256")
+
+
+def unlearn(model: nn.Module, data: UnlearnData, cfg: GradientAscentConfig, ctx: UnlearnContext) -> nn.Module:
+    """Minimise ``-loss(forget)`` with SGD (momentum 0.9, wd 5e-4)."""
+    assert data.sup_forget is not None
+    opt = sgd(model, cfg.lr)
+    gen = ctx.generator()
+    model.train()
+    for epoch in range(cfg.epochs):
+        for idx in batches(data.x_forget.shape[0], cfg.batch_size, gen, ctx.device):
+            loss = -data.loss(model(data.x_forget[idx]), data.sup_forget.take(idx))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        check_finite(loss, "gradient_ascent")
+        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    return model
+
+
+METHODS.register("gradient_ascent", Method(
+    key="gradient_ascent", title="Gradient ascent (GA / NegGrad)", family="gradient",
+    paper="Thudi et al. 2022; Golatkar et al. 2020; as in Jia et al. 2023",
+    config=GradientAscentConfig, needs=Needs(forget_labels=True), unlearn=unlearn,
+    doc="Gradient *ascent* on the forget set's loss (the paradigm's loss on its observed labels). Fast, "
+        "needs no retain data, but easily over-forgets and damages the rest of the model.",
+))

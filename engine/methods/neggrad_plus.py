@@ -1,0 +1,60 @@
+"""``neggrad_plus`` (NegGrad+): descend on the retain loss while ascending on the forget loss.
+
+Source: Kurmanji et al. 2023 (SCRUB paper's baseline), used by PPU (004).
+Loss: ``alpha * L(retain) - (1 - alpha) * L(forget)``, forget batches cycled alongside retain batches.
+Defaults: SCRUB small scale alpha 0.95, lr 0.01, 10 epochs (SGD); we use 5 epochs. Needs: forget + retain labels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import nn
+
+from engine.config import param
+from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.common import batches, check_finite, cycle_batches, sgd
+
+
+@dataclass(frozen=True)
+class NegGradPlusConfig:
+    """Hyper-parameters of NegGrad+."""
+
+    alpha: float = param(0.95, "weight of the retain loss (1 - alpha weighs the forget ascent)", range=(0.0, 1.0),
+                         source="SCRUB small scale: 0.95")
+    epochs: int = param(5, "passes over the retain set", range=(1, 200), source="SCRUB: 10")
+    lr: float = param(0.01, "SGD learning rate", range=(1e-6, 1.0), log=True, source="SCRUB: 0.01")
+    batch_size: int = param(64, "retain mini-batch size (forget batches of the same size are cycled)",
+                            range=(1, 4096))
+
+
+def unlearn(model: nn.Module, data: UnlearnData, cfg: NegGradPlusConfig, ctx: UnlearnContext) -> nn.Module:
+    """SGD on ``alpha * L_r - (1 - alpha) * L_f`` over paired retain/forget batches."""
+    assert data.x_retain is not None and data.sup_retain is not None and data.sup_forget is not None
+    opt = sgd(model, cfg.lr)
+    gen = ctx.generator()
+    n_r, n_f = data.x_retain.shape[0], data.x_forget.shape[0]
+    per_epoch = math.ceil(n_r / cfg.batch_size)
+    model.train()
+    for epoch in range(cfg.epochs):
+        f_batches = cycle_batches(n_f, cfg.batch_size, per_epoch, gen, ctx.device)
+        for idx_r, idx_f in zip(batches(n_r, cfg.batch_size, gen, ctx.device), f_batches, strict=False):
+            loss_r = data.loss(model(data.x_retain[idx_r]), data.sup_retain.take(idx_r))
+            loss_f = data.loss(model(data.x_forget[idx_f]), data.sup_forget.take(idx_f))
+            loss = cfg.alpha * loss_r - (1.0 - cfg.alpha) * loss_f
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        check_finite(loss, "neggrad_plus")
+        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    return model
+
+
+METHODS.register("neggrad_plus", Method(
+    key="neggrad_plus", title="NegGrad+", family="gradient", paper="Kurmanji et al. 2023 (SCRUB), baseline in PPU",
+    config=NegGradPlusConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True),
+    unlearn=unlearn,
+    doc="Fine-tunes on the retain set while ascending on the forget set, weighted by alpha. Stronger "
+        "forgetting than fine-tuning, more stable than plain gradient ascent.",
+))

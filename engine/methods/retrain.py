@@ -1,0 +1,39 @@
+"""``retrain``: train from scratch on the retain set with the original's training config (the gold reference).
+
+Source: every seed paper (exact unlearning). Needs retain inputs and their (weak) supervision.
+The runner trains it once per seed as the reference job and reuses that job for this row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.models import build_model
+from engine.training.loop import fit
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """No hyper-parameters: the original's training config is used, so retrain is comparable."""
+
+
+def unlearn(model: nn.Module, data: UnlearnData, cfg: RetrainConfig, ctx: UnlearnContext) -> nn.Module:
+    """Fresh initialisation (seeded) trained on the retain set with the paradigm's loss."""
+    assert data.x_retain is not None and data.sup_retain is not None  # guaranteed by Needs
+    torch.manual_seed(ctx.seed)
+    fresh = build_model(ctx.model_key, ctx.input_shape, data.num_classes).to(ctx.device)
+    fit(fresh, data.x_retain, data.sup_retain, data.loss, ctx.train_cfg, ctx.seed, ctx.progress)
+    return fresh
+
+
+METHODS.register("retrain", Method(
+    key="retrain", title="Retrain from scratch", family="reference", paper="all seed papers (exact unlearning)",
+    config=RetrainConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn,
+    doc="Exact unlearning: a fresh model trained on the retain set only, with the same training "
+        "configuration and seed as the original. Every other method is measured against it; for forgetting "
+        "metrics *closer to retrain* is better (not 'higher').",
+))

@@ -1,0 +1,125 @@
+"""Resolve a spec against the registries and materialise the unlearning problem of one seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.config import build_config, config_dict
+from engine.data import DATASETS, ImageData, load_dataset
+from engine.errors import SpecError
+from engine.models import MODELS
+from engine.paradigms import PARADIGMS, Paradigm, Supervision
+from engine.scenarios import SCENARIOS, Scenario, SelectInputs
+from engine.spec import ComparisonSpec, stable_hash
+from engine.training.config import TrainConfig, default_train_config
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A validated spec: registry objects and typed configs (everything but methods and seeds)."""
+
+    spec: ComparisonSpec
+    paradigm: Paradigm
+    scenario: Scenario
+    scenario_cfg: Any
+    train_cfg: TrainConfig
+
+    def problem_payload(self, seed: int) -> dict[str, Any]:
+        """The canonical content of a problem (its cache key's input)."""
+        s = self.spec
+        return {"dataset": s.dataset, "coarse": s.coarse, "paradigm": s.paradigm, "rate": s.rate,
+                "labelled_fraction": s.labelled_fraction, "scenario": s.scenario,
+                "scenario_params": config_dict(self.scenario_cfg), "seed": seed}
+
+    def problem_key(self, seed: int) -> str:
+        return "problem-" + stable_hash(self.problem_payload(seed))
+
+
+def resolve(spec: ComparisonSpec) -> Setting:
+    """Validate ``spec`` field by field (unknown keys, incompatible combinations, bad parameters)."""
+    info = DATASETS.get(spec.dataset, "dataset")
+    paradigm = PARADIGMS.get(spec.paradigm, "paradigm")
+    scenario = SCENARIOS.get(spec.scenario, "scenario")
+    MODELS.get(spec.model, "model")
+    if spec.coarse and not info.has_groups:
+        raise SpecError("coarse", f"dataset {spec.dataset!r} has no coarse labels")
+    if spec.rate is not None and paradigm.rate_name is None:
+        raise SpecError("rate", f"paradigm {spec.paradigm!r} takes no rate")
+    if spec.labelled_fraction < 1.0 and spec.paradigm != "label_free":
+        raise SpecError("labelled_fraction", "only the label_free paradigm takes a labelled fraction")
+    if scenario.paradigms is not None and spec.paradigm not in scenario.paradigms:
+        raise SpecError("scenario", f"scenario {spec.scenario!r} needs paradigm {' or '.join(scenario.paradigms)}, "
+                                    f"not {spec.paradigm!r}")
+    if scenario.needs_groups and not (info.has_groups and spec.coarse):
+        raise SpecError("scenario", f"scenario {spec.scenario!r} needs a dataset trained on coarse labels with "
+                                    "sub-classes (cifar100 with coarse labels)")
+    scenario_cfg = build_config(scenario.config, dict(spec.scenario_params), "scenario")
+    base = default_train_config(spec.dataset, spec.model)
+    train_cfg = build_config(TrainConfig, {**config_dict(base), **dict(spec.train)}, "train")
+    return Setting(spec, paradigm, scenario, scenario_cfg, train_cfg)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One seed's unlearning problem: data (on the device), supervision, forget requests.
+
+    ``forget_idx`` is the union of ``requests``; ``retain_idx`` the rest of the training split.
+    """
+
+    key: str
+    seed: int
+    data: ImageData
+    paradigm: Paradigm
+    supervision: Supervision
+    requests: tuple[torch.Tensor, ...]
+    forget_idx: torch.Tensor
+    retain_idx: torch.Tensor
+    forget_classes: tuple[int, ...]
+    touched_classes: tuple[int, ...]
+    test_forget_mask: torch.Tensor | None
+
+    @property
+    def device(self) -> torch.device:
+        return self.data.x_train.device
+
+    def step(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forget and retain indices of incremental request ``i`` (retain excludes every earlier request)."""
+        n = self.data.x_train.shape[0]
+        gone = torch.zeros(n, dtype=torch.bool)
+        for r in self.requests[: i + 1]:
+            gone[r] = True
+        dev = self.device
+        return self.requests[i].to(dev), torch.nonzero(~gone).flatten().to(dev)
+
+
+def seeded(seed: int, stream: int) -> torch.Generator:
+    """An independent CPU generator per (seed, purpose)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + stream)
+
+
+def build_problem(setting: Setting, seed: int, data_dir: Path, device: torch.device | str = "cpu",
+                  data: ImageData | None = None) -> Problem:
+    """Load the data and draw the seed's supervision and forget set (validating the result)."""
+    spec = setting.spec
+    data = data if data is not None else load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device=device)
+    sup = setting.paradigm.supervise(data.y_train, data.num_classes, spec.rate, spec.labelled_fraction,
+                                     seeded(seed, 1))
+    sel = setting.scenario.select(SelectInputs(data, sup, spec.paradigm, seeded(seed, 2)), setting.scenario_cfg)
+    forget = torch.cat(sel.requests).unique().sort().values
+    n = data.x_train.shape[0]
+    field = next(iter(dict(spec.scenario_params)), "scenario")
+    if forget.numel() == 0:
+        raise SpecError(field, f"the forget set is empty for scenario {spec.scenario!r} with these parameters")
+    if forget.numel() >= n:
+        raise SpecError(field, "the forget set would be the whole training set; nothing would remain")
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[forget] = False
+    retain = torch.nonzero(keep).flatten()
+    dev = data.x_train.device
+    mask = sel.test_forget_mask.to(dev) if sel.test_forget_mask is not None else None
+    return Problem(setting.problem_key(seed), seed, data, setting.paradigm, sup.to(dev), sel.requests,
+                   forget.to(dev), retain.to(dev), sel.forget_classes, sel.touched_classes, mask)

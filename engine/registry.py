@@ -1,0 +1,57 @@
+"""One generic registry type; every component kind (datasets, paradigms, scenarios, models,
+methods, metrics) has one instance of it, filled by the component modules themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from engine.errors import SpecError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps fixed keys (CATALOGUE.md) to components of one kind."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, key: str, item: T) -> T:
+        """Add ``item`` under ``key``; a key may be registered once."""
+        if key in self._items:
+            raise KeyError(f"{self.kind} {key!r} is registered twice")
+        self._items[key] = item
+        return item
+
+    def add(self, key: str) -> Callable[[T], T]:
+        """Decorator form of :meth:`register`."""
+
+        def deco(item: T) -> T:
+            return self.register(key, item)
+
+        return deco
+
+    def get(self, key: str, field: str | None = None) -> T:
+        """Return the component or raise a :class:`SpecError` listing the valid keys."""
+        try:
+            return self._items[key]
+        except KeyError:
+            valid = ", ".join(sorted(self._items))
+            raise SpecError(field or self.kind, f"unknown {self.kind} {key!r}; valid: {valid}") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def keys(self) -> list[str]:
+        return list(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        return list(self._items.items())
+
+    def __len__(self) -> int:
+        return len(self._items)

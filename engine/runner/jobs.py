@@ -1,0 +1,328 @@
+"""Jobs: content-keyed units of work (problem -> original -> retrain -> unlearn -> evaluate), DESIGN.md data flow.
+
+A :class:`Job` is plain data (JSON payload + dependency keys) so that any executor -- in-process or a Ray
+worker -- can run it with :func:`execute`. Every job reads its inputs from the store and writes its
+result there in one transaction at the very end; a cancelled or failed job writes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.config import build_config
+from engine.data import ImageData, load_dataset
+from engine.errors import NotApplicable, RunFailed
+from engine.methods import METHODS, UnlearnContext
+from engine.metrics import EvalInputs, evaluate_all
+from engine.models import build_model
+from engine.problem import Problem, Setting, build_problem, resolve
+from engine.runner.views import make_view
+from engine.spec import ComparisonSpec, stable_hash
+from engine.store import Store, arrays_from_bytes, arrays_to_bytes, state_from_bytes, state_to_bytes
+from engine.training import fit, predict_logits
+from engine.training.recording import RECORDERS
+
+
+class Cancelled(Exception):
+    """The user cancelled the comparison; the running job stops and writes nothing."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work. ``key`` = kind + hash of ``payload`` (which already names its dependencies' keys)."""
+
+    key: str
+    kind: str  # problem | original | train_state | retrain | unlearn | evaluate
+    label: str
+    payload: dict[str, Any]
+    deps: tuple[str, ...] = ()
+
+
+def make_job(kind: str, label: str, identity: dict[str, Any], payload: dict[str, Any],
+             deps: tuple[str, ...] = ()) -> Job:
+    """A job keyed by its kind and the canonical ``identity`` (what determines its result).
+
+    ``payload`` carries what the job needs to run (the setting, the seed, dependency keys, what to
+    record on the side); it must be a function of ``identity`` plus execution options.
+    """
+    return Job(f"{kind}-{stable_hash(identity)}", kind, label, payload, deps)
+
+
+@dataclass
+class JobEnv:
+    """What an executor hands a job: store, data directory, device, cancellation and progress."""
+
+    store: Store
+    data_dir: Path
+    device: torch.device
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_progress: Callable[[str, dict[str, Any]], None] | None = None
+    _data: dict[tuple[str, bool], ImageData] = field(default_factory=dict)
+
+    def dataset(self, name: str, coarse: bool) -> ImageData:
+        """The dataset on the device, loaded once per environment."""
+        if (name, coarse) not in self._data:
+            self._data[(name, coarse)] = load_dataset(name, self.data_dir, coarse=coarse, device=self.device)
+        return self._data[(name, coarse)]
+
+    def progress(self, job: Job, state: str, done: int = 0, total: int = 0, message: str = "",
+                 started: float | None = None) -> None:
+        """Publish a progress event (store + callback); raises :class:`Cancelled` when cancelled."""
+        event = {"job": job.key, "kind": job.kind, "label": job.label, "state": state, "done": done,
+                 "total": total, "message": message,
+                 "elapsed": 0.0 if started is None else time.perf_counter() - started}
+        self.store.set_progress(job.key, event)
+        if self.on_progress is not None:
+            self.on_progress(job.key, event)
+        if state == "running" and self.cancel.is_set():
+            raise Cancelled(job.label)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+def _setting(job: Job) -> Setting:
+    return resolve(ComparisonSpec.from_json(job.payload["spec"]))
+
+
+def _problem(job: Job, env: JobEnv, setting: Setting) -> Problem:
+    """Rebuild the seed's problem and check it against the stored one (same forget set)."""
+    seed = int(job.payload["seed"])
+    data = env.dataset(setting.spec.dataset, setting.spec.coarse)
+    problem = build_problem(setting, seed, env.data_dir, data=data)
+    stored = arrays_from_bytes(env.store.blob(setting.problem_key(seed), "problem.npz"))
+    if not np.array_equal(stored["forget_idx"], problem.forget_idx.cpu().numpy()):
+        raise RunFailed("the stored forget set differs from the one rebuilt from the spec")
+    return problem
+
+
+def _load_model(env: JobEnv, key: str, setting: Setting, problem: Problem) -> torch.nn.Module:
+    model = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes).to(env.device)
+    model.load_state_dict(state_from_bytes(env.store.blob(key, "state.pt"), env.device))
+    return model
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_problem(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Materialise the seed's supervision and forget set (stored for the dashboard and as a consistency check)."""
+    setting = _setting(job)
+    seed = int(job.payload["seed"])
+    data = env.dataset(setting.spec.dataset, setting.spec.coarse)
+    p = build_problem(setting, seed, env.data_dir, data=data)
+    arrays = {
+        "forget_idx": p.forget_idx.cpu().numpy(), "retain_idx": p.retain_idx.cpu().numpy(),
+        "request_sizes": np.array([r.numel() for r in p.requests]),
+        "requests": torch.cat(p.requests).cpu().numpy(),
+        "observed_labels": p.supervision.labels.cpu().numpy(),
+        "candidates": p.supervision.candidates.cpu().numpy(),
+        "labelled": p.supervision.labelled.cpu().numpy(),
+    }
+    if p.test_forget_mask is not None:
+        arrays["test_forget_mask"] = p.test_forget_mask.cpu().numpy()
+    meta = {"n_forget": int(p.forget_idx.numel()), "n_retain": int(p.retain_idx.numel()),
+            "n_test": int(data.x_test.shape[0]), "forget_classes": list(p.forget_classes),
+            "touched_classes": list(p.touched_classes), "n_requests": len(p.requests)}
+    return meta, {"problem.npz": arrays_to_bytes(arrays)}
+
+
+def _train(job: Job, env: JobEnv, retain_only: bool) -> tuple[dict[str, Any], dict[str, bytes], dict[str, Any]]:
+    setting = _setting(job)
+    problem = _problem(job, env, setting)
+    seed = int(job.payload["seed"])
+    idx = problem.retain_idx if retain_only else torch.arange(problem.data.x_train.shape[0], device=env.device)
+    torch.manual_seed(seed)
+    model = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes).to(env.device)
+    recorders = {k: RECORDERS.get(k).make() for k in job.payload.get("record_during", [])}
+    started = time.perf_counter()
+    env.progress(job, "running", 0, setting.train_cfg.epochs, "training", started)
+    result = fit(model, problem.data.x_train[idx], problem.supervision.take(idx), problem.paradigm.loss,
+                 setting.train_cfg, seed,
+                 lambda d, t, m: env.progress(job, "running", d, t, m, started), hooks=list(recorders.values()))
+    extra: dict[str, Any] = {}
+    for k in job.payload.get("record_after", []):
+        recorders[k] = RECORDERS.get(k).make()
+    for k, rec in recorders.items():
+        extra[k] = rec.finish(model, problem.data.x_train)
+    meta = {"seconds": result.seconds, "steps": result.steps, "final_loss": result.final_loss,
+            "n_train": int(idx.numel())}
+    return meta, {"state.pt": state_to_bytes(model.state_dict())}, extra
+
+
+def run_original(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes], dict[str, Any]]:
+    """Train the original model on the full training set (recording selected training-time state)."""
+    return _train(job, env, retain_only=False)
+
+
+def run_retrain(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Train the gold reference from scratch on the retain set (same config and seed as the original)."""
+    meta, blobs, _ = _train(job, env, retain_only=True)
+    return meta, blobs
+
+
+def run_train_state(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Record one kind of training-time state for an existing original model.
+
+    Post-hoc state is computed from the stored weights; state that needs the training loop re-runs the
+    (deterministic) original training with the recorder attached and checks the weights came out equal.
+    """
+    setting = _setting(job)
+    rec_key = job.payload["recorder"]
+    info = RECORDERS.get(rec_key)
+    problem = _problem(job, env, setting)
+    started = time.perf_counter()
+    env.progress(job, "running", 0, 1, f"recording {info.title}", started)
+    if info.during_training:
+        sub = Job(job.key, "original", job.label, {**job.payload, "record_during": [rec_key], "record_after": []})
+        _, blobs, extra = _train(sub, env, retain_only=False)
+        stored = state_from_bytes(env.store.blob(job.payload["original"], "state.pt"))
+        fresh = state_from_bytes(blobs["state.pt"])
+        if any(not torch.equal(stored[k], fresh[k]) for k in stored):
+            raise RunFailed("re-running the original training to record its updates did not reproduce the "
+                            "stored weights (non-deterministic device); clear the cache and run again")
+        state = extra[rec_key]
+    else:
+        model = _load_model(env, job.payload["original"], setting, problem)
+        state = info.make().finish(model, problem.data.x_train)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return {"recorder": rec_key, "seconds": time.perf_counter() - started}, {"state.pt": buf.getvalue()}
+
+
+def run_unlearn(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Apply one method to a copy of the original (once per forget request) and time it."""
+    setting = _setting(job)
+    problem = _problem(job, env, setting)
+    method = METHODS.get(job.payload["method"], "methods")
+    cfg = build_config(method.config, job.payload["hparams"], f"methods.{method.key}")
+    original = _load_model(env, job.payload["original"], setting, problem)
+    train_state: dict[str, Any] = {}
+    for rec_key, state_job in job.payload.get("train_state", {}).items():
+        train_state[rec_key] = torch.load(io.BytesIO(env.store.blob(state_job, "state.pt")),
+                                          map_location=env.device, weights_only=True)
+    model = copy.deepcopy(original)
+    started = time.perf_counter()
+    ctx = UnlearnContext(seed=int(job.payload["seed"]), device=env.device, train_cfg=setting.train_cfg,
+                         model_key=setting.spec.model, input_shape=problem.data.input_shape,
+                         progress=lambda d, t, m: env.progress(job, "running", d, t, m, started))
+    env.progress(job, "running", 0, 0, "starting", started)
+    seconds = 0.0
+    for i in range(len(problem.requests)):
+        ctx.request = i
+        forget_idx, retain_idx = problem.step(i)
+        data = make_view(method, problem, forget_idx, retain_idx, train_state, setting)
+        _sync(env.device)
+        t0 = time.perf_counter()
+        model = method.unlearn(model, data, cfg, ctx)
+        _sync(env.device)
+        seconds += time.perf_counter() - t0
+    for p in model.parameters():
+        if not torch.isfinite(p).all():
+            raise RunFailed(f"{method.key} produced non-finite weights")
+    return {"seconds": seconds}, {"state.pt": state_to_bytes(model.state_dict())}
+
+
+def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Evaluate one model (original, retrain or a method's output) with every metric, against retrain."""
+    setting = _setting(job)
+    problem = _problem(job, env, setting)
+    started = time.perf_counter()
+    env.progress(job, "running", 0, 1, "evaluating", started)
+    model = _load_model(env, job.payload["model_job"], setting, problem)
+    logits_train = predict_logits(model, problem.data.x_train).cpu().numpy()
+    logits_test = predict_logits(model, problem.data.x_test).cpu().numpy()
+    if job.payload.get("retrain_eval"):
+        ref = arrays_from_bytes(env.store.blob(job.payload["retrain_eval"], "outputs.npz"))
+        r_train, r_test = ref["logits_train"], ref["logits_test"]
+    else:  # this *is* the retrain reference
+        r_train, r_test = logits_train, logits_test
+    retrain_meta = env.store.result(job.payload["retrain_job"])
+    seconds = job.payload.get("seconds")
+    if job.payload.get("seconds_from"):
+        res = env.store.result(job.payload["seconds_from"])
+        seconds = None if res is None else res.meta["seconds"]
+    inp = EvalInputs(
+        logits_train=logits_train, logits_test=logits_test,
+        y_train=problem.data.y_train.cpu().numpy(), y_test=problem.data.y_test.cpu().numpy(),
+        forget_idx=problem.forget_idx.cpu().numpy(), retain_idx=problem.retain_idx.cpu().numpy(),
+        test_forget_mask=None if problem.test_forget_mask is None else problem.test_forget_mask.cpu().numpy(),
+        forget_classes=problem.forget_classes, touched_classes=problem.touched_classes, seed=problem.seed,
+        unlearn_seconds=seconds, retrain_seconds=None if retrain_meta is None else retrain_meta.meta["seconds"],
+        retrain_logits_train=r_train, retrain_logits_test=r_test,
+    )
+    values = evaluate_all(inp, job.payload.get("metrics"))
+    metrics = {k: v.value for k, v in values.items()}
+    reasons = {k: v.reason for k, v in values.items() if v.value is None}
+    per_sample = {k: v.per_sample for k, v in values.items() if v.per_sample is not None}
+    outputs = {"logits_train": logits_train.astype(np.float32), "logits_test": logits_test.astype(np.float32)}
+    for k, v in metrics.items():
+        if v is not None and not np.isfinite(v):
+            raise RunFailed(f"metric {k} is {v}")
+    return ({"metrics": metrics, "reasons": reasons},
+            {"outputs.npz": arrays_to_bytes(outputs), "per_sample.npz": arrays_to_bytes(per_sample)})
+
+
+RUNNERS: dict[str, Callable[[Job, JobEnv], Any]] = {
+    "problem": run_problem, "original": run_original, "retrain": run_retrain, "train_state": run_train_state,
+    "unlearn": run_unlearn, "evaluate": run_evaluate,
+}
+
+
+def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
+    """Run ``job`` unless its result exists; returns ``"cached"``, ``"done"``; raises on failure.
+
+    Only one process computes a key at a time: others wait for its result (or take over a dead
+    process's claim). Results are written in one transaction at the end, so an interruption at any
+    point leaves no partial result.
+    """
+    store = env.store
+    while True:
+        if store.has(job.key):
+            env.progress(job, "cached")
+            return "cached"
+        if store.claim(job.key):
+            break
+        if env.cancel.is_set():
+            raise Cancelled(job.label)
+        env.progress(job, "waiting", message="another process is computing this job")
+        time.sleep(poll)
+    try:
+        if store.has(job.key):  # finished between our check and our claim
+            env.progress(job, "cached")
+            return "cached"
+        out = RUNNERS[job.kind](job, env)
+        if job.kind == "original":
+            meta, blobs, extra = out
+            for rec_key, state in extra.items():
+                buf = io.BytesIO()
+                torch.save(state, buf)
+                sk = job.payload["state_jobs"][rec_key]
+                store.put(sk, {"recorder": rec_key, "seconds": 0.0}, {"state.pt": buf.getvalue()})
+        else:
+            meta, blobs = out
+        store.put(job.key, {**meta, "kind": job.kind, "label": job.label}, blobs)
+        env.progress(job, "done", message=f"{meta.get('seconds', 0.0):.2f}s" if "seconds" in meta else "")
+        return "done"
+    except Cancelled:
+        env.progress(job, "cancelled")
+        raise
+    except NotApplicable as e:
+        env.progress(job, "not_applicable", message=e.reason)
+        raise
+    except Exception as e:
+        env.store.set_progress(job.key, {"job": job.key, "kind": job.kind, "label": job.label, "state": "failed",
+                                         "message": f"{type(e).__name__}: {e}"})
+        raise
+    finally:
+        store.release(job.key)

@@ -1,0 +1,107 @@
+"""Collect a plan's finished evaluations into tables (tidy and wide) shared by the CLI, the CSV and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.executors.base import JobOutcome
+from engine.metrics import METRICS
+from engine.runner.plan import Plan
+from engine.store import Store, arrays_from_bytes
+
+ID_COLUMNS = ["dataset", "paradigm", "scenario", "model", "method", "seed", "status"]
+
+
+def row_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None = None) -> list[dict[str, Any]]:
+    """Per row: status (``ok`` / ``not_applicable`` / ``failed`` / ``cancelled`` / ``pending``), reason, metrics."""
+    outcomes = outcomes or {}
+    out = []
+    spec = plan.spec
+    for row in plan.rows:
+        rec: dict[str, Any] = {"dataset": spec.dataset, "paradigm": spec.paradigm, "scenario": spec.scenario,
+                               "model": spec.model, "method": row.method, "seed": row.seed}
+        metrics: dict[str, float | None] = {}
+        reasons: dict[str, str] = {}
+        if row.status == "not_applicable":
+            status, note = "not_applicable", row.reason
+        else:
+            res = store.result(row.eval_job) if row.eval_job else None
+            if res is not None:
+                status, note = "ok", ""
+                metrics, reasons = res.meta["metrics"], res.meta.get("reasons", {})
+            else:
+                failed = [outcomes[j.key] for j in plan.jobs
+                          if j.key in outcomes and outcomes[j.key].status in ("failed", "cancelled", "skipped")
+                          and j.key in _ancestors(plan, row.eval_job)]
+                if failed:
+                    status = "cancelled" if failed[0].status == "cancelled" else "failed"
+                    note = failed[0].error
+                else:
+                    status, note = "pending", ""
+        rec.update(status=status, note=note, metrics=metrics, reasons=reasons, eval_job=row.eval_job)
+        out.append(rec)
+    return out
+
+
+def _ancestors(plan: Plan, key: str | None) -> set[str]:
+    if key is None:
+        return set()
+    by_key = {j.key: j for j in plan.jobs}
+    seen, todo = set(), [key]
+    while todo:
+        k = todo.pop()
+        if k in seen or k not in by_key:
+            continue
+        seen.add(k)
+        todo.extend(by_key[k].deps)
+    return seen
+
+
+def wide_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per method x seed: id columns, then one column per metric (``NaN`` = not applicable), then note."""
+    metric_keys = METRICS.keys()
+    rows = []
+    for r in records:
+        row = {c: r[c] for c in ID_COLUMNS}
+        for k in metric_keys:
+            v = r["metrics"].get(k)
+            row[k] = np.nan if v is None else float(v)
+        row["note"] = r["note"]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*ID_COLUMNS, *metric_keys, "note"])
+
+
+def tidy_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per method x seed x metric (DESIGN.md: the store's results are a tidy table)."""
+    rows = []
+    for r in records:
+        for k in METRICS.keys():
+            v = r["metrics"].get(k)
+            rows.append({**{c: r[c] for c in ID_COLUMNS}, "metric": k, "value": np.nan if v is None else float(v),
+                         "reason": r["reasons"].get(k, "") if v is None else ""})
+    return pd.DataFrame(rows)
+
+
+def summary_table(wide: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds per method (``ok`` rows only), columns ``<metric>`` and ``<metric>_std``."""
+    ok = wide[wide["status"] == "ok"]
+    metric_keys = [k for k in METRICS.keys() if k in wide.columns]
+    if ok.empty:
+        return pd.DataFrame(columns=["method", "seeds", *metric_keys])
+    g = ok.groupby("method", sort=False)[metric_keys]
+    mean, std = g.mean(), g.std(ddof=1) if ok["seed"].nunique() > 1 else g.std(ddof=0) * np.nan
+    out = mean.copy()
+    for k in metric_keys:
+        out[f"{k}_std"] = std[k]
+    out.insert(0, "seeds", ok.groupby("method", sort=False)["seed"].nunique())
+    return out.reset_index()
+
+
+def per_sample(store: Store, eval_job: str) -> dict[str, np.ndarray]:
+    """A finished evaluation's per-sample arrays and outputs (logits) for charts."""
+    arrays = arrays_from_bytes(store.blob(eval_job, "per_sample.npz"))
+    arrays.update(arrays_from_bytes(store.blob(eval_job, "outputs.npz")))
+    return arrays

@@ -1,0 +1,68 @@
+"""Run a comparison end to end: plan, record it in the store, execute missing jobs, collect the tables."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from engine.data import default_data_dir
+from engine.executors import ExecSettings, Executor, JobOutcome, LocalExecutor
+from engine.executors.base import EventFn
+from engine.runner.plan import Plan, make_plan
+from engine.runner.results import row_status, summary_table, tidy_table, wide_table
+from engine.spec import ComparisonSpec
+from engine.store import Store, default_cache_dir
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    """A finished (or partly finished) comparison's tables and per-job outcomes."""
+
+    plan: Plan
+    wide: pd.DataFrame
+    tidy: pd.DataFrame
+    summary: pd.DataFrame
+    outcomes: dict[str, JobOutcome]
+    seconds: float
+
+
+def record_comparison(plan: Plan, store: Store) -> None:
+    """Save the comparison's spec and plan so that History can list and reopen it."""
+    existing = store.comparison(plan.key)
+    store.put_comparison(plan.key, {
+        "spec": plan.spec.to_json(), "created": existing["created"] if existing else time.time(),
+        "updated": time.time(),
+        "rows": [{"method": r.method, "seed": r.seed, "eval_job": r.eval_job, "status": r.status,
+                  "reason": r.reason} for r in plan.rows],
+        "jobs": [{"key": j.key, "kind": j.kind, "label": j.label} for j in plan.jobs],
+    })
+
+
+def collect(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None = None,
+            seconds: float = 0.0) -> ComparisonResult:
+    """Build the result tables from whatever the store holds for ``plan``."""
+    records = row_status(plan, store, outcomes)
+    wide = wide_table(records)
+    return ComparisonResult(plan, wide, tidy_table(records), summary_table(wide), outcomes or {}, seconds)
+
+
+def run_comparison(spec: ComparisonSpec, cache_dir: Path | None = None, data_dir: Path | None = None,
+                   executor: Executor | None = None, on_event: EventFn | None = None,
+                   cancel: threading.Event | None = None, plan: Plan | None = None) -> ComparisonResult:
+    """Validate, plan and run ``spec``; finished jobs are reused from the cache, never recomputed."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    plan = plan or make_plan(spec, data_dir)
+    start = time.perf_counter()
+    store = Store(cache_dir)
+    try:
+        record_comparison(plan, store)
+        outcomes = (executor or LocalExecutor()).run(plan.jobs, ExecSettings(cache_dir, data_dir, spec.device),
+                                                     on_event=on_event, cancel=cancel)
+        return collect(plan, store, outcomes, time.perf_counter() - start)
+    finally:
+        store.close()

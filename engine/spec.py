@@ -1,0 +1,93 @@
+"""``ComparisonSpec``: the frozen, JSON-serialisable description of one comparison (DESIGN.md, data flow 1)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import SpecError
+from engine.version import ENGINE_VERSION
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method with its (user-given) hyper-parameters; missing ones take the schema's defaults."""
+
+    name: str
+    hparams: tuple[tuple[str, Any], ...] = ()
+
+    def hparam_dict(self) -> dict[str, Any]:
+        return dict(self.hparams)
+
+
+@dataclass(frozen=True)
+class ComparisonSpec:
+    """Everything that defines a comparison; its canonical JSON is the root of every cache key."""
+
+    dataset: str = "digits"
+    coarse: bool = False
+    paradigm: str = "supervised"
+    rate: float | None = None
+    labelled_fraction: float = 1.0
+    scenario: str = "class"
+    scenario_params: tuple[tuple[str, Any], ...] = ()
+    model: str = "cnn"
+    train: tuple[tuple[str, Any], ...] = ()  # overrides of the dataset x model default TrainConfig
+    methods: tuple[MethodSpec, ...] = field(default_factory=tuple)
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise SpecError("seeds", "at least one seed is required")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise SpecError("seeds", "seeds must be distinct")
+        for s in self.seeds:
+            if not isinstance(s, int) or s < 0:
+                raise SpecError("seeds", f"seeds must be non-negative integers, got {s!r}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise SpecError("device", f"must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+        if self.rate is not None and not 0.0 <= self.rate < 1.0:
+            raise SpecError("rate", f"must be in [0, 1), got {self.rate}")
+        if not 0.0 < self.labelled_fraction <= 1.0:
+            raise SpecError("labelled_fraction", f"must be in (0, 1], got {self.labelled_fraction}")
+        names = [m.name for m in self.methods]
+        if len(set(names)) != len(names):
+            raise SpecError("methods", "a method is listed twice")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (lists for tuples)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ComparisonSpec:
+        """Inverse of :meth:`to_json`."""
+        d = dict(d)
+        d["scenario_params"] = tuple(tuple(p) for p in d.get("scenario_params", ()))
+        d["train"] = tuple(tuple(p) for p in d.get("train", ()))
+        d["methods"] = tuple(MethodSpec(m["name"], tuple(tuple(h) for h in m.get("hparams", ())))
+                             for m in d.get("methods", ()))
+        d["seeds"] = tuple(d.get("seeds", (0,)))
+        return cls(**d)
+
+    def setting_key(self) -> str:
+        """Hash of everything but methods and seeds: identifies the comparison's setting."""
+        d = self.to_json()
+        d.pop("methods")
+        d.pop("seeds")
+        return stable_hash(d)
+
+    def comparison_key(self) -> str:
+        """Hash of the whole spec (the History page's identity of a comparison)."""
+        return stable_hash(self.to_json())
+
+
+def stable_hash(obj: Any) -> str:
+    """SHA-256 (first 24 hex chars) of canonical JSON plus the engine version."""
+    blob = json.dumps({"v": ENGINE_VERSION, "o": obj}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]

@@ -1,0 +1,65 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from engine.errors import SpecError
+from engine.metrics import METRICS, MetricValue, evaluate_all
+from tests.metrics.conftest import make_inputs
+
+EXPECTED = {
+    "forget_acc",
+    "retain_acc",
+    "retain_other_classes_acc",
+    "test_acc",
+    "test_forget_acc",
+    "test_retain_acc",
+    "forget_entropy",
+    "mia_efficacy",
+    "mia_loss_acc",
+    "mia_asr",
+    "kl_to_retrain",
+    "gap_to_retrain",
+    "unlearn_seconds",
+    "speedup_vs_retrain",
+}
+
+
+def test_all_registered_with_metadata():
+    assert EXPECTED <= set(METRICS.keys())
+    for key, info in METRICS.items():
+        assert info.key == key and info.title and info.description and info.papers
+        assert info.direction in ("higher", "lower", "closer_to_retrain")
+
+
+def test_evaluate_all_default_and_subset():
+    inp = make_inputs("class")
+    out = evaluate_all(inp)
+    assert set(out) == set(METRICS.keys())
+    for key, mv in out.items():
+        assert isinstance(mv, MetricValue)
+        if mv.value is None:
+            assert mv.reason, key
+        else:
+            assert isinstance(mv.value, float) and np.isfinite(mv.value), key
+    # fractions stay in [0, 1]
+    for key in ("forget_acc", "retain_acc", "test_acc", "mia_efficacy", "mia_loss_acc", "mia_asr", "gap_to_retrain"):
+        assert 0.0 <= out[key].value <= 1.0
+    sub = evaluate_all(inp, ["test_acc", "forget_acc"])
+    assert list(sub) == ["test_acc", "forget_acc"]
+    assert sub["test_acc"] == out["test_acc"]
+
+
+def test_random_scenario_not_applicable_parts():
+    out = evaluate_all(
+        make_inputs("random", with_retrain=False), ["test_forget_acc", "retain_other_classes_acc", "kl_to_retrain"]
+    )
+    assert all(v.value is None and v.reason for v in out.values())
+
+
+def test_errors_surface():
+    with pytest.raises(SpecError):
+        evaluate_all(make_inputs("class"), ["no_such_metric"])
+    bad = dataclasses.replace(make_inputs("class"), y_train=np.full(300, 99))  # label out of range
+    with pytest.raises(IndexError):
+        evaluate_all(bad, ["mia_efficacy"])

@@ -1,0 +1,54 @@
+import dataclasses
+
+import numpy as np
+from scipy.special import softmax as scipy_softmax
+from scipy.stats import entropy as scipy_entropy
+
+from engine.metrics import METRICS
+from engine.metrics.retrain_distance import GAP_COMPONENTS, gap_to_retrain, kl_to_retrain
+from tests.metrics.conftest import make_inputs
+
+
+def test_kl_against_scipy():
+    inp = make_inputs("class", forget_margin=6.0)
+    r = kl_to_retrain(inp)
+    idx = inp.forget_idx
+    ref = scipy_entropy(
+        scipy_softmax(inp.retrain_logits_train[idx], axis=1), scipy_softmax(inp.logits_train[idx], axis=1), axis=1
+    )
+    np.testing.assert_allclose(r.per_sample, ref, rtol=1e-6, atol=1e-9)
+    assert np.isclose(r.value, ref.mean())
+    assert r.value > 0
+
+
+def test_kl_zero_for_identical_outputs():
+    inp = make_inputs("class")
+    same = dataclasses.replace(inp, retrain_logits_train=inp.logits_train + 3.0)  # softmax is shift-invariant
+    assert abs(kl_to_retrain(same).value) < 1e-12
+
+
+def test_gap_zero_when_logits_equal_retrain():
+    inp = make_inputs("random")
+    same = dataclasses.replace(inp, logits_train=inp.retrain_logits_train, logits_test=inp.retrain_logits_test)
+    assert gap_to_retrain(same).value == 0.0
+
+
+def test_gap_matches_hand_computation():
+    inp = make_inputs("class", forget_margin=6.0)
+    ref = dataclasses.replace(inp, logits_train=inp.retrain_logits_train, logits_test=inp.retrain_logits_test)
+    expected = np.mean([abs(METRICS.get(k).fn(inp).value - METRICS.get(k).fn(ref).value) for k in GAP_COMPONENTS])
+    got = gap_to_retrain(inp).value
+    assert np.isclose(got, expected) and got > 0
+
+
+def test_not_applicable_without_retrain():
+    inp = make_inputs("class", with_retrain=False)
+    for fn in (kl_to_retrain, gap_to_retrain):
+        r = fn(inp)
+        assert r.value is None and "retrain" in r.reason
+
+
+def test_metadata():
+    for key in ("kl_to_retrain", "gap_to_retrain"):
+        info = METRICS.get(key)
+        assert info.needs_retrain and info.direction == "lower" and info.group == "distance"
