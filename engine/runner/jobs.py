@@ -242,6 +242,8 @@ def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes
     model = _load_model(env, job.payload["model_job"], setting, problem)
     logits_train = predict_logits(model, problem.data.x_train).cpu().numpy()
     logits_test = predict_logits(model, problem.data.x_test).cpu().numpy()
+    if not (np.isfinite(logits_train).all() and np.isfinite(logits_test).all()):
+        raise RunFailed("the model's outputs are not finite (the method diverged)")
     if job.payload.get("retrain_eval"):
         ref = arrays_from_bytes(env.store.blob(job.payload["retrain_eval"], "outputs.npz"))
         r_train, r_test = ref["logits_train"], ref["logits_test"]
