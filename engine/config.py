@@ -69,8 +69,10 @@ def schema(cls: type) -> list[ParamSchema]:
 
 def _coerce(value: Any, p: ParamSchema, where: str) -> Any:
     base = p.type.removesuffix("_or_none")
-    if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
-        if p.type.endswith("_or_none"):
+    nullable = p.type.endswith("_or_none")
+    textual = p.type in ("str", "choice")  # "" and "none" are legitimate values of text fields
+    if value is None or (not textual and isinstance(value, str) and value.strip().lower() in ("none", "")):
+        if nullable:
             return None
         raise SpecError(where, "a value is required")
     try:

@@ -39,9 +39,11 @@ def supervise(y_true: torch.Tensor, num_classes: int, rate: float | None, labell
 
 def gce_loss(logits: torch.Tensor, sup: Supervision) -> torch.Tensor:
     """Generalised cross-entropy ``mean((1 - p_y^q) / q)`` on the observed (noisy) labels."""
+    if not bool(sup.labelled.all()):
+        logits, sup = logits[sup.labelled], sup.take(sup.labelled)
     if logits.shape[0] == 0:
         return logits.sum() * 0.0
-    logp = torch.log_softmax(logits, dim=1).gather(1, sup.labels.clamp_min(0)[:, None]).squeeze(1)
+    logp = torch.log_softmax(logits, dim=1).gather(1, sup.labels[:, None]).squeeze(1)
     return ((1.0 - torch.exp(GCE_Q * logp)) / GCE_Q).mean()
 
 

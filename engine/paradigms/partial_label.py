@@ -35,6 +35,8 @@ def supervise(y_true: torch.Tensor, num_classes: int, rate: float | None, labell
 
 def cc_loss(logits: torch.Tensor, sup: Supervision) -> torch.Tensor:
     """Classifier-consistent PLL loss: mean of ``-log sum_{j in S_i} softmax(z_i)_j`` (via logsumexp)."""
+    if not bool(sup.labelled.all()):
+        logits, sup = logits[sup.labelled], sup.take(sup.labelled)
     if logits.shape[0] == 0:
         return logits.sum() * 0.0
     masked = logits.masked_fill(~sup.candidates, float("-inf"))
