@@ -41,6 +41,11 @@ class Registry(Generic[T]):
             valid = ", ".join(sorted(self._items))
             raise SpecError(field or self.kind, f"unknown {self.kind} {key!r}; valid: {valid}") from None
 
+    def reorder(self, first: list[str]) -> None:
+        """Put the listed keys first, in that order (the rest keep their order): display order only."""
+        head = {k: self._items[k] for k in first if k in self._items}
+        self._items = {**head, **{k: v for k, v in self._items.items() if k not in head}}
+
     def __contains__(self, key: object) -> bool:
         return key in self._items
 

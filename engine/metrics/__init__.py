@@ -5,6 +5,8 @@ Importing this package registers every metric module.
 
 from __future__ import annotations
 
+import dataclasses
+
 from engine.metrics import accuracy, entropy, mia_asr, mia_efficacy, mia_loss, retrain_distance, timing
 from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue
 
@@ -30,4 +32,8 @@ def evaluate_all(inp: EvalInputs, keys: list[str] | None = None) -> dict[str, Me
     Unknown keys raise :class:`engine.errors.SpecError`; a metric's own errors propagate.
     """
     selected = METRICS.keys() if keys is None else list(keys)
-    return {key: METRICS.get(key, field="metrics").fn(inp) for key in selected}
+    out: dict[str, MetricValue] = {}
+    for key in selected:
+        fn = METRICS.get(key, field="metrics").fn
+        out[key] = fn(dataclasses.replace(inp, own_values={k: v.value for k, v in out.items()}))
+    return out

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -19,9 +19,8 @@ class EvalInputs:
 
     Logits are of the evaluated model, on the whole training and test splits, in dataset
     order. Labels are always the *true* labels (never the paradigm's weak supervision).
-    ``retrain_*`` hold the retrained reference's outputs for the same seed (``None`` while
-    evaluating the reference itself is not the case: the reference is evaluated with its own
-    logits there too). ``forget_classes`` are the classes the scenario removes entirely
+    ``retrain_*`` hold the retrained reference's outputs for the same seed (when the reference
+    itself is evaluated, its own logits). ``forget_classes`` are the classes the scenario removes entirely
     (``class``/``subclass``; for ``subclass`` the test split uses ``test_forget_mask``).
     """
 
@@ -39,6 +38,10 @@ class EvalInputs:
     retrain_seconds: float | None
     retrain_logits_train: np.ndarray | None
     retrain_logits_test: np.ndarray | None
+    # already-computed values (filled by evaluate_all / the runner) so that derived metrics such as
+    # gap_to_retrain do not refit attacks: this run's values and the retrain reference's values
+    own_values: Mapping[str, float | None] = field(default_factory=dict)
+    retrain_values: Mapping[str, float | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,9 @@ def gap_to_retrain(inp: EvalInputs) -> MetricValue:
     gaps = []
     for key in GAP_COMPONENTS:
         fn = METRICS.get(key).fn
-        mine, theirs = fn(inp).value, fn(ref).value
+        mine = inp.own_values[key] if key in inp.own_values else fn(inp).value
+        known = inp.retrain_values
+        theirs = known[key] if known is not None and key in known else fn(ref).value
         if mine is not None and theirs is not None:
             gaps.append(abs(mine - theirs))
     if not gaps:

@@ -244,9 +244,12 @@ def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes
     logits_test = predict_logits(model, problem.data.x_test).cpu().numpy()
     if not (np.isfinite(logits_train).all() and np.isfinite(logits_test).all()):
         raise RunFailed("the model's outputs are not finite (the method diverged)")
+    retrain_values = None
     if job.payload.get("retrain_eval"):
         ref = arrays_from_bytes(env.store.blob(job.payload["retrain_eval"], "outputs.npz"))
         r_train, r_test = ref["logits_train"], ref["logits_test"]
+        ref_meta = env.store.result(job.payload["retrain_eval"])
+        retrain_values = None if ref_meta is None else ref_meta.meta["metrics"]
     else:  # this *is* the retrain reference
         r_train, r_test = logits_train, logits_test
     retrain_meta = env.store.result(job.payload["retrain_job"])
@@ -261,7 +264,7 @@ def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes
         test_forget_mask=None if problem.test_forget_mask is None else problem.test_forget_mask.cpu().numpy(),
         forget_classes=problem.forget_classes, touched_classes=problem.touched_classes, seed=problem.seed,
         unlearn_seconds=seconds, retrain_seconds=None if retrain_meta is None else retrain_meta.meta["seconds"],
-        retrain_logits_train=r_train, retrain_logits_test=r_test,
+        retrain_logits_train=r_train, retrain_logits_test=r_test, retrain_values=retrain_values,
     )
     values = evaluate_all(inp, job.payload.get("metrics"))
     metrics = {k: v.value for k, v in values.items()}
