@@ -62,7 +62,8 @@ class UnlearnData:
     paradigm: str
     loss: LossFn  # the paradigm's loss on whatever supervision is passed
     train_state: dict[str, Any] = field(default_factory=dict)
-    x_test: torch.Tensor | None = None
+    x_test: torch.Tensor | None = None  # held-out inputs (``Needs.test_data``), e.g. for validation-based stopping
+    y_test: torch.Tensor | None = None  # their true labels (``Needs.test_data``)
     retain_sample_idx: torch.Tensor | None = None  # positions in x_retain whose sup_retain is labelled
 
 

@@ -110,7 +110,8 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
                             "seconds_from": rj.key, "metrics": metrics}, (rj.key, pj.key)))
         for name, cfg in cfgs.items():
             method = METHODS.get(name)
-            reason = not_applicable_reason(method, setting.paradigm)
+            # retrain is the engine's own reference, trained with the training-time supervision
+            reason = None if name == "retrain" else not_applicable_reason(method, setting.paradigm)
             if reason is None:
                 bad = [infeasible[r] for r in method.needs.train_time_state if infeasible.get(r)]
                 reason = bad[0] if bad else None

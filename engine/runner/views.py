@@ -48,5 +48,6 @@ def make_view(method: Method, problem: Problem, forget_idx: torch.Tensor, retain
         x_forget=x[forget_idx], sup_forget=sup_forget, x_retain=x_retain, sup_retain=sup_retain,
         num_classes=problem.data.num_classes, paradigm=problem.paradigm.key, loss=problem.paradigm.loss,
         train_state={k: v for k, v in train_state.items() if k in needs.train_time_state},
-        x_test=problem.data.x_test if needs.test_data else None, retain_sample_idx=sample_idx,
+        x_test=problem.data.x_test if needs.test_data else None,
+        y_test=problem.data.y_test if needs.test_data else None, retain_sample_idx=sample_idx,
     )

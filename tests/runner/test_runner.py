@@ -78,6 +78,7 @@ def test_not_applicable_under_label_free(tmp_path):
     assert w.loc["finetune", "status"] == "not_applicable"
     assert "label" in w.loc["finetune", "note"]
     assert w.loc["original", "status"] == "ok"
+    assert w.loc["retrain", "status"] == "ok"  # the reference is trained by the engine, with training labels
 
 
 def test_two_identical_requests_compute_once(tmp_path):
