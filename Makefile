@@ -2,6 +2,8 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run compare test lint bench clean-cache
 
@@ -11,18 +13,25 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# set up, then run the default comparison on the embedded digits dataset (the dashboard arrives with issue #4)
+# set up, then start the dashboard (http://localhost:8501) on the embedded digits dataset
 run: $(BIN)/.installed
+	$(BIN)/streamlit run dashboard/app.py
+
+# set up, then run the default comparison headless and write results.csv
+compare: $(BIN)/.installed
 	$(BIN)/python -m engine compare --dataset digits --model cnn --paradigm supervised --scenario class \
 		--forget-class 3 --methods original,retrain,finetune,gradient_ascent,neggrad_plus,random_label \
 		--seeds 1 --out results.csv
 
-compare: run
-
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
-test: $(BIN)/.installed
+# Debian's chromium for the real-browser test (driven by Playwright; never `playwright install`)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium
+
+test: $(BIN)/.installed $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -65,6 +65,8 @@ class UnlearnData:
     x_test: torch.Tensor | None = None  # held-out inputs (``Needs.test_data``), e.g. for validation-based stopping
     y_test: torch.Tensor | None = None  # their true labels (``Needs.test_data``)
     retain_sample_idx: torch.Tensor | None = None  # positions in x_retain whose sup_retain is labelled
+    scenario: str = ""  # the scenario key (metadata only: lets a method pick the paper's rule for it)
+    forget_train_idx: torch.Tensor | None = None  # training-set indices of the forget set (only with batch_updates)
 
 
 @dataclass

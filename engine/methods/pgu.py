@@ -35,7 +35,9 @@ from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnD
 from engine.methods.common import batches, check_finite
 from engine.training.recording import layer_covariance_of, projectable_layers
 
-STOPPING = ("chance", "val_gap", "val_drop", "fixed")
+STOPPING = ("auto", "chance", "val_gap", "val_drop", "fixed")
+# "auto": the paper's rule for the scenario (class removal: chance; de-poisoning: val_drop; samples: val_gap)
+AUTO_STOPPING = {"class": "chance", "subclass": "chance", "noisy_labels": "val_drop"}
 
 # Official per-experiment values (exp/unlearned/*/config.yaml of the official code), keyed
 # PAPER_DEFAULTS[dataset][scenario] -> {config field: value}. The model each was tuned for is in the comment.
@@ -112,10 +114,12 @@ class PGUConfig:
                        range=(1e-4, 1.0), log=True, source="official: 0.05; de-poisoning 0.1")
     batch_size: int = param(32, "forget mini-batch size", range=(1, 100_000),
                             source="official: 128 (sample removal, de-poisoning), 100 (class removal)")
-    stopping: str = param("chance", "when to stop: 'chance' = once forget accuracy falls to chance level (class "
-                                    "removal); 'val_gap' = once forget accuracy falls below validation accuracy "
-                                    "(sample removal; needs held-out labels); 'val_drop' = once validation "
-                                    "accuracy dropped stop_drop points (de-poisoning); 'fixed' = all epochs",
+    stopping: str = param("auto", "when to stop: 'auto' = the paper's rule for the scenario (class/subclass: "
+                                  "chance, noisy_labels: val_drop, sample-level scenarios: val_gap); "
+                                  "'chance' = once forget accuracy falls to chance level (class removal); "
+                                  "'val_gap' = once forget accuracy falls below validation accuracy (sample "
+                                  "removal); 'val_drop' = once validation accuracy dropped stop_drop points "
+                                  "(de-poisoning); 'fixed' = all epochs",
                           choices=STOPPING,
                           source="official: unlearn.py val_gap, depoisoning.py val_drop, unlearn_class.py "
                                  "retain-accuracy drop (see doc); paper Sec. 3.2.3: validation or random "
@@ -305,7 +309,8 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
     unknown = sorted(set(overrides) - set(layers))
     if unknown:
         raise SpecError("methods.pgu.gamma_layers", f"unknown layer {unknown[0]!r}; layers: {', '.join(layers)}")
-    val = _validation_split(data, ctx) if cfg.stopping in ("val_gap", "val_drop") else None
+    stopping = cfg.stopping if cfg.stopping != "auto" else AUTO_STOPPING.get(data.scenario, "val_gap")
+    val = _validation_split(data, ctx) if stopping in ("val_gap", "val_drop") else None
 
     # Eq. 3: the retain covariance without the retain data. The "full" covariance is the training-time one for
     # the first request and the previous request's retain covariance afterwards (Sec. 3.2.4).
@@ -348,7 +353,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
     note = ""
     if not bases:
         note = "every layer is frozen (gamma 1.0): nothing to update"
-    elif cfg.stopping in ("val_gap", "chance") and gap > 0:
+    elif stopping in ("val_gap", "chance") and gap > 0:
         note = "forget accuracy already below the target: nothing to unlearn"  # official: "unlearning too fast"
     else:
         prev_state, prev_gap = proj.state(), gap
@@ -361,10 +366,10 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
                     proj.step(loss, lr)
                 check_finite(loss, "pgu")
                 ctx.progress(epoch, cfg.epochs, f"epoch {epoch}/{cfg.epochs}")
-                if cfg.stopping == "fixed":
+                if stopping == "fixed":
                     continue
                 f_acc, ref = measure()
-                if cfg.stopping == "val_drop":
+                if stopping == "val_drop":
                     if (ref0 - ref) * 100.0 > cfg.stop_drop:
                         proj.load(prev_state)  # the last epoch within the allowed drop
                         note = f"stopped at epoch {epoch}: validation accuracy dropped"
@@ -435,7 +440,7 @@ the whole test split.
 | `lam` | −10 … 10 | 0.2 | 0.2; de-poisoning −0.2 (non-label entropy) |
 | `eps` | 1e-4 … 1 | 0.05 | 0.05; de-poisoning 0.1 |
 | `batch_size` | 1 … 1e5 | 32 | 128 (sample removal, de-poisoning), 100 (class removal) |
-| `stopping` | chance, val_gap, val_drop, fixed | chance | val_gap (samples), val_drop (poison), retain drop (class) |
+| `stopping` | auto, chance, val_gap, val_drop, fixed | auto | val_gap (samples), val_drop (poison), retain drop |
 | `stop_drop` | 0 … 100 | 5 | 5 |
 | `k_offset` | 0 … 64 | 0 | 1 in `unlearn_class.py`, 0 elsewhere |
 | `trust_region` | bool | off | on for de-poisoning |

@@ -33,17 +33,27 @@ def row_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None 
                 status, note = "ok", ""
                 metrics, reasons = res.meta["metrics"], res.meta.get("reasons", {})
             else:
-                failed = [outcomes[j.key] for j in plan.jobs
-                          if j.key in outcomes and outcomes[j.key].status in ("failed", "cancelled", "skipped")
-                          and j.key in _ancestors(plan, row.eval_job)]
-                if failed:
-                    status = "cancelled" if failed[0].status == "cancelled" else "failed"
-                    note = failed[0].error
-                else:
-                    status, note = "pending", ""
+                status, note = _unfinished_status(plan, store, outcomes, row.eval_job)
         rec.update(status=status, note=note, metrics=metrics, reasons=reasons, eval_job=row.eval_job)
         out.append(rec)
     return out
+
+
+def _unfinished_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome],
+                       eval_job: str | None) -> tuple[str, str]:
+    """Why a row has no result: a failed/cancelled job in this execution, else a failure recorded in the
+    store's progress events by an earlier execution, else ``pending``."""
+    ancestors = _ancestors(plan, eval_job)
+    labels = {j.key: j.label for j in plan.jobs}
+    for j in plan.jobs:
+        o = outcomes.get(j.key)
+        if j.key in ancestors and o is not None and o.status in ("failed", "cancelled", "skipped"):
+            return ("cancelled" if o.status == "cancelled" else "failed"), o.error
+    for key in ancestors:
+        event = store.progress(key)
+        if event and event.get("state") == "failed" and not store.has(key):
+            return "failed", f"{labels.get(key, key)}: {event.get('message', '')}"
+    return "pending", ""
 
 
 def _ancestors(plan: Plan, key: str | None) -> set[str]:

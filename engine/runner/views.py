@@ -50,4 +50,6 @@ def make_view(method: Method, problem: Problem, forget_idx: torch.Tensor, retain
         train_state={k: v for k, v in train_state.items() if k in needs.train_time_state},
         x_test=problem.data.x_test if needs.test_data else None,
         y_test=problem.data.y_test if needs.test_data else None, retain_sample_idx=sample_idx,
+        scenario=setting.spec.scenario,
+        forget_train_idx=forget_idx if "batch_updates" in needs.train_time_state else None,
     )

@@ -26,6 +26,7 @@ def tiny_problem(paradigm: str = "supervised", scenario: str = "class", params: 
                           train=tuple(vars(TINY_TRAIN).items()))
     setting = resolve(spec)
     problem = build_problem(setting, seed, Path("data"))
+    _SCENARIO[problem.key] = scenario
     torch.manual_seed(seed)
     net = build_model(model, problem.data.input_shape, problem.data.num_classes)
     fit(net, problem.data.x_train, problem.supervision, problem.paradigm.loss, TINY_TRAIN, seed)
@@ -33,6 +34,7 @@ def tiny_problem(paradigm: str = "supervised", scenario: str = "class", params: 
 
 
 _CACHE: dict[tuple, tuple[Problem, torch.nn.Module]] = {}
+_SCENARIO: dict[str, str] = {}  # problem key -> scenario key (the runner passes it to methods as metadata)
 
 
 def cached_problem(**kw: object) -> tuple[Problem, torch.nn.Module]:
@@ -61,8 +63,8 @@ def view_for(method_key: str, problem: Problem, model: torch.nn.Module,
         else:
             state[r] = info.make().finish(model, problem.data.x_train)
 
-    class _S:  # the view only needs ``setting`` for its signature
-        pass
+    class _S:  # the view only reads ``setting.spec.scenario``
+        spec = ComparisonSpec(scenario=_SCENARIO.get(problem.key, "class"))
 
     data = make_view(method, problem, forget_idx, retain_idx, state, _S())  # type: ignore[arg-type]
     ctx = UnlearnContext(seed=problem.seed, device=torch.device("cpu"), train_cfg=TINY_TRAIN, model_key="cnn",

@@ -11,7 +11,7 @@ from engine.methods import CATALOGUE_ORDER, METHODS, NON_METHOD_MODULES
 def test_every_method_module_registers_a_method():
     owners = {m.unlearn.__module__.rsplit(".", 1)[-1] for _, m in METHODS.items()}
     for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name in NON_METHOD_MODULES:
+        if info.name in NON_METHOD_MODULES or info.name.startswith("_"):  # _*.py: work in progress, not imported
             continue
         assert info.name in owners, f"engine/methods/{info.name}.py registers no method"
 

@@ -137,3 +137,19 @@ def test_killed_run_leaves_no_partial_result_and_resumes(tmp_path):
     assert store.claimed(original.key)  # the dead process's claim is left behind ...
     assert store.claim(original.key)  # ... and broken by the next one who asks
     store.release(original.key)
+
+
+def test_diverged_run_is_failed_with_reason_and_others_go_on(tmp_path):
+    from engine.runner import collect
+
+    s = spec(methods=(MethodSpec("original"), MethodSpec("gradient_ascent", (("lr", 1.0), ("epochs", 20)))))
+    res = run_comparison(s, cache_dir=tmp_path, data_dir=DATA)
+    w = res.wide.set_index("method")
+    assert w.loc["original", "status"] == "ok"
+    assert w.loc["gradient_ascent", "status"] == "failed"
+    assert "nan" in w.loc["gradient_ascent", "note"].lower() or "finite" in w.loc["gradient_ascent", "note"]
+    # reopened later from the store alone (e.g. the History page), the row is still failed with its reason
+    store = Store(tmp_path)
+    again = collect(make_plan(s, DATA), store).wide.set_index("method")
+    assert again.loc["gradient_ascent", "status"] == "failed"
+    assert again.loc["gradient_ascent", "note"]

@@ -1,0 +1,1 @@
+"""Streamlit dashboard of the Unlearning Workbench (talks to the engine only through :mod:`dashboard.data`)."""

@@ -1,0 +1,16 @@
+"""Entry point: ``streamlit run dashboard/app.py``; only page configuration and the page router."""
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # pages import the `dashboard` package
+
+st.set_page_config(layout="wide", page_title="Unlearning Workbench")
+pages = Path(__file__).parent / "pages"
+st.navigation([
+    st.Page(pages / "compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
+    st.Page(pages / "history.py", title="History", icon=":material/history:"),
+    st.Page(pages / "methods.py", title="Methods", icon=":material/menu_book:"),
+]).run()

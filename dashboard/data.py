@@ -1,0 +1,423 @@
+"""The dashboard's only door to the engine: menus, spec building, background jobs and results.
+
+Pages and charts never import :mod:`engine`; everything they need comes from here as plain Python
+objects and pandas tables. :class:`JobManager` is plain Python (no Streamlit calls: its worker threads
+have no session); a page keeps one instance per cache directory with ``st.cache_resource``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.config import ParamSchema, schema
+from engine.data import DATASETS, default_data_dir
+from engine.errors import SpecError
+from engine.methods import METHODS
+from engine.metrics import METRICS
+from engine.models import MODELS
+from engine.paradigms import PARADIGMS
+from engine.runner import ComparisonResult, Plan, collect, make_plan, per_sample, run_comparison
+from engine.runner.views import not_applicable_reason
+from engine.scenarios import SCENARIOS
+from engine.spec import ComparisonSpec, MethodSpec
+from engine.store import Store, default_cache_dir
+from engine.training.config import default_train_config
+
+__all__ = ["DEFAULT_METHODS", "ComparisonSpec", "JobManager", "ParamSchema", "Plan", "Results", "Selection",
+           "SpecError"]
+
+DEFAULT_METHODS = ("original", "retrain", "finetune", "gradient_ascent", "neggrad_plus", "random_label", "udru",
+                   "ugradsl", "ugradsl_plus", "pgu", "ppu", "laf")
+DEVICES = ("auto", "cpu", "cuda")
+FINISHED = ("done", "cached", "failed", "cancelled", "not_applicable", "skipped")
+
+
+# -- menus -----------------------------------------------------------------------------------------------------
+def datasets() -> dict[str, str]:
+    """``key -> label`` of every dataset (offline ones marked)."""
+    return {k: f"{d.title}{'' if d.offline else ' (download)'}" for k, d in DATASETS.items()}
+
+
+def dataset_offline(key: str) -> bool:
+    return key in DATASETS and DATASETS.get(key).offline
+
+
+def dataset_has_groups(key: str) -> bool:
+    return key in DATASETS and DATASETS.get(key).has_groups
+
+
+def paradigms() -> dict[str, str]:
+    return {k: p.title for k, p in PARADIGMS.items()}
+
+
+def paradigm_rate(key: str) -> tuple[str | None, float | None]:
+    """The paradigm's rate name (``None`` if it takes none) and its default value."""
+    p = PARADIGMS.get(key, "paradigm")
+    return p.rate_name, p.default_rate
+
+
+def scenarios() -> dict[str, str]:
+    return {k: s.title for k, s in SCENARIOS.items()}
+
+
+def scenario_description(key: str) -> str:
+    return SCENARIOS.get(key, "scenario").description
+
+
+def scenario_schema(key: str) -> list[ParamSchema]:
+    return schema(SCENARIOS.get(key, "scenario").config)
+
+
+def models() -> dict[str, str]:
+    return {k: m.title for k, m in MODELS.items()}
+
+
+def methods() -> dict[str, str]:
+    return {k: m.title for k, m in METHODS.items()}
+
+
+def method_schema(key: str) -> list[ParamSchema]:
+    return schema(METHODS.get(key, "methods").config)
+
+
+def not_applicable(paradigm: str) -> dict[str, str]:
+    """``method -> reason`` for every method that cannot run under ``paradigm`` (retrain always can)."""
+    p = PARADIGMS.get(paradigm, "paradigm")
+    out = {}
+    for k, m in METHODS.items():
+        reason = None if k == "retrain" else not_applicable_reason(m, p)
+        if reason:
+            out[k] = reason
+    return out
+
+
+def default_epochs(dataset: str, model: str) -> int:
+    """Epochs of the default training config of ``dataset`` x ``model``."""
+    return int(default_train_config(dataset, model).epochs)
+
+
+def method_catalogue() -> list[dict[str, Any]]:
+    """Everything the Methods page shows about each registered method."""
+    out = []
+    for k, m in METHODS.items():
+        needs = m.needs
+        out.append({
+            "key": k, "title": m.title, "family": m.family, "paper": m.paper, "doc": m.doc or "",
+            "needs": needs.describe(), "paradigms": ", ".join(m.paradigms) if m.paradigms else "all",
+            "schema": pd.DataFrame([{"name": p.name, "type": p.type, "default": _text(p.default),
+                                     "range": _text(p.range or p.choices or ""), "help": p.help,
+                                     "source": p.source} for p in schema(m.config)]),
+        })
+    return out
+
+
+def metric_catalogue() -> pd.DataFrame:
+    """One row per metric: key, title, direction, ideal, group and the papers' names for it."""
+    return pd.DataFrame([{"key": k, "title": m.title, "direction": m.direction,
+                          "ideal": "" if m.ideal is None else _text(m.ideal), "group": m.group,
+                          "papers": m.papers} for k, m in METRICS.items()])
+
+
+def metric_titles() -> dict[str, str]:
+    return {k: m.title for k, m in METRICS.items()}
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, tuple):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+# -- selection -> spec -----------------------------------------------------------------------------------------
+@dataclass
+class Selection:
+    """What the Compare page's widgets hold (also what the URL encodes)."""
+
+    dataset: str = "digits"
+    paradigm: str = "supervised"
+    rate: float | None = None
+    scenario: str = "class"
+    scenario_params: dict[str, Any] = field(default_factory=dict)
+    model: str = "cnn"
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seeds: int = 1
+    device: str = "auto"
+    epochs: int | None = None  # None = the dataset x model default
+
+
+def build_spec(sel: Selection) -> ComparisonSpec:
+    """A :class:`ComparisonSpec` from the page's selection (raises :class:`SpecError` naming the field)."""
+    for name in sel.methods:
+        METHODS.get(name, "methods")
+    rate_name, _ = paradigm_rate(sel.paradigm)
+    train: tuple[tuple[str, Any], ...] = ()
+    if sel.epochs is not None and sel.epochs != default_epochs(sel.dataset, sel.model):
+        train = (("epochs", int(sel.epochs)),)
+    # only the user's departures from the defaults go into the spec, so the cache key matches the CLI's
+    scen_defaults = {p.name: p.default for p in scenario_schema(sel.scenario)}
+    scen = tuple((k, v) for k, v in sel.scenario_params.items() if k in scen_defaults)
+    meths = []
+    for name in sel.methods:
+        defaults = {p.name: p.default for p in method_schema(name)}
+        given = sel.hparams.get(name, {})
+        meths.append(MethodSpec(name, tuple((k, v) for k, v in given.items()
+                                            if k in defaults and v != defaults[k])))
+    return ComparisonSpec(
+        dataset=sel.dataset, coarse=dataset_has_groups(sel.dataset) and sel.scenario == "subclass",
+        paradigm=sel.paradigm, rate=sel.rate if rate_name else None, scenario=sel.scenario, scenario_params=scen,
+        model=sel.model, train=train, methods=tuple(meths), seeds=tuple(range(int(sel.seeds))), device=sel.device)
+
+
+def spec_summary(spec: ComparisonSpec | dict[str, Any]) -> str:
+    """One line describing a comparison."""
+    d = spec.to_json() if isinstance(spec, ComparisonSpec) else spec
+    rate = f" {d['rate']}" if d.get("rate") is not None else ""
+    params = ", ".join(f"{k}={v}" for k, v in d.get("scenario_params", []))
+    train = ", ".join(f"{k}={v}" for k, v in d.get("train", []))
+    return (f"{d['dataset']} · {d['paradigm']}{rate} · {d['scenario']}{f' ({params})' if params else ''} · "
+            f"{d['model']}{f' [{train}]' if train else ''} · {len(d['methods'])} methods · "
+            f"{len(d['seeds'])} seed(s)")
+
+
+def comparison_key(spec: ComparisonSpec) -> str:
+    return spec.comparison_key()
+
+
+def plan(spec: ComparisonSpec) -> Plan:
+    """Validate ``spec`` and build its plan (raises :class:`SpecError`); cheap for the embedded dataset."""
+    return make_plan(spec, default_data_dir())
+
+
+# -- results ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Results:
+    """A comparison's tables as the results view shows them."""
+
+    key: str
+    spec: ComparisonSpec
+    wide: pd.DataFrame  # exactly what the CSV export writes
+    summary: pd.DataFrame
+    complete: bool  # no row pending
+    eval_jobs: dict[tuple[str, int], str]  # (method, seed) -> evaluation job of ok rows
+    cache_dir: Path
+
+    @property
+    def any_ok(self) -> bool:
+        return bool((self.wide["status"] == "ok").any())
+
+    def csv(self) -> bytes:
+        return self.wide.to_csv(index=False).encode()
+
+    def issues(self) -> pd.DataFrame:
+        """Rows that did not produce numbers (failed, cancelled, not applicable) with their note."""
+        bad = self.wide[~self.wide["status"].isin(["ok", "pending"])]
+        return bad[["method", "seed", "status", "note"]].reset_index(drop=True)
+
+    def forget_entropy_samples(self) -> pd.DataFrame:
+        """Per-sample forget-set entropy of every finished run: columns method, seed, entropy."""
+        frames = []
+        store = Store(self.cache_dir)
+        try:
+            for (method, seed), job in self.eval_jobs.items():
+                try:
+                    arr = per_sample(store, job).get("forget_entropy")
+                except KeyError:
+                    continue
+                if arr is not None:
+                    frames.append(pd.DataFrame({"method": method, "seed": seed, "entropy": np.asarray(arr)}))
+        finally:
+            store.close()
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["method", "seed", "entropy"])
+
+
+def _results(result: ComparisonResult, cache_dir: Path) -> Results:
+    wide = result.wide
+    rows = {(r.method, r.seed): r.eval_job for r in result.plan.rows}
+    ok = wide[wide["status"] == "ok"]
+    eval_jobs = {(m, int(s)): rows[(m, int(s))] for m, s in zip(ok["method"], ok["seed"], strict=True)
+                 if rows.get((m, int(s)))}
+    return Results(result.plan.key, result.plan.spec, wide, result.summary,
+                   not (wide["status"] == "pending").any(), eval_jobs, cache_dir)
+
+
+def stored_results(p: Plan, cache_dir: Path | None = None) -> Results:
+    """What the store already holds for plan ``p`` (nothing is computed).
+
+    Rows whose jobs failed in an earlier run show as ``failed`` with the job's error (``collect`` reads
+    the failure the store recorded), not as ``pending``.
+    """
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    store = Store(cache_dir)
+    try:
+        result = collect(p, store)
+        return _results(result, cache_dir)
+    finally:
+        store.close()
+
+
+def history(cache_dir: Path | None = None) -> pd.DataFrame:
+    """Every comparison recorded in the store, newest first."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    store = Store(cache_dir)
+    rows = []
+    try:
+        for key, rec in store.comparisons():
+            n_ok = sum(1 for r in rec["rows"] if r["eval_job"] and store.has(r["eval_job"]))
+            rows.append({"key": key, "comparison": spec_summary(rec["spec"]),
+                         "created": pd.Timestamp(rec["created"], unit="s").strftime("%Y-%m-%d %H:%M:%S"),
+                         "rows ok": f"{n_ok}/{len(rec['rows'])}", "_t": rec["created"]})
+    finally:
+        store.close()
+    df = pd.DataFrame(rows, columns=["key", "comparison", "created", "rows ok", "_t"])
+    return df.sort_values("_t", ascending=False).drop(columns="_t").reset_index(drop=True)
+
+
+def history_spec(key: str, cache_dir: Path | None = None) -> ComparisonSpec | None:
+    """The spec of a recorded comparison."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    store = Store(cache_dir)
+    try:
+        rec = store.comparison(key)
+    finally:
+        store.close()
+    return None if rec is None else ComparisonSpec.from_json(rec["spec"])
+
+
+# -- background jobs ---------------------------------------------------------------------------------------------
+@dataclass
+class _Run:
+    spec: ComparisonSpec
+    plan: Plan | None
+    cancel: threading.Event
+    started: float
+    state: str = "running"  # running | done | failed | cancelled
+    error: str = ""
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    finished: float | None = None
+    thread: threading.Thread | None = None
+
+
+class JobManager:
+    """Runs comparisons in background threads and answers status, progress and result per comparison key.
+
+    Thread-safe; worker threads only touch this object and the engine, never Streamlit.
+    """
+
+    def __init__(self, cache_dir: Path | str, data_dir: Path | str | None = None) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Run] = {}
+
+    def start(self, spec: ComparisonSpec, p: Plan | None = None) -> str:
+        """Start ``spec`` unless it is already running; returns its comparison key (non-blocking)."""
+        key = spec.comparison_key()
+        with self._lock:
+            cur = self._runs.get(key)
+            if cur is not None and cur.state == "running":
+                return key
+            run = _Run(spec, p, threading.Event(), time.time())
+            run.thread = threading.Thread(target=self._work, args=(key, run), daemon=True, name=f"compare-{key}")
+            self._runs[key] = run
+        run.thread.start()
+        return key
+
+    def _work(self, key: str, run: _Run) -> None:
+        def on_event(job_key: str, event: dict[str, Any]) -> None:
+            with self._lock:
+                run.events[job_key] = {**event, "time": time.time()}
+
+        try:
+            if run.plan is None:
+                p = make_plan(run.spec, self.data_dir)
+                with self._lock:
+                    run.plan = p
+            run_comparison(run.spec, self.cache_dir, self.data_dir, on_event=on_event, cancel=run.cancel,
+                           plan=run.plan)
+            state, error = ("cancelled" if run.cancel.is_set() else "done"), ""
+        except SpecError as e:
+            state, error = "failed", str(e)
+        except Exception as e:  # shown on the page; the thread must not die silently
+            state, error = "failed", f"{type(e).__name__}: {e}"
+        with self._lock:
+            run.state, run.error, run.finished = state, error, time.time()
+
+    def status(self, key: str) -> str:
+        """``idle`` (never started here), ``running``, ``done``, ``failed`` or ``cancelled``."""
+        with self._lock:
+            run = self._runs.get(key)
+            return "idle" if run is None else run.state
+
+    def error(self, key: str) -> str:
+        with self._lock:
+            run = self._runs.get(key)
+            return "" if run is None else run.error
+
+    def cancel(self, key: str) -> None:
+        with self._lock:
+            run = self._runs.get(key)
+        if run is not None:
+            run.cancel.set()
+
+    def wait(self, key: str, timeout: float | None = None) -> str:
+        """Block until the run ends (for scripts and tests); returns its status."""
+        with self._lock:
+            run = self._runs.get(key)
+        if run is not None and run.thread is not None:
+            run.thread.join(timeout)
+        return self.status(key)
+
+    def progress(self, key: str) -> pd.DataFrame:
+        """One row per job of the run: job, state, step (done/total), message, elapsed seconds."""
+        cols = ["job", "kind", "state", "step", "progress", "message", "elapsed (s)"]
+        with self._lock:
+            run = self._runs.get(key)
+            if run is None or run.plan is None:
+                return pd.DataFrame(columns=cols)
+            jobs = list(run.plan.jobs)
+            events = {k: dict(v) for k, v in run.events.items()}
+            running = run.state == "running"
+        rows = []
+        for j in jobs:
+            e = events.get(j.key)
+            state = e["state"] if e else ("queued" if running else "not run")
+            done, total = (int(e.get("done", 0)), int(e.get("total", 0))) if e else (0, 0)
+            if state in ("done", "cached"):
+                frac = 1.0
+            else:
+                frac = done / total if total else 0.0
+            elapsed = float(e.get("elapsed", 0.0)) if e else 0.0
+            if e and state == "running":
+                elapsed += time.time() - e["time"]  # time since the last event
+            rows.append({"job": j.label, "kind": j.kind, "state": state,
+                         "step": f"{done}/{total}" if total else "", "progress": frac,
+                         "message": e.get("message", "") if e else "", "elapsed (s)": round(elapsed, 1)})
+        return pd.DataFrame(rows, columns=cols)
+
+    def result(self, key: str) -> Results | None:
+        """The finished (or partly finished) run's results, read from the store."""
+        with self._lock:
+            run = self._runs.get(key)
+        if run is None or run.plan is None:
+            return None
+        return stored_results(run.plan, self.cache_dir)
+
+
+def spec_to_text(spec: ComparisonSpec) -> str:
+    """Canonical JSON text of a spec (hashable, for caches)."""
+    return json.dumps(spec.to_json(), sort_keys=True)
+
+
+def spec_from_text(text: str) -> ComparisonSpec:
+    return ComparisonSpec.from_json(json.loads(text))

@@ -1,0 +1,206 @@
+"""Compare page: pick a setting and methods, run (in the background), watch progress, explore results."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, forms, results_view, state, url
+from dashboard.data import SpecError
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager(cache_dir: str) -> data.JobManager:
+    """One job manager per cache directory, shared by every session of this server."""
+    return data.JobManager(cache_dir)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def cached_plan(spec_text: str) -> data.Plan:
+    """Validated plan of a spec (cheap to rebuild, but every rerun needs it)."""
+    return data.plan(data.spec_from_text(spec_text))
+
+
+def _select(label: str, key: str, menu: dict[str, str], default: str, **kw) -> str:
+    if st.session_state.get(key) not in menu:
+        st.session_state[key] = default if default in menu else next(iter(menu))
+    return st.selectbox(label, list(menu), key=key, format_func=lambda k: f"{k} — {menu[k]}", **kw)
+
+
+def read_url_once() -> None:
+    """Put the URL's selection into the widgets on the session's first run."""
+    if st.session_state.get(state.URL_LOADED):
+        return
+    values, errors = url.to_state(st.query_params.to_dict())
+    st.session_state.update(values)
+    st.session_state[state.URL_ERRORS] = errors
+    st.session_state[state.URL_LOADED] = True
+
+
+def sidebar() -> data.Selection:
+    """The selection widgets (in the sidebar); returns what they hold."""
+    sb = st.sidebar
+    with sb:
+        st.header("Setting")
+        dataset = _select("Dataset", state.DATASET, data.datasets(), "digits")
+        paradigm = _select("Paradigm", state.PARADIGM, data.paradigms(), "supervised")
+        rate_name, default_rate = data.paradigm_rate(paradigm)
+        rate = None
+        if rate_name:
+            st.session_state.setdefault(state.RATE, float(default_rate or 0.0))
+            rate = st.number_input(f"Rate ({rate_name})", min_value=0.0, max_value=0.99, step=0.05,
+                                   key=state.RATE, help="partial rate q / noise rate r of the paradigm")
+        scenario = _select("Scenario", state.SCENARIO, data.scenarios(), "class")
+        st.caption(data.scenario_description(scenario))
+        scen = forms.schema_form(data.scenario_schema(scenario), lambda n: state.scenario_param(scenario, n))
+        model = _select("Model", state.MODEL, data.models(), "cnn")
+        st.header("Methods")
+        menu = data.methods()
+        st.session_state.setdefault(state.METHODS, [m for m in data.DEFAULT_METHODS if m in menu])
+        chosen = st.multiselect("Methods", list(menu), key=state.METHODS,
+                                help="\n".join(f"- `{k}`: {t}" for k, t in menu.items()))
+        na = data.not_applicable(paradigm)
+        if na:
+            st.markdown(f"**Not applicable under {paradigm}:**")
+            for k, reason in na.items():
+                st.caption(f"`{k}`: {reason}")
+        st.header("Run")
+        st.session_state.setdefault(state.SEEDS, 1)
+        seeds = st.number_input("Seeds", min_value=1, max_value=5, step=1, key=state.SEEDS,
+                                help="seeds 0 … S-1; numbers are mean ± std over seeds")
+        device = _select("Device", state.DEVICE, {d: d for d in data.DEVICES}, "auto")
+        with st.expander("Advanced: training"):
+            ekey = state.epochs(dataset, model)
+            default_epochs = data.default_epochs(dataset, model)
+            st.session_state.setdefault(ekey, default_epochs)
+            epochs = st.number_input("epochs", min_value=1, max_value=1000, step=1, key=ekey,
+                                     help=f"epochs of the original and the retrained model (default {default_epochs})")
+    return data.Selection(dataset=dataset, paradigm=paradigm, rate=rate, scenario=scenario, scenario_params=scen,
+                          model=model, methods=list(chosen), seeds=int(seeds), device=device, epochs=int(epochs))
+
+
+def hyperparameters(sel: data.Selection) -> None:
+    """One "Advanced: hyper-parameters" expander per selected method, generated from its schema."""
+    titles = data.methods()
+    if not sel.methods:
+        st.caption("Select methods in the sidebar.")
+    for m in sel.methods:
+        params = data.method_schema(m)
+        if not params:
+            continue
+        with st.expander(f"Advanced: hyper-parameters — {titles[m]}"):
+            sel.hparams[m] = forms.schema_form(params, lambda n, m=m: state.hparam(m, n), columns=3)
+
+
+@st.fragment(run_every="1s")
+def progress(mgr: data.JobManager, key: str) -> None:
+    """Live progress of the run started from this session; reruns the page when the run's state changes."""
+    status = mgr.status(key)
+    if status != st.session_state.get(state.SHOWN_STATE):
+        st.rerun()
+    if status == "idle":
+        return
+    table = mgr.progress(key)
+    n_done = int(table["state"].isin(data.FINISHED).sum()) if not table.empty else 0
+    st.markdown(f"**Run {status}** — {n_done}/{len(table)} jobs finished")
+    if not table.empty:
+        st.dataframe(table, width="stretch", hide_index=True, height=min(38 + 35 * len(table), 400),
+                     column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
+                                                                                max_value=1.0, format="percent")})
+    if status == "failed":
+        st.error(mgr.error(key))
+
+
+def restore_selection() -> None:
+    """Streamlit drops the state of widgets a run did not draw (another page was shown): put it back."""
+    for k, v in st.session_state.get(state.SAVED_SELECTION, {}).items():
+        if k not in st.session_state:
+            st.session_state[k] = v
+
+
+def save_selection() -> None:
+    st.session_state[state.SAVED_SELECTION] = {k: v for k, v in st.session_state.items()
+                                               if isinstance(k, str) and k.startswith(state.SELECTION_PREFIX)}
+
+
+def main() -> None:
+    st.title("Compare unlearning methods")
+    restore_selection()
+    read_url_once()
+    for msg in st.session_state.get(state.URL_ERRORS, []):
+        st.warning(f"Link parameter ignored — {msg}")
+    sel = sidebar()
+    top = st.container()
+    tab_results, tab_hparams = st.tabs(["Results", "Method hyper-parameters"])
+    with tab_hparams:
+        hyperparameters(sel)
+    st.query_params.from_dict(url.to_params(sel))
+    save_selection()
+
+    mgr = job_manager(str(data.default_cache_dir()))
+    spec = plan = error = None
+    try:
+        spec = data.build_spec(sel)
+        if data.dataset_offline(sel.dataset):
+            plan = cached_plan(data.spec_to_text(spec))
+    except SpecError as e:
+        error, spec = e, None
+    with top:
+        run_controls(mgr, spec, plan, error)
+    with tab_results:
+        results(mgr, spec, plan)
+
+
+def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
+                 plan: data.Plan | None, error: SpecError | None) -> None:
+    """Validation message, Run / Cancel and the live progress of this session's run."""
+    if error is not None:
+        msg = f"**{error.field}**: {error.message}"
+        st.sidebar.error(msg)
+        st.error(msg)
+    elif spec is not None:
+        st.caption(data.spec_summary(spec))
+
+    key = spec.comparison_key() if spec is not None else None
+    active = st.session_state.get(state.ACTIVE_RUN)
+    if active is None and key is not None and mgr.status(key) == "running":  # e.g. started in another tab
+        st.session_state[state.ACTIVE_RUN] = active = key
+    running = active is not None and mgr.status(active) == "running"
+    b1, b2, _ = st.columns([1, 1, 8])
+    if b1.button("Run", type="primary", disabled=spec is None or running, key="compare.run"):
+        st.session_state[state.ACTIVE_RUN] = mgr.start(spec, plan)
+        st.rerun()  # redraw with Run disabled and Cancel enabled
+    if b2.button("Cancel", disabled=not running, key="compare.cancel"):
+        mgr.cancel(active)
+
+    if active is not None:
+        st.session_state[state.SHOWN_STATE] = mgr.status(active)
+        if active != key and running:
+            st.info("The run in progress is for an earlier selection.")
+        progress(mgr, active)
+
+
+def results(mgr: data.JobManager, spec: data.ComparisonSpec | None, plan: data.Plan | None) -> None:
+    """The current selection's results as far as the store holds them (nothing is recomputed)."""
+    if spec is None:
+        st.info("Fix the selection to see results.")
+        return
+    key = spec.comparison_key()
+    if mgr.status(key) == "running":
+        st.info("Running: results appear when the run finishes.")
+        return
+    res = None
+    if plan is not None:
+        res = data.stored_results(plan)
+    elif mgr.status(key) != "idle":
+        res = mgr.result(key)
+    issues = res.issues() if res is not None else None
+    if res is None or (not res.any_ok and not (issues["status"] != "not_applicable").any()):
+        st.info("Not computed yet: press **Run** (finished runs are reused from the cache).")
+        if issues is not None and not issues.empty:
+            st.markdown("**Not applicable in this setting**")
+            st.dataframe(issues, width="stretch", hide_index=True)
+        return
+    results_view.show(res, "compare")
+
+
+main()

@@ -1,0 +1,34 @@
+"""Methods page: every registered method (paper, needs, paradigms, documentation, hyper-parameters) and metric."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data
+
+
+def main() -> None:
+    st.title("Methods and metrics")
+    tab_methods, tab_metrics = st.tabs(["Methods", "Metrics"])
+    with tab_methods:
+        catalogue = data.method_catalogue()
+        overview = [{k: m[k] for k in ("key", "title", "family", "paradigms", "needs")} for m in catalogue]
+        st.dataframe(overview, width="stretch", hide_index=True)
+        st.caption("Open a method for its paper, documentation and hyper-parameters.")
+        for m in catalogue:
+            with st.expander(f"**{m['title']}** · `{m['key']}` · {m['family']}"):
+                st.markdown(f"**Paper:** {m['paper']}  \n**Needs:** {m['needs']}  \n"
+                            f"**Paradigms:** {m['paradigms']}")
+                if m["doc"]:
+                    st.markdown(m["doc"])
+                if m["schema"].empty:
+                    st.caption("No hyper-parameters.")
+                else:
+                    st.markdown("**Hyper-parameters**")
+                    st.dataframe(m["schema"], width="stretch", hide_index=True)
+    with tab_metrics:
+        st.dataframe(data.metric_catalogue(), width="stretch", hide_index=True,
+                     column_config={"papers": st.column_config.TextColumn("papers' names", width="large")})
+
+
+main()

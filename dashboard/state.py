@@ -1,0 +1,47 @@
+"""Every ``st.session_state`` key the dashboard uses, named in one place."""
+
+from __future__ import annotations
+
+# Compare page: the selection widgets (every key starting with SELECTION_PREFIX)
+SELECTION_PREFIX = "sel."
+DATASET = "sel.dataset"
+PARADIGM = "sel.paradigm"
+RATE = "sel.rate"
+SCENARIO = "sel.scenario"
+MODEL = "sel.model"
+METHODS = "sel.methods"
+SEEDS = "sel.seeds"
+DEVICE = "sel.device"
+
+# Compare page: everything else
+URL_LOADED = "compare.url_loaded"  # the URL's selection was read into the widgets (once per session)
+URL_ERRORS = "compare.url_errors"  # messages about URL values that could not be used
+ACTIVE_RUN = "compare.active_run"  # comparison key of the run started from this session
+SAVED_SELECTION = "compare.saved_selection"  # copy of every "sel." widget value: survives visits to other pages
+SHOWN_STATE = "compare.shown_state"  # last job-manager state the page rendered (to rerun when it changes)
+
+# results view
+SHOW_GAPS = "results.show_gaps"
+
+# History page
+HISTORY_PICK = "history.pick"
+
+
+def scenario_param(scenario: str, name: str) -> str:
+    """Widget key of one scenario parameter."""
+    return f"sel.scenario_param.{scenario}.{name}"
+
+
+def hparam(method: str, name: str) -> str:
+    """Widget key of one method hyper-parameter."""
+    return f"sel.hparam.{method}.{name}"
+
+
+def scoped(prefix: str, key: str) -> str:
+    """A results-view widget key made unique per page (the same view renders on Compare and History)."""
+    return f"{prefix}.{key}"
+
+
+def epochs(dataset: str, model: str) -> str:
+    """Widget key of the training epochs (per dataset x model: each pair has its own default)."""
+    return f"sel.epochs.{dataset}.{model}"
