@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,11 +36,12 @@ class RecorderInfo:
     feasible: Callable[[int, int, int], str | None]  # (n_train, n_params, steps) -> reason or None
 
 
-class Recorder(StepHook):
+class Recorder(StepHook, ABC):
     """Collects state; :meth:`finish` returns tensors only (stored with ``torch.save``, loaded weights-only)."""
 
+    @abstractmethod
     def finish(self, model: nn.Module, x_train: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError  # abstract: every registered recorder overrides it
+        """The recorded state of the trained ``model``."""
 
 
 RECORDERS: Registry[RecorderInfo] = Registry("recorder")
