@@ -19,7 +19,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from engine.config import param
 from engine.errors import RunFailed
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite, sgd
+from engine.methods.common import sgd_descent
 
 _CARRY = "amnesiac.undone.{}"  # ctx.carry key per request: every step undone up to and including that request
 
@@ -66,17 +66,8 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: AmnesiacConfig, ctx: Unlea
     ctx.carry[_CARRY.format(ctx.request)] = steps if done is None else torch.cat([done, steps])
     if cfg.finetune_epochs > 0:
         assert data.x_retain is not None and data.sup_retain is not None
-        opt = sgd(model, cfg.lr)
-        gen = ctx.generator()
-        model.train()
-        for epoch in range(cfg.finetune_epochs):
-            for idx in batches(data.x_retain.shape[0], cfg.batch_size, gen, ctx.device):
-                loss = data.loss(model(data.x_retain[idx]), data.sup_retain.take(idx))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            check_finite(loss, "amnesiac")
-            ctx.progress(epoch + 1, cfg.finetune_epochs, f"repair epoch {epoch + 1}/{cfg.finetune_epochs}")
+        sgd_descent(model, data.x_retain, data.sup_retain, data.loss, cfg.finetune_epochs, cfg.lr, cfg.batch_size,
+                    ctx.generator(), ctx.device, ctx.progress, "amnesiac")
     return model
 
 

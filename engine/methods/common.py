@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
 from engine.errors import RunFailed
+from engine.paradigms.base import Supervision
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
@@ -37,3 +38,20 @@ def check_finite(loss: torch.Tensor, where: str) -> None:
     v = float(loss.detach())
     if not math.isfinite(v):
         raise RunFailed(f"{where}: loss became {v}")
+
+
+def sgd_descent(model: nn.Module, x: torch.Tensor, sup: Supervision, loss: Callable[..., torch.Tensor],
+                epochs: int, lr: float, batch_size: int, generator: torch.Generator, device: torch.device,
+                progress: Callable[[int, int, str], None], name: str) -> nn.Module:
+    """Minimise ``loss(model(x), sup)`` with SGD (momentum 0.9, wd 5e-4) for ``epochs`` shuffled passes."""
+    opt = sgd(model, lr)
+    model.train()
+    for epoch in range(epochs):
+        for idx in batches(x.shape[0], batch_size, generator, device):
+            value = loss(model(x[idx]), sup.take(idx))
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+        check_finite(value, name)
+        progress(epoch + 1, epochs, f"epoch {epoch + 1}/{epochs}")
+    return model

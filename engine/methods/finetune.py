@@ -13,7 +13,7 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite, sgd
+from engine.methods.common import sgd_descent
 
 
 @dataclass(frozen=True)
@@ -28,18 +28,8 @@ class FinetuneConfig:
 def unlearn(model: nn.Module, data: UnlearnData, cfg: FinetuneConfig, ctx: UnlearnContext) -> nn.Module:
     """Minimise the paradigm's loss on the retain set with SGD (momentum 0.9, wd 5e-4)."""
     assert data.x_retain is not None and data.sup_retain is not None
-    opt = sgd(model, cfg.lr)
-    gen = ctx.generator()
-    model.train()
-    for epoch in range(cfg.epochs):
-        for idx in batches(data.x_retain.shape[0], cfg.batch_size, gen, ctx.device):
-            loss = data.loss(model(data.x_retain[idx]), data.sup_retain.take(idx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        check_finite(loss, "finetune")
-        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
-    return model
+    return sgd_descent(model, data.x_retain, data.sup_retain, data.loss, cfg.epochs, cfg.lr, cfg.batch_size,
+                       ctx.generator(), ctx.device, ctx.progress, "finetune")
 
 
 METHODS.register("finetune", Method(

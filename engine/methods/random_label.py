@@ -8,6 +8,7 @@ we use 5 epochs. Needs: forget + retain labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -36,17 +37,23 @@ def random_wrong_labels(sup: Supervision, num_classes: int, generator: torch.Gen
     return scores.argmax(1).to(sup.labels.device)
 
 
-def unlearn(model: nn.Module, data: UnlearnData, cfg: RandomLabelConfig, ctx: UnlearnContext) -> nn.Module:
-    """SGD on forget (random wrong labels, CE) + retain (paradigm loss), mixed in shuffled batches."""
+def relabel_descent(model: nn.Module, data: UnlearnData, epochs: int, lr: float, batch_size: int,
+                    ctx: UnlearnContext, name: str, opt: torch.optim.Optimizer | None = None,
+                    before_step: Callable[[], None] | None = None,
+                    after_step: Callable[[], None] | None = None) -> nn.Module:
+    """SGD on forget (random wrong labels re-drawn each epoch, CE) + retain (paradigm loss), mixed batches.
+
+    ``before_step`` / ``after_step`` run around each optimiser step (SalUn masks gradients and weights there).
+    """
     assert data.x_retain is not None and data.sup_retain is not None and data.sup_forget is not None
-    opt = sgd(model, cfg.lr)
+    opt = opt or sgd(model, lr)
     gen = ctx.generator()
     n_f, n_r = data.x_forget.shape[0], data.x_retain.shape[0]
     x_all = torch.cat([data.x_forget, data.x_retain])
     model.train()
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         fake = one_hot_supervision(random_wrong_labels(data.sup_forget, data.num_classes, gen), data.num_classes)
-        for idx in batches(n_f + n_r, cfg.batch_size, gen, ctx.device):
+        for idx in batches(n_f + n_r, batch_size, gen, ctx.device):
             is_f = idx < n_f
             logits = model(x_all[idx])
             loss_f = cross_entropy(logits[is_f], fake.take(idx[is_f]))
@@ -55,10 +62,19 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: RandomLabelConfig, ctx: Un
             loss = frac * loss_f + (1 - frac) * loss_r
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if before_step is not None:
+                before_step()
             opt.step()
-        check_finite(loss, "random_label")
-        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+            if after_step is not None:
+                after_step()
+        check_finite(loss, name)
+        ctx.progress(epoch + 1, epochs, f"epoch {epoch + 1}/{epochs}")
     return model
+
+
+def unlearn(model: nn.Module, data: UnlearnData, cfg: RandomLabelConfig, ctx: UnlearnContext) -> nn.Module:
+    """SGD on forget (random wrong labels, CE) + retain (paradigm loss), mixed in shuffled batches."""
+    return relabel_descent(model, data, cfg.epochs, cfg.lr, cfg.batch_size, ctx, "random_label")
 
 
 METHODS.register("random_label", Method(

@@ -15,9 +15,8 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite, sgd
-from engine.methods.random_label import random_wrong_labels
-from engine.paradigms.base import cross_entropy, one_hot_supervision
+from engine.methods.common import sgd
+from engine.methods.random_label import relabel_descent
 
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
     "cifar10": {"mask_ratio": 0.5, "epochs": 10, "lr": 0.1},
@@ -73,35 +72,23 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: SalUnConfig, ctx: UnlearnC
     mask = saliency_mask(model, data, cfg.mask_ratio, cfg.batch_size)
     theta0 = [p.detach().clone() for p in params]
     opt = sgd(model, cfg.lr)
-    gen = ctx.generator()
-    n_f, n_r = data.x_forget.shape[0], data.x_retain.shape[0]
-    x_all = torch.cat([data.x_forget, data.x_retain])
-    model.train()
-    for epoch in range(cfg.epochs):
-        fake = one_hot_supervision(random_wrong_labels(data.sup_forget, data.num_classes, gen), data.num_classes)
-        for idx in batches(n_f + n_r, cfg.batch_size, gen, ctx.device):
-            is_f = idx < n_f
-            logits = model(x_all[idx])
-            loss_f = cross_entropy(logits[is_f], fake.take(idx[is_f]))
-            loss_r = data.loss(logits[~is_f], data.sup_retain.take(idx[~is_f] - n_f))
-            frac = is_f.float().mean()
-            loss = frac * loss_f + (1 - frac) * loss_r
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            with torch.no_grad():
-                for p, m in zip(params, mask, strict=True):
-                    if p.grad is not None:
-                        p.grad.mul_(m)
-            opt.step()
-            with torch.no_grad():  # weight decay / momentum must not move the frozen weights either
-                for p, m, p0 in zip(params, mask, theta0, strict=True):
-                    p.copy_(torch.where(m, p, p0))
-                    buf = opt.state.get(p, {}).get("momentum_buffer")
-                    if buf is not None:
-                        buf.mul_(m)
-        check_finite(loss, "salun")
-        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
-    return model
+
+    def mask_gradients() -> None:
+        with torch.no_grad():
+            for p, m in zip(params, mask, strict=True):
+                if p.grad is not None:
+                    p.grad.mul_(m)
+
+    def restore_unmasked() -> None:
+        with torch.no_grad():  # weight decay / momentum must not move the frozen weights either
+            for p, m, p0 in zip(params, mask, theta0, strict=True):
+                p.copy_(torch.where(m, p, p0))
+                buf = opt.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    buf.mul_(m)
+
+    return relabel_descent(model, data, cfg.epochs, cfg.lr, cfg.batch_size, ctx, "salun", opt=opt,
+                           before_step=mask_gradients, after_step=restore_unmasked)
 
 
 METHODS.register("salun", Method(
