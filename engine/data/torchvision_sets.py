@@ -18,13 +18,12 @@ import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torchvision.datasets import CIFAR10, CIFAR100, MNIST, SVHN, FashionMNIST
-from torchvision.datasets.vision import VisionDataset
 
 from engine.data.base import DATA_DIR_ENV, DATASETS, DatasetInfo, ImageData, channel_stats, normalise
 from engine.data.loading import DatasetUnavailable
@@ -38,49 +37,41 @@ def verify_checksums() -> bool:
     return os.environ.get(VERIFY_ENV, "1").strip().lower() not in _FALSE
 
 
-# --- trusting variants: same parsing code, integrity check reduced to "the files exist" --------------------
+# --- torchvision, imported on first use (it costs ~1.5 s; a warm run from the cache never needs it) -----------
 
 
-class _FilesExist:
-    """Mixin for torchvision's CIFAR classes: the integrity check only requires every batch file to exist."""
+@cache
+def _trusted_classes() -> dict[str, type]:
+    """torchvision's dataset classes by name, plus variants that trust local files (no md5 check).
 
-    root: str
-    base_folder: str
-    train_list: list[list[str]]
-    test_list: list[list[str]]
+    The variants keep torchvision's own parsing; their integrity check only requires the files to exist.
+    """
+    from torchvision import datasets as tv
 
-    def _check_integrity(self) -> bool:
+    def files_exist(self: Any) -> bool:
         folder = Path(self.root) / self.base_folder
         return all((folder / name).is_file() for name, _ in self.train_list + self.test_list)
 
-
-class _TrustedCIFAR10(_FilesExist, CIFAR10):
-    """CIFAR-10 that trusts local files (torchvision's own parsing, no md5 check)."""
-
-    meta = {**CIFAR10.meta, "md5": None}  # _load_meta checks the meta file's md5 separately
-
-
-class _TrustedCIFAR100(_FilesExist, CIFAR100):
-    """CIFAR-100 that trusts local files (torchvision's own parsing, no md5 check)."""
-
-    meta = {**CIFAR100.meta, "md5": None}
-
-
-class _TrustedSVHN(SVHN):
-    """SVHN that trusts local files: the integrity check only requires the split's file to exist."""
-
-    def _check_integrity(self) -> bool:
+    def svhn_exists(self: Any) -> bool:
         return (Path(self.root) / self.filename).is_file()
 
+    # the meta file's md5 is checked separately by CIFAR's _load_meta
+    trusted = {
+        "CIFAR10": type("TrustedCIFAR10", (tv.CIFAR10,), {"_check_integrity": files_exist,
+                                                          "meta": {**tv.CIFAR10.meta, "md5": None}}),
+        "CIFAR100": type("TrustedCIFAR100", (tv.CIFAR100,), {"_check_integrity": files_exist,
+                                                             "meta": {**tv.CIFAR100.meta, "md5": None}}),
+        "SVHN": type("TrustedSVHN", (tv.SVHN,), {"_check_integrity": svhn_exists}),
+    }
+    return {**{f"trusted:{k}": v for k, v in trusted.items()},
+            **{k: getattr(tv, k) for k in ("MNIST", "FashionMNIST", "CIFAR10", "CIFAR100", "SVHN")}}
 
-_TRUSTED: dict[type[VisionDataset], type[VisionDataset]] = {
-    CIFAR10: _TrustedCIFAR10, CIFAR100: _TrustedCIFAR100, SVHN: _TrustedSVHN,
-}
 
-
-def _open(cls: type[VisionDataset], root: Path, verify: bool, download: bool, **kwargs: Any) -> Any:
-    """Instantiate torchvision's ``cls``; with ``verify=False`` local files are only checked for existence."""
-    klass = cls if verify else _TRUSTED.get(cls, cls)
+def _open(cls_name: str, root: Path, verify: bool, download: bool, **kwargs: Any) -> Any:
+    """Instantiate torchvision's dataset class ``cls_name``; with ``verify=False`` local files are only
+    checked for existence."""
+    classes = _trusted_classes()
+    klass = classes[cls_name] if verify else classes.get(f"trusted:{cls_name}", classes[cls_name])
     return klass(root=str(root), download=download, **kwargs)
 
 
@@ -92,7 +83,7 @@ class _Source:
     """A torchvision dataset class, the root it is given and the files it reads from ``folder``."""
 
     key: str
-    cls: type[VisionDataset]
+    cls: str  # the torchvision.datasets class name
     root: str  # relative to the data directory ("" = the data directory itself)
     folder: str  # relative to the data directory: where ``files`` must be
     files: tuple[str, ...]
@@ -104,17 +95,18 @@ class _Source:
 
 
 _IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-_CIFAR10_FILES = tuple(n for n, _ in CIFAR10.train_list + CIFAR10.test_list) + (CIFAR10.meta["filename"],)
-_CIFAR100_FILES = tuple(n for n, _ in CIFAR100.train_list + CIFAR100.test_list) + (CIFAR100.meta["filename"],)
+# the files torchvision's CIFAR classes read (their train_list + test_list + meta; a test checks they agree)
+_CIFAR10_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+_CIFAR100_FILES = ("train", "test", "meta")
 
 _UNZIPPED = "uncompressed idx files: gunzip the .gz downloads"
-_MNIST = _Source("mnist", MNIST, "", "MNIST/raw", _IDX, _UNZIPPED)
-_FASHION = _Source("fashion_mnist", FashionMNIST, "", "FashionMNIST/raw", _IDX, _UNZIPPED)
-_CIFAR10 = _Source("cifar10", CIFAR10, "", CIFAR10.base_folder, _CIFAR10_FILES,
+_MNIST = _Source("mnist", "MNIST", "", "MNIST/raw", _IDX, _UNZIPPED)
+_FASHION = _Source("fashion_mnist", "FashionMNIST", "", "FashionMNIST/raw", _IDX, _UNZIPPED)
+_CIFAR10 = _Source("cifar10", "CIFAR10", "", "cifar-10-batches-py", _CIFAR10_FILES,
                    "python pickles from cifar-10-python.tar.gz")
-_CIFAR100 = _Source("cifar100", CIFAR100, "", CIFAR100.base_folder, _CIFAR100_FILES,
+_CIFAR100 = _Source("cifar100", "CIFAR100", "", "cifar-100-python", _CIFAR100_FILES,
                     "python pickles from cifar-100-python.tar.gz")
-_SVHN = _Source("svhn", SVHN, "svhn", "svhn", ("train_32x32.mat", "test_32x32.mat"), "MATLAB files, cropped digits")
+_SVHN = _Source("svhn", "SVHN", "svhn", "svhn", ("train_32x32.mat", "test_32x32.mat"), "MATLAB files, cropped digits")
 
 
 def _unavailable(src: _Source, data_dir: Path, exc: Exception, tried_download: bool,
@@ -254,7 +246,7 @@ def _register(src: _Source, title: str, loader: Callable[..., ImageData], num_cl
               input_shape: tuple[int, int, int], default_models: tuple[str, ...], has_groups: bool = False) -> None:
     """Register one torchvision dataset in :data:`DATASETS`."""
     DATASETS.register(src.key, DatasetInfo(
-        key=src.key, title=title, source=f"torchvision.datasets.{src.cls.__name__}", loader=loader,
+        key=src.key, title=title, source=f"torchvision.datasets.{src.cls}", loader=loader,
         num_classes=num_classes, input_shape=input_shape, default_models=default_models, has_groups=has_groups,
         files=src.description(),
     ))

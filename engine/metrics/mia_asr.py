@@ -24,7 +24,6 @@ larger than about 5000 samples; both are fixed here.
 from __future__ import annotations
 
 import numpy as np
-from xgboost import XGBClassifier
 
 from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable, softmax
 
@@ -55,6 +54,8 @@ def mia_asr(inp: EvalInputs) -> MetricValue:
     members = rng.choice(retain, size=m, replace=False)
     x_train = np.concatenate([sorted_softmax(inp.logits_train[members]), sorted_softmax(inp.logits_test[half_a[:m]])])
     y_train = np.concatenate([np.ones(m, dtype=np.int64), np.zeros(m, dtype=np.int64)])
+    from xgboost import XGBClassifier  # imported on use: keeps a cached run's start-up fast
+
     clf = XGBClassifier(n_estimators=100, objective="binary:logistic", random_state=inp.seed, n_jobs=1)
     clf.fit(x_train, y_train)
 

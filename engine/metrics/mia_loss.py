@@ -20,8 +20,6 @@ stratified split cannot serve; the test size is then raised to 2 samples.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
 
 from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable
 
@@ -69,6 +67,9 @@ def mia_loss_acc(inp: EvalInputs) -> MetricValue:
     x = np.concatenate([loss_in, loss_out]).reshape(-1, 1)
     y = np.concatenate([np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64)])
     test_size: float | int = 0.1 if int(np.ceil(0.1 * len(y))) >= 2 else 2
+    from sklearn.linear_model import LogisticRegression  # imported on use (start-up time)
+    from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
+
     cv = StratifiedShuffleSplit(n_splits=5, test_size=test_size, random_state=inp.seed)
     scores = cross_val_score(LogisticRegression(), x, y, cv=cv, scoring="accuracy")
     return MetricValue(float(np.mean(scores)))

@@ -9,10 +9,14 @@ with expansion 4 (50) at strides 1, 2, 2, 2; AdaptiveAvgPool2d(1) + flatten as f
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from engine.models.base import MODELS, ModelInfo, SplitModel
+
+if TYPE_CHECKING:  # torchvision is imported when a ResNet is built, not when the registry loads
+    from torchvision.models.resnet import BasicBlock, Bottleneck
 
 WIDTHS: tuple[int, ...] = (64, 128, 256, 512)
 STRIDES: tuple[int, ...] = (1, 2, 2, 2)
@@ -53,11 +57,13 @@ def _resnet(block: type[BasicBlock | Bottleneck], depths: tuple[int, ...], input
 
 def build_resnet18(input_shape: tuple[int, int, int], num_classes: int) -> SplitModel:
     """Build CIFAR ResNet-18 (BasicBlock ``[2, 2, 2, 2]``, 512-d features)."""
+    from torchvision.models.resnet import BasicBlock
     return _resnet(BasicBlock, (2, 2, 2, 2), input_shape, num_classes)
 
 
 def build_resnet50(input_shape: tuple[int, int, int], num_classes: int) -> SplitModel:
     """Build CIFAR ResNet-50 (Bottleneck ``[3, 4, 6, 3]``, 2048-d features)."""
+    from torchvision.models.resnet import Bottleneck
     return _resnet(Bottleneck, (3, 4, 6, 3), input_shape, num_classes)
 
 

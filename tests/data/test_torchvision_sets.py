@@ -191,3 +191,14 @@ def test_registry_entries() -> None:
         assert info.key == key and info.default_models == expected_models[key]
         assert not info.offline and info.files
         assert info.has_groups is (key == "cifar100")
+
+
+def test_file_lists_agree_with_torchvision() -> None:
+    """The module names CIFAR's files without importing torchvision; they must be the ones torchvision reads."""
+    from torchvision import datasets as tv
+
+    from engine.data import torchvision_sets as ts
+
+    for src, cls in ((ts._CIFAR10, tv.CIFAR10), (ts._CIFAR100, tv.CIFAR100)):
+        assert src.folder == cls.base_folder
+        assert set(src.files) == {n for n, _ in cls.train_list + cls.test_list} | {cls.meta["filename"]}
