@@ -30,6 +30,8 @@ from engine.runner.views import make_view
 from engine.spec import ComparisonSpec, stable_hash
 from engine.store import Store, arrays_from_bytes, arrays_to_bytes, state_from_bytes, state_to_bytes
 from engine.training import fit, predict_logits
+from engine.training.ensemble import EnsembleModel, build_ensemble
+from engine.training.loop import TrainingContext
 from engine.training.recording import RECORDERS
 
 
@@ -105,7 +107,13 @@ def _problem(job: Job, env: JobEnv, setting: Setting) -> Problem:
 
 
 def _load_model(env: JobEnv, key: str, setting: Setting, problem: Problem) -> torch.nn.Module:
-    model = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes).to(env.device)
+    """The model job ``key`` stored: one zoo model, or an ensemble of them when its meta describes one."""
+    def make() -> torch.nn.Module:
+        return build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes)
+
+    res = env.store.result(key)
+    shape = None if res is None else res.meta.get("ensemble")
+    model = (make() if shape is None else build_ensemble(shape, make)).to(env.device)
     model.load_state_dict(state_from_bytes(env.store.blob(key, "state.pt"), env.device))
     return model
 
@@ -183,7 +191,16 @@ def run_train_state(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, by
     problem = _problem(job, env, setting)
     started = time.perf_counter()
     env.progress(job, "running", 0, 1, f"recording {info.title}", started)
-    if info.during_training:
+    if info.separate:  # its own training from the original's initial weights and the run's inputs
+        seed = int(job.payload["seed"])
+        torch.manual_seed(seed)  # exactly as _train builds the original
+        init = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes).to(env.device)
+        rec = info.make(**job.payload.get("options", {}))
+        rec.begin(init, TrainingContext(problem.data.x_train, problem.supervision, problem.paradigm.loss,
+                                        setting.train_cfg, seed,
+                                        lambda d, t, m: env.progress(job, "running", d, t, m, started)))
+        state = rec.finish(init, problem.data.x_train)
+    elif info.during_training:
         sub = Job(job.key, "original", job.label, {**job.payload, "record_during": [rec_key], "record_after": []})
         _, blobs, extra = _train(sub, env, retain_only=False)
         stored = state_from_bytes(env.store.blob(job.payload["original"], "state.pt"))
@@ -218,9 +235,13 @@ def run_unlearn(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]
                          progress=lambda d, t, m: env.progress(job, "running", d, t, m, started))
     env.progress(job, "running", 0, 0, "starting", started)
     seconds = 0.0
-    for i in range(len(problem.requests)):
+    if job.payload.get("requests") == "none":  # the method's model before unlearning: asked to forget nothing
+        n = problem.data.x_train.shape[0]
+        steps = [(torch.zeros(0, dtype=torch.int64, device=env.device), torch.arange(n, device=env.device))]
+    else:
+        steps = [problem.step(i) for i in range(len(problem.requests))]
+    for i, (forget_idx, retain_idx) in enumerate(steps):
         ctx.request = i
-        forget_idx, retain_idx = problem.step(i)
         data = make_view(method, problem, forget_idx, retain_idx, train_state, setting)
         _sync(env.device)
         t0 = time.perf_counter()
@@ -230,7 +251,10 @@ def run_unlearn(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]
     for p in model.parameters():
         if not torch.isfinite(p).all():
             raise RunFailed(f"{method.key} produced non-finite weights")
-    return {"seconds": seconds}, {"state.pt": state_to_bytes(model.state_dict())}
+    meta: dict[str, Any] = {"seconds": seconds}
+    if isinstance(model, EnsembleModel):  # rebuilt from this by _load_model
+        meta["ensemble"] = model.describe()
+    return meta, {"state.pt": state_to_bytes(model.state_dict())}
 
 
 def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from engine.config import build_config, config_dict
 from engine.data import load_dataset
@@ -18,6 +20,10 @@ from engine.spec import ComparisonSpec
 from engine.training.recording import RECORDERS
 
 REFERENCE = ("original", "retrain")
+# Methods whose model before unlearning is their own (trained by their training-time state), not the engine's
+# original: the plan adds a row evaluating it, keyed as below (not a registered method) -> its display title.
+BEFORE_UNLEARNING = {"sisa": "sisa_original"}
+BEFORE_TITLES = {"sisa_original": "Original (SISA ensemble)"}
 
 
 @dataclass(frozen=True)
@@ -75,16 +81,25 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
             jobs.append(job)
         return job
 
-    # which training-time state the selected, applicable methods need
-    recorders: list[str] = []
-    for name in cfgs:
+    # which training-time state the selected, applicable methods need: state id -> (recorder, options)
+    states: dict[str, tuple[str, dict[str, Any]]] = {}
+    method_states: dict[str, dict[str, str]] = {}  # method -> {recorder: state id}
+    for name, cfg in cfgs.items():
         method = METHODS.get(name)
         if not_applicable_reason(method, setting.paradigm) is None:
-            recorders += [r for r in method.needs.train_time_state if r not in recorders]
+            ids = {}
+            for r in method.needs.train_time_state:
+                opts = RECORDERS.get(r).options_of(cfg)
+                ids[r] = r if not opts else f"{r}{json.dumps(opts, sort_keys=True)}"
+                states.setdefault(ids[r], (r, opts))
+            method_states[name] = ids
+    # recorded on the side of the original's training (or after it); separate ones run in their own job
+    side = [sid for sid, (r, _) in states.items() if not RECORDERS.get(r).separate]
 
     n_params = sum(p.numel() for p in build_model(spec.model, data.input_shape, data.num_classes).parameters())
     steps = setting.train_cfg.epochs * -(-data.x_train.shape[0] // setting.train_cfg.batch_size)
-    infeasible = {r: RECORDERS.get(r).feasible(data.x_train.shape[0], n_params, steps) for r in recorders}
+    infeasible = {sid: RECORDERS.get(r).feasible(data.x_train.shape[0], n_params, steps, opts)
+                  for sid, (r, opts) in states.items()}
 
     for seed in spec.seeds:
         build_problem(setting, seed, data_dir, data=data)  # validates the forget set
@@ -92,15 +107,19 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
         pj = add(make_job("problem", f"problem seed {seed}", setting.problem_payload(seed), base))
         orig_id = {"problem": pj.key, "model": spec.model, "train": train}
         okey = make_job("original", "", orig_id, {}).key
-        state_jobs = {r: make_job("train_state", f"{RECORDERS.get(r).title} seed {seed}",
-                                  {"original": okey, "recorder": r},
-                                  {**base, "original": okey, "recorder": r}, (okey,)) for r in recorders}
+        state_jobs: dict[str, Job] = {}
+        for sid, (r, opts) in states.items():
+            info = RECORDERS.get(r)
+            ident = {"original": okey, "recorder": r, **({"options": opts} if opts else {})}
+            state_jobs[sid] = make_job("train_state", f"{info.title} seed {seed}", ident,
+                                       {**base, "original": okey, "recorder": r, "options": opts},
+                                       (pj.key,) if info.separate else (okey,))
         oj = add(make_job("original", f"original seed {seed}", orig_id, {
-            **base, "record_during": [r for r in recorders if RECORDERS.get(r).during_training],
-            "record_after": [r for r in recorders if not RECORDERS.get(r).during_training],
-            "state_jobs": {r: j.key for r, j in state_jobs.items()}}, (pj.key,)))
-        for j in state_jobs.values():
-            if infeasible[j.payload["recorder"]] is None:
+            **base, "record_during": [r for r in side if RECORDERS.get(r).during_training],
+            "record_after": [r for r in side if not RECORDERS.get(r).during_training],
+            "state_jobs": {r: state_jobs[r].key for r in side}}, (pj.key,)))
+        for sid, j in state_jobs.items():
+            if infeasible[sid] is None:
                 add(j)
         rj = add(make_job("retrain", f"retrain seed {seed}", {"problem": pj.key, "model": spec.model, "train": train},
                           base, (pj.key,)))
@@ -108,33 +127,45 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
                            {"model_job": rj.key, "metrics": metrics, "ref": None},
                            {**base, "model_job": rj.key, "retrain_job": rj.key, "retrain_eval": None,
                             "seconds_from": rj.key, "metrics": metrics}, (rj.key, pj.key)))
+
+        def evaluate(name: str, model_job: str, deps: tuple[str, ...], seconds: dict[str, Any],
+                     seed: int = seed, base: dict[str, Any] = base, rev: Job = rev, rj: Job = rj,
+                     pj: Job = pj) -> Job:
+            return add(make_job("evaluate", f"evaluate {name} seed {seed}",
+                                {"model_job": model_job, "metrics": metrics, "ref": rev.key},
+                                {**base, "model_job": model_job, "retrain_job": rj.key, "retrain_eval": rev.key,
+                                 "metrics": metrics, **seconds}, (*deps, rev.key, pj.key)))
+
         for name, cfg in cfgs.items():
             method = METHODS.get(name)
+            before = BEFORE_UNLEARNING.get(name)
             # retrain is the engine's own reference, trained with the training-time supervision
             reason = None if name == "retrain" else not_applicable_reason(method, setting.paradigm)
             if reason is None:
-                bad = [infeasible[r] for r in method.needs.train_time_state if infeasible.get(r)]
+                bad = [infeasible[sid] for sid in method_states.get(name, {}).values() if infeasible[sid]]
                 reason = bad[0] if bad else None
             if reason is not None:
+                if before is not None:
+                    rows.append(Row(before, seed, None, None, "not_applicable", reason))
                 rows.append(Row(name, seed, None, None, "not_applicable", reason))
                 continue
             if name == "retrain":
                 rows.append(Row(name, seed, rev.key, rj.key, "pending"))
                 continue
             if name == "original":
-                model_job, deps, seconds = oj.key, (oj.key,), {"seconds": None}
-            else:
-                uj = add(make_job("unlearn", f"{name} seed {seed}",
-                                  {"original": oj.key, "method": name, "hparams": config_dict(cfg),
-                                   "train_state": {r: state_jobs[r].key for r in method.needs.train_time_state}},
-                                  {**base, "original": oj.key, "method": name, "hparams": config_dict(cfg),
-                                   "train_state": {r: state_jobs[r].key for r in method.needs.train_time_state}},
-                                  (oj.key, *[state_jobs[r].key for r in method.needs.train_time_state])))
-                model_job, deps, seconds = uj.key, (uj.key,), {"seconds_from": uj.key}
-            ev = add(make_job("evaluate", f"evaluate {name} seed {seed}",
-                              {"model_job": model_job, "metrics": metrics, "ref": rev.key},
-                              {**base, "model_job": model_job, "retrain_job": rj.key, "retrain_eval": rev.key,
-                               "metrics": metrics, **seconds}, (*deps, rev.key, pj.key)))
-            rows.append(Row(name, seed, ev.key, model_job, "pending"))
+                ev = evaluate(name, oj.key, (oj.key,), {"seconds": None})
+                rows.append(Row(name, seed, ev.key, oj.key, "pending"))
+                continue
+            sjobs = {r: state_jobs[sid].key for r, sid in method_states[name].items()}
+            ident = {"original": oj.key, "method": name, "hparams": config_dict(cfg), "train_state": sjobs}
+            deps = (oj.key, *sjobs.values())
+            if before is not None:  # the method's own model before any request (e.g. the SISA ensemble)
+                bj = add(make_job("unlearn", f"{name} before unlearning seed {seed}", {**ident, "requests": "none"},
+                                  {**base, **ident, "requests": "none"}, deps))
+                ev = evaluate(before, bj.key, (bj.key,), {"seconds": None})
+                rows.append(Row(before, seed, ev.key, bj.key, "pending"))
+            uj = add(make_job("unlearn", f"{name} seed {seed}", ident, {**base, **ident}, deps))
+            ev = evaluate(name, uj.key, (uj.key,), {"seconds_from": uj.key})
+            rows.append(Row(name, seed, ev.key, uj.key, "pending"))
     return Plan(spec, setting, tuple(jobs), tuple(rows))
 

@@ -8,11 +8,20 @@ import numpy as np
 import pandas as pd
 
 from engine.executors.base import JobOutcome
+from engine.methods import METHODS
 from engine.metrics import METRICS
-from engine.runner.plan import Plan
+from engine.runner.plan import BEFORE_TITLES, Plan
 from engine.store import Store, arrays_from_bytes
 
 ID_COLUMNS = ["dataset", "paradigm", "scenario", "model", "method", "seed", "status"]
+
+
+def row_title(method_key: str) -> str:
+    """Display title of a result row's ``method`` key: a registered method's title, or the title of a row the
+    plan adds itself (``sisa_original`` -> "Original (SISA ensemble)", the model SISA unlearns from)."""
+    if method_key in BEFORE_TITLES:
+        return BEFORE_TITLES[method_key]
+    return METHODS.get(method_key).title if method_key in METHODS else method_key
 
 
 def row_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None = None) -> list[dict[str, Any]]:

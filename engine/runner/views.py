@@ -9,6 +9,7 @@ import torch
 from engine.methods.base import Method, UnlearnData
 from engine.paradigms.base import Paradigm, one_hot_supervision
 from engine.problem import Problem, Setting
+from engine.training.recording import RECORDERS
 
 
 def not_applicable_reason(method: Method, paradigm: Paradigm) -> str | None:
@@ -24,7 +25,11 @@ def not_applicable_reason(method: Method, paradigm: Paradigm) -> str | None:
 
 def make_view(method: Method, problem: Problem, forget_idx: torch.Tensor, retain_idx: torch.Tensor,
               train_state: dict[str, Any], setting: Setting) -> UnlearnData:
-    """The data ``method`` declared it needs, and nothing else (labels only if the paradigm shows them)."""
+    """The data ``method`` declared it needs, and nothing else (labels only if the paradigm shows them).
+
+    ``x_retain``/``sup_retain`` follow ``retain_idx``, which is in ascending training-index order (``Problem.step``);
+    methods whose training-time state is indexed by training position (``RecorderInfo.indexed``) rely on it.
+    """
     needs = method.needs
     visible = problem.paradigm.visible != "none"
     x = problem.data.x_train
@@ -51,5 +56,5 @@ def make_view(method: Method, problem: Problem, forget_idx: torch.Tensor, retain
         x_test=problem.data.x_test if needs.test_data else None,
         y_test=problem.data.y_test if needs.test_data else None, retain_sample_idx=sample_idx,
         scenario=setting.spec.scenario,
-        forget_train_idx=forget_idx if "batch_updates" in needs.train_time_state else None,
+        forget_train_idx=forget_idx if any(RECORDERS.get(r).indexed for r in needs.train_time_state) else None,
     )

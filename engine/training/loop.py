@@ -21,8 +21,27 @@ Progress = Callable[[int, int, str], None]  # (done, total, message)
 LossFn = Callable[[torch.Tensor, Supervision], torch.Tensor]
 
 
+@dataclass(frozen=True)
+class TrainingContext:
+    """What a training run is made of, handed to every hook before the first step.
+
+    Recorders that train models of their own from the same inputs (``sisa_shards``) read it; observers of
+    the steps (``batch_updates``) ignore it.
+    """
+
+    x: torch.Tensor  # the trained inputs
+    sup: Supervision  # their supervision (the paradigm's observed labels / candidate sets)
+    loss_fn: LossFn  # the paradigm's loss
+    cfg: TrainConfig
+    seed: int
+    progress: Progress | None = None
+
+
 class StepHook:
     """Observes training (``engine.training.recording``); default methods do nothing."""
+
+    def begin(self, model: nn.Module, ctx: TrainingContext) -> None:
+        """Called once before the first step, with the untrained ``model`` and the run's inputs."""
 
     def before_step(self, model: nn.Module, batch: torch.Tensor, step: int) -> None:
         """Called before the optimiser step of ``batch`` (indices into the trained subset)."""
@@ -66,6 +85,8 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cfg: TrainConfig, seed: int,
         progress: Progress | None = None, hooks: Sequence[StepHook] = ()) -> TrainResult:
     """Train ``model`` in place on ``(x, sup)`` with ``cfg``; raises :class:`RunFailed` on a non-finite loss."""
+    for h in hooks:
+        h.begin(model, TrainingContext(x, sup, loss_fn, cfg, seed))
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(model.parameters(), cfg)
     n = x.shape[0]

@@ -8,21 +8,40 @@
 * ``batch_updates`` (Amnesiac ML, Graves et al. 2021; UDRU's baseline): the parameter update of every
   optimiser step and the training indices of its batch, so the steps that saw forget samples can be
   undone. Storage is ``steps x parameters x 4`` bytes; above ``MAX_UPDATE_BYTES`` it is refused.
+* ``sisa_shards`` (SISA, Bourtoule et al. 2021; LAF's baseline): ``S`` constituent models trained on disjoint
+  shards of the training set, each shard in ``R`` slices with a checkpoint after every slice
+  (``engine.training.sharded``). It is not a by-product of the original's training but a training of its own
+  from the same inputs, supervision, loss, config and seed, which a recorder receives through
+  :class:`~engine.training.loop.TrainingContext` in :meth:`StepHook.begin`. ``S`` and ``R`` come from the
+  selecting method's config (``RecorderInfo.options``). Storage is ``(S*R + 1) x parameters x 4`` bytes;
+  above ``MAX_CHECKPOINT_BYTES`` it is refused.
+
+Recorder kinds: post-hoc (``during_training=False``: one pass over the trained original), step observers
+(``during_training=True``: recorded on the side of the original's training, or by re-running it) and
+``separate`` ones (they need the training run's inputs but not its steps, so the runner records them in a job of
+their own, handing them the original's initial weights and the training context, never re-running the original).
 """
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from engine.errors import RunFailed
 from engine.registry import Registry
-from engine.training.loop import StepHook
+from engine.training import sharded
+from engine.training.loop import StepHook, TrainingContext
 
 MAX_UPDATE_BYTES = 2 * 1024**3
+MAX_CHECKPOINT_BYTES = sharded.MAX_CHECKPOINT_BYTES
+
+Feasible = Callable[[int, int, int, dict[str, Any]], str | None]  # (n_train, n_params, steps, options) -> reason
 
 
 @dataclass(frozen=True)
@@ -31,9 +50,20 @@ class RecorderInfo:
 
     key: str
     title: str
-    during_training: bool  # True: needs hooks in the training loop; False: one pass over the trained model
-    make: Callable[[], Recorder]
-    feasible: Callable[[int, int, int], str | None]  # (n_train, n_params, steps) -> reason or None
+    during_training: bool  # True: needs the training loop (its steps or its inputs); False: one pass over the model
+    make: Callable[..., Recorder]  # make(**options)
+    feasible: Feasible
+    separate: bool = False  # needs the run's inputs only: recorded in its own job, not by re-running the original
+    options: tuple[str, ...] = ()  # fields of the selecting method's config that parametrise it (part of its identity)
+    indexed: bool = False  # indexed by training-sample position: methods needing it get the forget set's indices
+
+    def __post_init__(self) -> None:
+        if self.options and not self.separate:
+            raise ValueError(f"recorder {self.key}: only separate recorders take options")
+
+    def options_of(self, method_cfg: object) -> dict[str, Any]:
+        """This recorder's options as set in a selecting method's config."""
+        return {k: getattr(method_cfg, k) for k in self.options}
 
 
 class Recorder(StepHook, ABC):
@@ -117,11 +147,43 @@ class UpdateRecorder(Recorder):
         return {"updates": torch.stack(self.deltas), "batch_index": torch.cat(self.batches), "batch_sizes": sizes}
 
 
-def _cov_feasible(n_train: int, n_params: int, steps: int) -> str | None:
+class SisaRecorder(Recorder):
+    """SISA's shard models: trained from the run's initial weights and inputs (``engine.training.sharded``)."""
+
+    def __init__(self, shards: int = sharded.DEFAULT_SHARDS, slices: int = sharded.DEFAULT_SLICES) -> None:
+        self.shards = shards
+        self.slices = slices
+        self.init: nn.Module | None = None
+        self.ctx: TrainingContext | None = None
+
+    def begin(self, model: nn.Module, ctx: TrainingContext) -> None:
+        self.init = copy.deepcopy(model)
+        self.ctx = ctx
+
+    def finish(self, model: nn.Module, x_train: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.init is None or self.ctx is None:
+            raise RunFailed("sisa_shards: the recorder was never handed the training context (begin)")
+        state = sharded.train_shards(self.init, self.ctx, self.shards, self.slices)
+        return {k: v.cpu() for k, v in state.items()}
+
+
+def _cov_feasible(n_train: int, n_params: int, steps: int, options: dict[str, Any]) -> str | None:
     return None
 
 
-def _updates_feasible(n_train: int, n_params: int, steps: int) -> str | None:
+def _sisa_feasible(n_train: int, n_params: int, steps: int, options: dict[str, Any]) -> str | None:
+    s = int(options.get("shards", sharded.DEFAULT_SHARDS))
+    r = int(options.get("slices", sharded.DEFAULT_SLICES))
+    if s * r > n_train:
+        return f"{s} shards x {r} slices need at least {s * r} training samples; there are {n_train}"
+    need = sharded.checkpoint_bytes(n_params, s, r)
+    if need > MAX_CHECKPOINT_BYTES:
+        return (f"storing the SISA checkpoints needs {need / 1024**3:.1f} GiB ({s} shards x {r} slices + the "
+                f"initial weights, {n_params} parameters each); the limit is {MAX_CHECKPOINT_BYTES / 1024**3:.0f} GiB")
+    return None
+
+
+def _updates_feasible(n_train: int, n_params: int, steps: int, options: dict[str, Any]) -> str | None:
     need = steps * n_params * 4
     if need > MAX_UPDATE_BYTES:
         return (f"storing every training update needs {need / 1024**3:.1f} GiB ({steps} steps x {n_params} "
@@ -132,4 +194,8 @@ def _updates_feasible(n_train: int, n_params: int, steps: int) -> str | None:
 RECORDERS.register("layer_covariance", RecorderInfo(
     "layer_covariance", "Layer input covariances (PGU)", False, CovarianceRecorder, _cov_feasible))
 RECORDERS.register("batch_updates", RecorderInfo(
-    "batch_updates", "Per-step parameter updates (Amnesiac ML)", True, UpdateRecorder, _updates_feasible))
+    "batch_updates", "Per-step parameter updates (Amnesiac ML)", True, UpdateRecorder, _updates_feasible,
+    indexed=True))
+RECORDERS.register("sisa_shards", RecorderInfo(
+    "sisa_shards", "SISA shard checkpoints", True, SisaRecorder, _sisa_feasible, separate=True,
+    options=("shards", "slices"), indexed=True))
