@@ -15,6 +15,7 @@ from torch import nn
 
 from engine.errors import RunFailed
 from engine.paradigms.base import Supervision
+from engine.training.accel import autocast, prepare
 from engine.training.config import TrainConfig
 
 Progress = Callable[[int, int, str], None]  # (done, total, message)
@@ -88,6 +89,7 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
     for h in hooks:
         h.begin(model, TrainingContext(x, sup, loss_fn, cfg, seed))
     gen = torch.Generator().manual_seed(seed)
+    forward, x = prepare(model, x)  # GPU: channels_last / compile; CPU: unchanged
     opt = make_optimizer(model.parameters(), cfg)
     n = x.shape[0]
     steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
@@ -107,7 +109,8 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
             xb = x[idx]
             if cfg.augment:
                 xb = augment(xb, gen)
-            loss = loss_fn(model(xb), sup.take(idx))
+            with autocast(x.device):
+                loss = loss_fn(forward(xb), sup.take(idx)).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             for h in hooks:
