@@ -1,4 +1,9 @@
-"""Command line: ``python -m engine compare ...`` runs a cached comparison headless; ``list`` shows registries."""
+"""Command line: ``python -m engine compare ...`` runs a cached comparison headless; ``list`` shows registries;
+``bundle export|import`` moves finished comparisons between caches.
+
+Environment: ``UNLEARN_CACHE_DIR``, ``UNLEARN_DATA_DIR``, ``UNLEARN_EXECUTOR`` (``local`` | ``ray``; with
+``RAY_ADDRESS`` to join a cluster) and ``UNLEARN_DEMO=1`` (demo caps, see :mod:`engine.demo`).
+"""
 
 from __future__ import annotations
 
@@ -44,9 +49,23 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--cache-dir", default=None, help="results cache (default $UNLEARN_CACHE_DIR or .cache/unlearn)")
     c.add_argument("--data-dir", default=None, help="dataset files (default $UNLEARN_DATA_DIR or ./data)")
     c.add_argument("--out", default=None, help="CSV file to write")
-    c.add_argument("--executor", default="local", choices=("local",), help="where jobs run")
+    c.add_argument("--executor", default=None, metavar="local|ray",
+                   help="where jobs run (default $UNLEARN_EXECUTOR or local; ray joins $RAY_ADDRESS or starts "
+                        "a local runtime)")
     ls = sub.add_parser("list", help="list registered components")
     ls.add_argument("kind", choices=KINDS)
+    b = sub.add_parser("bundle", help="export or import finished comparisons as a portable archive")
+    bsub = b.add_subparsers(dest="bundle_command", required=True)
+    be = bsub.add_parser("export", help="write comparisons (specs, metrics, arrays; no pickles) to a zip file")
+    be.add_argument("--out", required=True, help="bundle file to write")
+    be.add_argument("--comparison", action="extend", nargs="+", default=None, metavar="KEY",
+                    help="comparison keys to export (default: every saved comparison)")
+    be.add_argument("--cache-dir", default=None, help="results cache (default $UNLEARN_CACHE_DIR or .cache/unlearn)")
+    be.add_argument("--with-weights", action="store_true",
+                    help="also export model weights (torch tensors, loaded with weights_only=True)")
+    bi = bsub.add_parser("import", help="validate a bundle, then add it to the results cache")
+    bi.add_argument("file", help="bundle file to read")
+    bi.add_argument("--cache-dir", default=None, help="results cache (default $UNLEARN_CACHE_DIR or .cache/unlearn)")
     return p
 
 
@@ -153,16 +172,22 @@ def _write_csv(df: Any, out: Path) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison; exit status 2 on bad input (nothing written), 1 if any run failed."""
+    from engine import demo
     from engine.data import DatasetUnavailable, default_data_dir
+    from engine.device import resolve_device
+    from engine.executors import make_executor
     from engine.runner import make_plan, run_comparison
     from engine.store import default_cache_dir
 
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     try:
+        executor = make_executor(args.executor)
         spec = build_spec(args)
-        from engine.device import resolve_device
-        resolve_device(spec.device)
+        if demo.demo_enabled():
+            demo.check_spec(spec, data_dir)
+        if executor.name == "local":  # Ray workers resolve the device where they run
+            resolve_device(spec.device)
         plan = make_plan(spec, data_dir)
     except SpecError as e:
         sys.stderr.write(f"error: {e.field}: {e.message}\n")
@@ -171,7 +196,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: dataset: {e}\n")
         return 2
     progress = TerminalProgress(len(plan.jobs))
-    result = run_comparison(spec, cache_dir=cache_dir, data_dir=data_dir, on_event=progress, plan=plan)
+    result = run_comparison(spec, cache_dir=cache_dir, data_dir=data_dir, executor=executor, on_event=progress,
+                            plan=plan)
     print_summary(result)
     if args.out:
         _write_csv(result.wide, Path(args.out))
@@ -189,9 +215,32 @@ def cmd_list(kind: str) -> int:
     return 0
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """Export or import a results bundle; exit status 2 (nothing changed) when the bundle or a key is bad."""
+    from engine.bundle import export_bundle, import_bundle
+    from engine.store import default_cache_dir
+
+    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    try:
+        if args.bundle_command == "export":
+            keys = export_bundle(cache_dir, Path(args.out), args.comparison, with_weights=args.with_weights)
+            sys.stdout.write(f"wrote {args.out}: {len(keys)} comparison(s)\n")
+        else:
+            keys = import_bundle(cache_dir, Path(args.file))
+            sys.stdout.write(f"imported {len(keys)} comparison(s) into {cache_dir}\n")
+    except SpecError as e:
+        sys.stderr.write(f"error: {e.field}: {e.message}\n")
+        return 2
+    for k in keys:
+        sys.stdout.write(f"  {k}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine``."""
     args = _parser().parse_args(argv)
     if args.command == "list":
         return cmd_list(args.kind)
+    if args.command == "bundle":
+        return cmd_bundle(args)
     return cmd_compare(args)

@@ -66,3 +66,31 @@ def test_bad_input_exits_2_naming_the_field_and_writes_nothing(tmp_path, args, f
 def test_list(kind, capsys):
     assert main(["list", kind]) == 0
     assert len(capsys.readouterr().out.splitlines()) >= 4
+
+
+@pytest.mark.parametrize("where", ["option", "environment"])
+def test_unknown_executor_exits_2_naming_the_field(tmp_path, monkeypatch, capsys, where):
+    args = ["compare", "--methods", "finetune", "--cache-dir", str(tmp_path / "c")]
+    if where == "option":
+        args += ["--executor", "dask"]
+    else:
+        monkeypatch.setenv("UNLEARN_EXECUTOR", "dask")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: executor:") and "'dask'" in err and "local, ray" in err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["--seeds", "3"], "seeds"),
+    (["--model", "resnet18"], "model"),
+    (["--train", "epochs=100"], "train.epochs"),
+    (["--hparam", "finetune.epochs=50"], "methods.finetune.epochs"),
+])
+def test_demo_mode_caps_exit_2_naming_the_field(tmp_path, monkeypatch, capsys, args, field):
+    monkeypatch.setenv("UNLEARN_DEMO", "1")
+    rc = main(["compare", "--methods", "finetune", "--cache-dir", str(tmp_path / "c"), *args])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {field}:") and "demo mode" in err
+    assert not (tmp_path / "c").exists()

@@ -1,4 +1,4 @@
-"""Executor interface: runs a plan's jobs (in dependency order) against a store; local now, Ray later."""
+"""Executor interface: runs a plan's jobs (in dependency order) against a store: in process or on Ray."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.runner.jobs import Job
+if TYPE_CHECKING:  # the runner imports this module: a runtime import would be circular
+    from engine.runner.jobs import Job
 
 EventFn = Callable[[str, dict[str, Any]], None]
 
@@ -40,3 +41,15 @@ class Executor(ABC):
     def run(self, jobs: Sequence[Job], settings: ExecSettings, on_event: EventFn | None = None,
             cancel: threading.Event | None = None) -> dict[str, JobOutcome]:
         """Run ``jobs`` (given in a valid dependency order); return each job's outcome."""
+
+
+def blocked_reason(job: Job, outcomes: dict[str, JobOutcome]) -> str | None:
+    """Why ``job`` must be skipped (a dependency ended but did not finish), or ``None``.
+
+    Dependencies without an outcome (not part of this execution) count as satisfied, as in
+    :class:`~engine.executors.local.LocalExecutor`.
+    """
+    bad = [d for d in job.deps if d in outcomes and outcomes[d].status not in ("done", "cached")]
+    if not bad:
+        return None
+    return f"depends on a job that did not finish: {outcomes[bad[0]].error or outcomes[bad[0]].status}"

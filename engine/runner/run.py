@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data import default_data_dir
-from engine.executors import ExecSettings, Executor, JobOutcome, LocalExecutor
-from engine.executors.base import EventFn
+from engine.executors.base import EventFn, ExecSettings, Executor, JobOutcome
+from engine.runner.jobs import Job
 from engine.runner.plan import Plan, make_plan
 from engine.runner.results import row_status, summary_table, tidy_table, wide_table
 from engine.spec import ComparisonSpec
@@ -50,19 +50,46 @@ def collect(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None = N
     return ComparisonResult(plan, wide, tidy_table(records), summary_table(wide), outcomes or {}, seconds)
 
 
+def needed_jobs(plan: Plan, store: Store) -> tuple[Job, ...]:
+    """The plan's jobs that some missing result row needs (in plan order).
+
+    A job is needed when it is an ancestor of (or is) a row's evaluation that the store does not hold.
+    Jobs whose every dependent evaluation is stored are left out even when they are not stored
+    themselves -- e.g. the models of a results bundle imported without weights -- so asking again for
+    a finished comparison computes nothing.
+    """
+    by_key = {j.key: j for j in plan.jobs}
+    needed: set[str] = set()
+    todo = [r.eval_job for r in plan.rows if r.eval_job is not None and not store.has(r.eval_job)]
+    while todo:
+        key = todo.pop()
+        if key in needed or key not in by_key:
+            continue
+        needed.add(key)
+        todo.extend(by_key[key].deps)
+    return tuple(j for j in plan.jobs if j.key in needed or store.has(j.key))
+
+
 def run_comparison(spec: ComparisonSpec, cache_dir: Path | None = None, data_dir: Path | None = None,
-                   executor: Executor | None = None, on_event: EventFn | None = None,
+                   executor: Executor | str | None = None, on_event: EventFn | None = None,
                    cancel: threading.Event | None = None, plan: Plan | None = None) -> ComparisonResult:
-    """Validate, plan and run ``spec``; finished jobs are reused from the cache, never recomputed."""
+    """Validate, plan and run ``spec``; finished jobs are reused from the cache, never recomputed.
+
+    ``executor`` is an :class:`Executor`, a name (``"local"``, ``"ray"``) or ``None`` for the default
+    (``$UNLEARN_EXECUTOR``, else local). Only :func:`needed_jobs` are handed to it.
+    """
+    from engine.executors import make_executor  # the executors import the runner: resolve at call time
+
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    runner = executor if isinstance(executor, Executor) else make_executor(executor)
     plan = plan or make_plan(spec, data_dir)
     start = time.perf_counter()
     store = Store(cache_dir)
     try:
         record_comparison(plan, store)
-        outcomes = (executor or LocalExecutor()).run(plan.jobs, ExecSettings(cache_dir, data_dir, spec.device),
-                                                     on_event=on_event, cancel=cancel)
+        outcomes = runner.run(needed_jobs(plan, store), ExecSettings(cache_dir, data_dir, spec.device),
+                              on_event=on_event, cancel=cancel)
         return collect(plan, store, outcomes, time.perf_counter() - start)
     finally:
         store.close()

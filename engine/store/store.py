@@ -7,6 +7,7 @@ Layout (string keys, values are ``bytes`` or JSON ``str`` only -- never pickles 
 * ``lock/<job key>``     claim of a running job: ``{"pid", "host", "since"}``
 * ``progress/<job key>`` latest progress event of a job (readable by any process)
 * ``comparison/<key>``   a comparison's spec and job plan (History page)
+* ``flag/<name>``        small markers shared between processes (e.g. a Ray run's cancellation flag)
 
 A job's result exists only once all of its blobs are in (one transaction): an interrupted job leaves
 nothing but, at most, a stale lock, which is broken when its process is gone.
@@ -145,6 +146,45 @@ class Store:
                 raw = self.cache.get(k)
                 if raw is not None:
                     yield k.removeprefix("comparison/"), json.loads(raw)
+
+    # -- raw entries (bundles) and flags -------------------------------------------------------------------
+    def result_json(self, key: str) -> str | None:
+        """The finished job's meta exactly as stored (JSON text), or ``None``."""
+        raw = self.cache.get(f"result/{key}")
+        return None if raw is None else str(raw)
+
+    def comparison_json(self, key: str) -> str | None:
+        """A saved comparison's record exactly as stored (JSON text), or ``None``."""
+        raw = self.cache.get(f"comparison/{key}")
+        return None if raw is None else str(raw)
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        """Every store key starting with ``prefix`` (e.g. ``"result/"``), in no particular order."""
+        for k in list(self.cache.iterkeys()):
+            if isinstance(k, str) and k.startswith(prefix):
+                yield k
+
+    def put_verbatim(self, results: dict[str, tuple[str, dict[str, bytes]]], comparisons: dict[str, str]) -> None:
+        """Write already-validated entries in one transaction: per job its blobs then its meta JSON text
+        (unchanged, so a round trip through a bundle is exact), then the comparison records."""
+        with self.cache.transact():
+            for key, (meta_json, blobs) in results.items():
+                for name, data in blobs.items():
+                    self.cache.set(f"blob/{key}/{name}", bytes(data))
+                self.cache.set(f"result/{key}", meta_json)
+            for key, record_json in comparisons.items():
+                self.cache.set(f"comparison/{key}", record_json)
+
+    def set_flag(self, name: str) -> None:
+        """Raise a marker that any process using this store can see."""
+        self.cache.set(f"flag/{name}", "1")
+
+    def has_flag(self, name: str) -> bool:
+        return f"flag/{name}" in self.cache
+
+    def clear_flag(self, name: str) -> None:
+        """Drop a marker (no error if it is not set)."""
+        self.cache.delete(f"flag/{name}")
 
     def close(self) -> None:
         self.cache.close()

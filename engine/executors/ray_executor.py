@@ -1,0 +1,274 @@
+"""Ray executor: every job is a Ray task that runs :func:`engine.runner.jobs.execute` in a worker.
+
+Workers open the *same* diskcache store directory as the driver and read their inputs from it and
+write their results to it (one transaction per job, exactly as in process), so the store stays the
+only shared state: claims still make two identical requests compute once, and a killed worker leaves
+nothing but a stale claim.
+
+* **Dependencies.** A job is submitted once every dependency in this execution finished ``done`` or
+  ``cached``; dependents of a failed, cancelled or skipped job are skipped with the same outcome and
+  message as :class:`~engine.executors.local.LocalExecutor`. Independent jobs run in parallel, as
+  many as the cluster's resources allow. Jobs already in the store are answered ``cached`` by the
+  driver without a task.
+* **Resources.** Each task asks for one CPU; when the cluster has GPUs (and the spec does not ask for
+  ``cpu``) it also asks for a GPU share: :data:`SMALL_JOB_GPU` of a GPU for models not marked
+  ``large``, a whole GPU otherwise (``RayExecutor(num_gpus=...)`` overrides both). Ray restricts the
+  worker's ``CUDA_VISIBLE_DEVICES``, so ``auto`` resolves to the assigned GPU.
+* **Progress.** Workers publish progress events to the store (``progress/<job>``) as they do in
+  process; the driver polls the store for the jobs it has submitted and forwards every new event to
+  ``on_event``, so the CLI and the dashboard show the same live progress.
+* **Cancellation.** The driver raises a flag in the store (``flag/<run id>/cancel``) that a watcher
+  thread in every running worker turns into the job's cancellation event (checked at each progress
+  report: the job stops and writes nothing) and cancels the tasks that have not started yet.
+
+Connection: ``RayExecutor(address=...)``, else ``$RAY_ADDRESS``, else a fresh local runtime (an
+already initialised Ray is reused). On a local runtime the workers share the driver's filesystem and
+``sys.path``. **On a multi-node cluster** the cache directory (and the data directory) must be on
+storage every node mounts at the same path (NFS, a shared volume; SQLite-on-network-filesystem
+caveats apply: prefer a filesystem with working POSIX locks), and every node must be able to import
+the same version of ``engine`` (install the project on the nodes, or pass
+``runtime_env={"working_dir": ...}``); paths are resolved to absolute paths in the driver.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.device import resolve_device
+from engine.errors import RunFailed
+from engine.executors.base import EventFn, ExecSettings, Executor, JobOutcome, blocked_reason
+from engine.runner.jobs import Cancelled, Job, JobEnv, execute
+from engine.store import Store
+
+RAY_ADDRESS_ENV = "RAY_ADDRESS"
+SMALL_JOB_GPU = 0.25  # share of a GPU a job on a model not marked ``large`` asks for
+WATCH_SECONDS = 0.25  # how often a worker looks at its run's cancellation flag
+
+
+def _cancel_flag(run_id: str) -> str:
+    return f"{run_id}/cancel"
+
+
+def _started_flag(run_id: str, job_key: str) -> str:
+    return f"{run_id}/started/{job_key}"
+
+
+def _watch(store: Store, flag: str, cancel: threading.Event, stop: threading.Event) -> None:
+    """Worker side: turn the store's cancellation flag into ``cancel`` until ``stop`` is set."""
+    while not stop.wait(WATCH_SECONDS):
+        if store.has_flag(flag):
+            cancel.set()
+            return
+
+
+def run_job(job: Job, settings: ExecSettings, run_id: str) -> tuple[str, str]:
+    """Worker side of one task: ``execute`` the job against the shared store; returns ``(status, error)``.
+
+    Errors are caught here (as :class:`~engine.executors.local.LocalExecutor` does) so that the driver
+    gets the same messages; a cancelled or failed job writes nothing but its progress event.
+    """
+    store = Store(settings.store_dir)
+    try:
+        store.set_flag(_started_flag(run_id, job.key))
+        if store.has_flag(_cancel_flag(run_id)):
+            return "cancelled", ""
+        device = "cuda" if settings.device.startswith("cuda") else settings.device  # Ray picks the GPU
+        cancel, stop = threading.Event(), threading.Event()
+        watcher = threading.Thread(target=_watch, args=(store, _cancel_flag(run_id), cancel, stop), daemon=True,
+                                   name=f"cancel-watch-{job.key}")
+        watcher.start()
+        try:
+            env = JobEnv(store, settings.data_dir, resolve_device(device), cancel=cancel)
+            return execute(job, env), ""
+        except Cancelled:
+            return "cancelled", ""
+        except RunFailed as e:
+            return "failed", str(e)
+        except Exception as e:  # a crashing method must not stop the others
+            return "failed", f"{type(e).__name__}: {e}"
+        finally:
+            stop.set()
+            watcher.join()
+    finally:
+        store.close()
+
+
+class RayExecutor(Executor):
+    """Runs jobs as Ray tasks (in parallel where dependencies allow) against a shared store directory.
+
+    Args:
+        address: Ray cluster address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); default
+            ``$RAY_ADDRESS``, else a local runtime started on first use.
+        num_cpus: CPUs of a local runtime started here (default: all); ignored when connecting.
+        num_gpus: GPU share per job; ``None`` picks :data:`SMALL_JOB_GPU` or 1 when the cluster has GPUs
+            and 0 otherwise; ``0`` forces CPU tasks.
+        poll: seconds between two looks at the store's progress events (and at finished tasks).
+        runtime_env: passed to ``ray.init`` when this executor starts or joins Ray (e.g. ``working_dir``
+            for nodes that do not have the project installed); ``UNLEARN_*`` environment variables of
+            the driver are added to its ``env_vars``.
+        max_retries: Ray's retries of a task whose worker process died (jobs are idempotent).
+    """
+
+    name = "ray"
+    _connect_lock = threading.Lock()
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, num_gpus: float | None = None,
+                 poll: float = 0.2, runtime_env: dict[str, Any] | None = None, max_retries: int = 0) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+        self.poll = poll
+        self.runtime_env = runtime_env
+        self.max_retries = max_retries
+        self._remote: Any = None
+
+    # -- connection ------------------------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Join the configured cluster, or start a local runtime; reuses an initialised Ray."""
+        import ray
+
+        with self._connect_lock:
+            if ray.is_initialized():
+                return
+            address = self.address or os.environ.get(RAY_ADDRESS_ENV) or None
+            runtime_env = dict(self.runtime_env or {})
+            settings = {k: v for k, v in os.environ.items() if k.startswith("UNLEARN_")}
+            if settings:  # the engine's own settings (e.g. UNLEARN_VERIFY_CHECKSUMS) hold in the workers too
+                runtime_env["env_vars"] = {**settings, **runtime_env.get("env_vars", {})}
+            kwargs: dict[str, Any] = {"runtime_env": runtime_env} if runtime_env else {}
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=self.num_cpus, include_dashboard=False, **kwargs)
+
+    def _gpu_share(self, job: Job, cluster_gpus: float, device: str) -> float:
+        if self.num_gpus is not None:
+            return self.num_gpus
+        if cluster_gpus <= 0 or device == "cpu":
+            return 0.0
+        from engine.models import MODELS
+
+        model = job.payload.get("spec", {}).get("model")
+        large = model in MODELS and MODELS.get(model).large
+        return 1.0 if large else SMALL_JOB_GPU
+
+    def _submit(self, job: Job, settings: ExecSettings, run_id: str, gpus: float) -> Any:
+        import ray
+
+        if self._remote is None:
+            self._remote = ray.remote(run_job)
+        opts: dict[str, Any] = {"num_cpus": 1, "max_retries": self.max_retries, "name": job.label or job.key}
+        if gpus > 0:
+            opts["num_gpus"] = gpus
+        return self._remote.options(**opts).remote(job, settings, run_id)
+
+    # -- execution -------------------------------------------------------------------------------------------
+    def run(self, jobs: Sequence[Job], settings: ExecSettings, on_event: EventFn | None = None,
+            cancel: threading.Event | None = None) -> dict[str, JobOutcome]:
+        import ray
+        from ray.exceptions import RayError, TaskCancelledError
+
+        settings = replace(settings, store_dir=Path(settings.store_dir).expanduser().resolve(),
+                           data_dir=Path(settings.data_dir).expanduser().resolve())
+        cancel = cancel or threading.Event()
+        store = Store(settings.store_dir)
+        # the driver's own env only answers cached jobs (progress to the store and to on_event)
+        env = JobEnv(store, settings.data_dir, torch.device("cpu"), cancel=cancel, on_progress=on_event)
+        keys = {j.key for j in jobs}
+        outcomes: dict[str, JobOutcome] = {}
+        waiting = list(jobs)
+        running: dict[Any, Job] = {}
+        seen: dict[str, float | None] = {}  # job key -> time of the last progress event already forwarded
+        run_id = uuid.uuid4().hex
+        submitted: list[str] = []
+        cancel_sent = False
+        finished_cleanly = False
+
+        def forward(job: Job) -> dict[str, Any] | None:
+            event = store.progress(job.key)
+            if event is not None and event.get("time") != seen.get(job.key):
+                seen[job.key] = event.get("time")
+                if on_event is not None:
+                    on_event(job.key, event)
+            return event
+
+        try:
+            if jobs and any(not store.has(j.key) for j in jobs):
+                self.connect()
+            cluster_gpus = float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
+            while waiting or running:
+                if cancel.is_set() and not cancel_sent:
+                    cancel_sent = True
+                    self._cancel(store, run_id, running)
+                still: list[Job] = []
+                for job in waiting:
+                    if any(d in keys and d not in outcomes for d in job.deps):
+                        still.append(job)
+                        continue
+                    reason = blocked_reason(job, outcomes)
+                    if cancel.is_set():
+                        outcomes[job.key] = JobOutcome("cancelled")
+                    elif reason is not None:
+                        outcomes[job.key] = JobOutcome("skipped", reason)
+                    elif store.has(job.key):
+                        env.progress(job, "cached")
+                        outcomes[job.key] = JobOutcome("cached")
+                    else:
+                        old = store.progress(job.key)  # an earlier execution's event is not news
+                        seen[job.key] = None if old is None else old.get("time")
+                        running[self._submit(job, settings, run_id, self._gpu_share(job, cluster_gpus,
+                                                                                     settings.device))] = job
+                        submitted.append(job.key)
+                if len(still) == len(waiting) and not running:
+                    raise RuntimeError("jobs wait for dependencies that never run (invalid job order)")
+                waiting = still
+                if not running:
+                    continue
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=self.poll)
+                if ready:
+                    ready, _ = ray.wait(list(running), num_returns=len(running), timeout=0)
+                for job in running.values():
+                    forward(job)
+                for ref in ready:
+                    job = running.pop(ref)
+                    try:
+                        status, error = ray.get(ref)
+                    except TaskCancelledError:
+                        status, error = "cancelled", ""
+                    except RayError as e:  # the worker died, could not start, ...
+                        status, error = "failed", f"Ray task failed: {type(e).__name__}: {e}"
+                    outcomes[job.key] = JobOutcome(status, error)
+                    event = forward(job)
+                    if status == "failed" and on_event is not None and (event is None or event["state"] != "failed"):
+                        on_event(job.key, {"job": job.key, "kind": job.kind, "label": job.label, "state": "failed",
+                                           "done": 0, "total": 0, "message": error, "elapsed": 0.0})
+            finished_cleanly = True
+        finally:
+            if not finished_cleanly and running:  # the driver is going down: stop the workers
+                self._cancel(store, run_id, running, force_started=True)
+            else:
+                store.clear_flag(_cancel_flag(run_id))
+                for key in submitted:
+                    store.clear_flag(_started_flag(run_id, key))
+            store.close()
+        return {j.key: outcomes[j.key] for j in jobs if j.key in outcomes}
+
+    def _cancel(self, store: Store, run_id: str, running: dict[Any, Job], force_started: bool = False) -> None:
+        """Raise the run's cancellation flag and cancel the tasks that have not started."""
+        import ray
+
+        store.set_flag(_cancel_flag(run_id))
+        for ref, job in list(running.items()):
+            if force_started or not store.has_flag(_started_flag(run_id, job.key)):
+                try:
+                    ray.cancel(ref)
+                except Exception:  # already finished, or the runtime is going away
+                    pass

@@ -1,0 +1,233 @@
+"""Results bundles: exact round trip without computing, weights only on request, and every bad bundle refused
+before the store is touched (corrupted hash, extra member, path traversal, truncation, pickles, schema)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import bundle
+from engine.bundle import BundleError, export_bundle, import_bundle, read_bundle
+from engine.cli import main
+from engine.runner import collect, make_plan, run_comparison
+from engine.spec import ComparisonSpec, MethodSpec
+from engine.store import Store, arrays_to_bytes
+
+DATA = Path("data")
+SPEC = ComparisonSpec(model="mlp", scenario_params=(("forget_class", 3),), train=(("epochs", 1),),
+                      methods=(MethodSpec("original"), MethodSpec("retrain"), MethodSpec("finetune", (("epochs", 1),))))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.states: list[str] = []
+
+    def __call__(self, key: str, event: dict) -> None:
+        self.states.append(event["state"])
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A cache holding one finished comparison, and its bundle (without weights) as bytes."""
+    root = tmp_path_factory.mktemp("bundle")
+    result = run_comparison(SPEC, cache_dir=root / "src", data_dir=DATA, executor="local")
+    assert set(result.wide["status"]) == {"ok"}
+    buf = io.BytesIO()
+    assert export_bundle(root / "src", buf) == [SPEC.comparison_key()]
+    return {"cache": root / "src", "result": result, "bundle": buf.getvalue()}
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def rebuild(data: bytes, change: Callable[[dict[str, bytes]], None], fix_manifest: bool = True) -> bytes:
+    """Apply ``change`` to the members; with ``fix_manifest`` the hashes are recomputed (a consistent forgery)."""
+    m = members(data)
+    change(m)
+    if fix_manifest:
+        manifest = json.loads(m["manifest.json"])
+        manifest["members"] = {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
+                               for n, d in m.items() if n != "manifest.json"}
+        m["manifest.json"] = json.dumps(manifest).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for n, d in m.items():
+            z.writestr(n, d)
+    return out.getvalue()
+
+
+def snapshot(cache: Path) -> dict[str, object]:
+    store = Store(cache)
+    try:
+        return {k: store.cache.get(k) for k in store.keys()}
+    finally:
+        store.close()
+
+
+def test_round_trip_is_exact_and_computes_nothing(source, tmp_path):
+    keys = import_bundle(tmp_path / "dst", source["bundle"])
+    assert keys == [SPEC.comparison_key()]
+    src, dst = Store(source["cache"]), Store(tmp_path / "dst")
+    assert dst.comparison_json(keys[0]) == src.comparison_json(keys[0])  # the record byte for byte
+    rec = Recorder()
+    again = run_comparison(SPEC, cache_dir=tmp_path / "dst", data_dir=DATA, executor="local", on_event=rec)
+    assert set(rec.states) == {"cached"}  # no job ran
+    assert {o.status for o in again.outcomes.values()} == {"cached"}
+    pd.testing.assert_frame_equal(again.wide, source["result"].wide)  # timings included: they are stored
+    pd.testing.assert_frame_equal(again.tidy, source["result"].tidy)
+    for job in again.plan.jobs:
+        if dst.has(job.key):
+            assert dst.result_json(job.key) == src.result_json(job.key)  # meta byte for byte
+            assert all(dst.blob(job.key, n) == src.blob(job.key, n) for n in dst.result(job.key).meta["blobs"])
+    pd.testing.assert_frame_equal(collect(make_plan(SPEC, DATA), dst).wide, source["result"].wide)
+
+
+def test_default_bundle_has_no_weights_and_no_pickles(source):
+    m = members(source["bundle"])
+    assert not any(n.endswith(".pt") for n in m)
+    kinds = {n.split("/")[1].split("-")[0] for n in m if n.startswith("jobs/")}
+    assert kinds == {"problem", "evaluate"}
+    manifest = json.loads(m["manifest.json"])
+    assert manifest["format"] == bundle.FORMAT and manifest["version"] == bundle.FORMAT_VERSION
+    assert set(manifest["members"]) == set(m) - {"manifest.json"}
+    for n, d in m.items():
+        if n.endswith(".npz"):
+            with np.load(io.BytesIO(d), allow_pickle=False) as z:
+                assert all(z[k].dtype != object for k in z.files)
+
+
+def test_a_new_method_after_import_retrains_the_models_it_needs(source, tmp_path):
+    import_bundle(tmp_path, source["bundle"])
+    spec = replace(SPEC, methods=(*SPEC.methods, MethodSpec("gradient_ascent", (("epochs", 1),))))
+    res = run_comparison(spec, cache_dir=tmp_path, data_dir=DATA, executor="local")
+    assert set(res.wide["status"]) == {"ok"}
+    done = {j.kind for j in res.plan.jobs if j.key in res.outcomes and res.outcomes[j.key].status == "done"}
+    assert done == {"original", "retrain", "unlearn", "evaluate"}  # the weightless models are trained again
+    pd.testing.assert_frame_equal(res.wide.iloc[:3], source["result"].wide)
+
+
+def test_with_weights_the_models_come_along(source, tmp_path):
+    path = tmp_path / "w.zip"
+    export_bundle(source["cache"], path, [SPEC.comparison_key()], with_weights=True)
+    assert any(n.endswith("state.pt") for n in members(path.read_bytes()))
+    import_bundle(tmp_path / "dst", path)
+    spec = replace(SPEC, methods=(MethodSpec("gradient_ascent", (("epochs", 1),)),))
+    res = run_comparison(spec, cache_dir=tmp_path / "dst", data_dir=DATA, executor="local")
+    done = {j.kind for j in res.plan.jobs if res.outcomes[j.key].status == "done"}
+    assert done == {"unlearn", "evaluate"}  # the imported original is reused
+
+
+def _first(m: dict[str, bytes], suffix: str) -> str:
+    return next(n for n in sorted(m) if n.endswith(suffix))
+
+
+def _flip_byte(m: dict[str, bytes]) -> None:
+    n = _first(m, "outputs.npz")
+    m[n] = m[n][:100] + bytes([m[n][100] ^ 1]) + m[n][101:]
+
+
+def _pickled_npz(m: dict[str, bytes]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, logits_train=np.array([{"evil": 1}], dtype=object))  # np.savez pickles object arrays
+    m[_first(m, "outputs.npz")] = buf.getvalue()
+
+
+def _meta(m: dict[str, bytes], edit: Callable[[dict], None]) -> None:
+    n = next(n for n in sorted(m) if n.startswith("jobs/evaluate-") and n.endswith("meta.json"))
+    meta = json.loads(m[n])
+    edit(meta)
+    m[n] = json.dumps(meta).encode()
+
+
+def _comparison(m: dict[str, bytes], edit: Callable[[dict], None]) -> None:
+    n = next(n for n in m if n.startswith("comparisons/"))
+    rec = json.loads(m[n])
+    edit(rec)
+    m[n] = json.dumps(rec).encode()
+
+
+def _manifest(m: dict[str, bytes], edit: Callable[[dict], None]) -> None:
+    manifest = json.loads(m["manifest.json"])
+    edit(manifest)
+    m["manifest.json"] = json.dumps(manifest).encode()
+
+
+BAD: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "corrupted hash": (lambda b: rebuild(b, _flip_byte, fix_manifest=False), "SHA-256"),
+    "extra member": (lambda b: rebuild(b, lambda m: m.update(
+        {_first(m, "outputs.npz").replace("outputs", "extra"): arrays_to_bytes({"a": np.zeros(1)})}),
+        fix_manifest=False), "not in the manifest"),
+    "extra member listed in the manifest": (lambda b: rebuild(b, lambda m: m.update(
+        {_first(m, "outputs.npz").replace("outputs", "extra"): arrays_to_bytes({"a": np.zeros(1)})})), "blobs"),
+    "missing member": (lambda b: rebuild(b, lambda m: m.pop(_first(m, "per_sample.npz")), fix_manifest=False),
+                       "missing"),
+    "path traversal": (lambda b: rebuild(b, lambda m: m.update({"../evil.json": b"{}"})), "unexpected member"),
+    "nested traversal": (lambda b: rebuild(b, lambda m: m.update({"jobs/../../etc/x.npz": b""})), "unexpected member"),
+    "absolute path": (lambda b: rebuild(b, lambda m: m.update({"/tmp/x.json": b"{}"})), "unexpected member"),
+    "truncated archive": (lambda b: b[: len(b) // 2], "zip"),
+    "not a zip": (lambda b: b"hello", "zip"),
+    "pickle inside npz": (lambda b: rebuild(b, _pickled_npz), "pickle"),
+    "format version": (lambda b: rebuild(b, lambda m: _manifest(m, lambda x: x.update(version=99))), "version 99"),
+    "engine version": (lambda b: rebuild(b, lambda m: _manifest(m, lambda x: x.update(engine_version="0"))),
+                       "engine version"),
+    "no manifest": (lambda b: rebuild(b, lambda m: m.pop("manifest.json"), fix_manifest=False), "manifest"),
+    "metric not a number": (lambda b: rebuild(b, lambda m: _meta(m, lambda x: x["metrics"].update(test_acc="1"))),
+                            "metrics"),
+    "meta kind": (lambda b: rebuild(b, lambda m: _meta(m, lambda x: x.update(kind="problem"))), "kind"),
+    "altered spec": (lambda b: rebuild(b, lambda m: _comparison(m, lambda r: r["spec"].update(model="cnn"))),
+                     "comparison key"),
+    "NaN in JSON": (lambda b: rebuild(b, lambda m: _meta(m, lambda x: x.update(finished_at=float("nan")))),
+                    "JSON"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_bundle_is_refused_and_the_store_is_unchanged(source, tmp_path, case):
+    make, message = BAD[case]
+    bad = make(source["bundle"])
+    other = tmp_path / "nonempty"  # a store with content: it must stay exactly as it was
+    Store(other).put("problem-" + "0" * 24, {"n": 1}, {"problem.npz": arrays_to_bytes({"a": np.arange(3)})})
+    before = snapshot(other)
+    with pytest.raises(BundleError) as e:
+        import_bundle(other, bad)
+    assert e.value.field == "bundle" and message.lower() in e.value.message.lower(), e.value.message
+    assert snapshot(other) == before
+    with pytest.raises(BundleError):
+        import_bundle(tmp_path / "empty", bad)
+    assert not (tmp_path / "empty").exists()  # not even created
+
+
+def test_size_caps(source, monkeypatch):
+    monkeypatch.setattr(bundle, "MAX_MEMBER_BYTES", 1000)
+    with pytest.raises(BundleError, match="larger than 1000 bytes"):
+        read_bundle(source["bundle"])
+
+
+def test_cli_export_import(source, tmp_path, capsys):
+    path = tmp_path / "b.zip"
+    key = SPEC.comparison_key()
+    assert main(["bundle", "export", "--out", str(path), "--comparison", key, "--cache-dir", str(source["cache"])]) == 0
+    assert main(["bundle", "import", str(path), "--cache-dir", str(tmp_path / "dst")]) == 0
+    assert key in capsys.readouterr().out
+    assert Store(tmp_path / "dst").comparison(key) is not None
+
+
+def test_cli_bad_bundle_and_unknown_key_exit_2(source, tmp_path, capsys):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(BAD["corrupted hash"][0](source["bundle"]))
+    assert main(["bundle", "import", str(bad), "--cache-dir", str(tmp_path / "dst")]) == 2
+    assert "error: bundle:" in capsys.readouterr().err and not (tmp_path / "dst").exists()
+    assert main(["bundle", "export", "--out", str(tmp_path / "x.zip"), "--comparison", "f" * 24,
+                 "--cache-dir", str(source["cache"])]) == 2
+    assert "not in the store" in capsys.readouterr().err and not (tmp_path / "x.zip").exists()
