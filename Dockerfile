@@ -1,12 +1,19 @@
-# Unlearning Workbench: the Streamlit dashboard on CPU (issue #6 will add the demo mode and results bundles).
-# Build: docker build -t unlearning-workbench .   Run: docker run -p 8501:8501 unlearning-workbench
+# Unlearning Workbench: the Streamlit dashboard on CPU, as a hosted demo by default.
+# Build: docker build -t unlearning-workbench .          (full, uncapped: --build-arg DEMO=0)
+# Run:   docker run -p 8501:8501 unlearning-workbench
+# Show precomputed (e.g. GPU) results: put a bundle from `python -m engine bundle export --out bundle.zip`
+# at bundles/demo.zip before building; the dashboard imports it at start-up (validated, never recomputed).
 FROM python:3.11-slim
+
+ARG DEMO=1
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     UNLEARN_CACHE_DIR=/home/app/cache \
-    UNLEARN_DATA_DIR=/home/app/data
+    UNLEARN_DATA_DIR=/home/app/data \
+    UNLEARN_DEMO=${DEMO} \
+    UNLEARN_BUNDLE=/home/app/workbench/bundles/demo.zip
 
 RUN useradd --create-home --uid 1000 app
 WORKDIR /home/app/workbench
@@ -20,6 +27,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 t
 COPY --chown=app:app engine ./engine
 COPY --chown=app:app dashboard ./dashboard
 COPY --chown=app:app .streamlit ./.streamlit
+COPY --chown=app:app bundles ./bundles
 
 USER 1000
 EXPOSE 8501
