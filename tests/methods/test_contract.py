@@ -13,7 +13,7 @@ from engine.config import build_config, config_dict, schema
 from engine.methods import METHODS
 from tests.methods.conftest import cached_problem, view_for
 
-FAST = {"epochs": 1, "steps": 2, "iterations": 2}
+FAST = {"epochs": 1, "steps": 2, "iterations": 2, "fisher_noise": False}
 
 
 def fast_config(key: str):  # noqa: ANN201
