@@ -8,7 +8,9 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # pages import the `dashboard` package
 
 st.set_page_config(layout="wide", page_title="Unlearning Workbench")
-pages = Path(__file__).parent / "pages"
+# not "pages/": a folder of that name next to the entry file switches Streamlit to its v1 multipage mode,
+# where a direct link to a page (/history) runs that page without this router
+pages = Path(__file__).parent / "app_pages"
 st.navigation([
     st.Page(pages / "compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
     st.Page(pages / "history.py", title="History", icon=":material/history:"),

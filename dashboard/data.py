@@ -18,21 +18,23 @@ import numpy as np
 import pandas as pd
 
 from engine.config import ParamSchema, schema
-from engine.data import DATASETS, default_data_dir
+from engine.data import DATASETS, default_data_dir, load_dataset
 from engine.errors import SpecError
 from engine.methods import METHODS
 from engine.metrics import METRICS
 from engine.models import MODELS
 from engine.paradigms import PARADIGMS
-from engine.runner import ComparisonResult, Plan, collect, make_plan, per_sample, run_comparison
+from engine.presets import PAPERS, PRESETS, paper_numbers
+from engine.runner import ComparisonResult, Plan, collect, inspect, make_plan, per_sample, run_comparison
+from engine.runner import plan as plan_module
 from engine.runner.views import not_applicable_reason
 from engine.scenarios import SCENARIOS
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store, default_cache_dir
 from engine.training.config import default_train_config
 
-__all__ = ["DEFAULT_METHODS", "ComparisonSpec", "JobManager", "ParamSchema", "Plan", "Results", "Selection",
-           "SpecError"]
+__all__ = ["DEFAULT_METHODS", "ComparisonSpec", "Inspection", "JobManager", "ParamSchema", "Plan", "Results",
+           "Selection", "SpecError"]
 
 DEFAULT_METHODS = ("original", "retrain", "finetune", "gradient_ascent", "neggrad_plus", "random_label", "udru",
                    "ugradsl", "ugradsl_plus", "pgu", "ppu", "laf")
@@ -84,8 +86,24 @@ def methods() -> dict[str, str]:
     return {k: m.title for k, m in METHODS.items()}
 
 
+def method_title(key: str) -> str:
+    """The method's title; result rows that are no registered method (e.g. ``sisa_original``, a method's own
+    model before unlearning) get their plan title, anything else its key."""
+    if key in METHODS:
+        return METHODS.get(key).title
+    return getattr(plan_module, "BEFORE_TITLES", {}).get(key, key)
+
+
+def method_family(key: str) -> str:
+    """The method's family (``reference`` for rows that evaluate a model before unlearning, else ``""``)."""
+    if key in METHODS:
+        return METHODS.get(key).family
+    return "reference" if key in getattr(plan_module, "BEFORE_TITLES", {}) else ""
+
+
 def method_schema(key: str) -> list[ParamSchema]:
-    return schema(METHODS.get(key, "methods").config)
+    """Hyper-parameter schema of a registered method (an unknown key has none: it is rejected by ``build_spec``)."""
+    return schema(METHODS.get(key).config) if key in METHODS else []
 
 
 def not_applicable(paradigm: str) -> dict[str, str]:
@@ -201,6 +219,21 @@ def plan(spec: ComparisonSpec) -> Plan:
 
 # -- results ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Inspection:
+    """Per-class, forget-set and per-sample views of a comparison (``engine.runner.inspect``), ready to chart."""
+
+    per_class: pd.DataFrame  # method, seed, split, class, n, correct, accuracy
+    confusion: pd.DataFrame  # method, seed, true, predicted, count (forget set)
+    samples: pd.DataFrame  # one row per forget sample x method x seed (the per-sample CSV)
+    gallery: inspect.Gallery
+    forget_classes: tuple[int, ...]
+    class_names: tuple[str, ...]
+
+    def samples_csv(self) -> bytes:
+        return self.samples.to_csv(index=False).encode()
+
+
+@dataclass(frozen=True)
 class Results:
     """A comparison's tables as the results view shows them."""
 
@@ -211,6 +244,7 @@ class Results:
     complete: bool  # no row pending
     eval_jobs: dict[tuple[str, int], str]  # (method, seed) -> evaluation job of ok rows
     cache_dir: Path
+    plan: Plan | None = None
 
     @property
     def any_ok(self) -> bool:
@@ -240,6 +274,25 @@ class Results:
             store.close()
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["method", "seed", "entropy"])
 
+    def inspect(self, gallery_size: int = 16, data_dir: Path | None = None) -> Inspection:
+        """Read the stored outputs of the finished runs into per-class / forget-set / per-sample tables.
+
+        Loads the dataset for its true labels and images (nothing is trained or evaluated).
+        """
+        if self.plan is None:
+            raise ValueError("these results carry no plan to inspect")
+        spec = self.spec
+        data = load_dataset(spec.dataset, Path(data_dir) if data_dir is not None else default_data_dir(),
+                            coarse=spec.coarse, device="cpu")
+        store = Store(self.cache_dir)
+        try:
+            p = self.plan
+            return Inspection(inspect.per_class_accuracy(p, store, data), inspect.forget_confusion(p, store, data),
+                              inspect.forget_samples(p, store, data), inspect.gallery(p, store, data, gallery_size),
+                              inspect.forget_classes(p, store), data.class_names)
+        finally:
+            store.close()
+
 
 def _results(result: ComparisonResult, cache_dir: Path) -> Results:
     wide = result.wide
@@ -248,7 +301,7 @@ def _results(result: ComparisonResult, cache_dir: Path) -> Results:
     eval_jobs = {(m, int(s)): rows[(m, int(s))] for m, s in zip(ok["method"], ok["seed"], strict=True)
                  if rows.get((m, int(s)))}
     return Results(result.plan.key, result.plan.spec, wide, result.summary,
-                   not (wide["status"] == "pending").any(), eval_jobs, cache_dir)
+                   not (wide["status"] == "pending").any(), eval_jobs, cache_dir, result.plan)
 
 
 def stored_results(p: Plan, cache_dir: Path | None = None) -> Results:
@@ -292,6 +345,109 @@ def history_spec(key: str, cache_dir: Path | None = None) -> ComparisonSpec | No
     finally:
         store.close()
     return None if rec is None else ComparisonSpec.from_json(rec["spec"])
+
+
+def short_labels(specs: dict[str, ComparisonSpec]) -> dict[str, str]:
+    """``key -> label`` naming only what differs between the comparisons (e.g. ``paradigm=noisy_label 0.2``)."""
+    fields = {k: _describe(s) for k, s in specs.items()}
+    names = list(next(iter(fields.values()), {}))
+    differ = [n for n in names if len({str(f[n]) for f in fields.values()}) > 1]
+    out = {}
+    for k, f in fields.items():
+        text = ", ".join(f"{n}={f[n]}" for n in differ if n != "methods") or f"comparison {k[:6]}"
+        out[k] = text
+    if len(set(out.values())) < len(out):  # still ambiguous (e.g. only hyper-parameters differ): add the key
+        out = {k: f"{v} [{k[:6]}]" for k, v in out.items()}
+    return out
+
+
+def _describe(spec: ComparisonSpec) -> dict[str, str]:
+    params = ", ".join(f"{k}={v}" for k, v in spec.scenario_params)
+    return {"dataset": spec.dataset, "paradigm": spec.paradigm + (f" {spec.rate}" if spec.rate is not None else ""),
+            "scenario": spec.scenario + (f" ({params})" if params else ""), "model": spec.model,
+            "train": ", ".join(f"{k}={v}" for k, v in spec.train) or "default",
+            "seeds": str(len(spec.seeds)), "methods": ",".join(m.name for m in spec.methods)}
+
+
+def side_by_side(keys: list[str], cache_dir: Path | None = None) -> tuple[dict[str, str], dict[str, Results]]:
+    """Stored results of several recorded comparisons and a short label for each (nothing is computed)."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    specs = {k: s for k in keys if (s := history_spec(k, cache_dir)) is not None}
+    labels = short_labels(specs)
+    return labels, {k: stored_results(plan(s), cache_dir) for k, s in specs.items()}
+
+
+def combined_summary(labels: dict[str, str], results: dict[str, Results]) -> pd.DataFrame:
+    """The summaries of several comparisons stacked, with a leading ``comparison`` column."""
+    frames = [r.summary.assign(comparison=labels[k]) for k, r in results.items() if not r.summary.empty]
+    if not frames:
+        return pd.DataFrame(columns=["comparison", "method"])
+    df = pd.concat(frames, ignore_index=True)
+    return df[["comparison", *[c for c in df.columns if c != "comparison"]]]
+
+
+def combined_wide(labels: dict[str, str], results: dict[str, Results]) -> pd.DataFrame:
+    """The wide tables (one row per method x seed) of several comparisons with a ``comparison`` column."""
+    frames = [r.wide.assign(comparison=labels[k]) for k, r in results.items()]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["comparison"])
+    return df[["comparison", *[c for c in df.columns if c != "comparison"]]]
+
+
+# -- paper presets -----------------------------------------------------------------------------------------------
+def presets() -> dict[str, str]:
+    """``key -> menu label`` of every paper preset (CPU ones first per paper; full-size ones marked)."""
+    return {k: f"{p.title}{' — full size, GPU recommended' if p.gpu_recommended else ' — CPU'}"
+            for k, p in PRESETS.items()}
+
+
+def preset_info(key: str) -> dict[str, Any]:
+    """What the page says about a preset: paper, title, differences, GPU, methods not implemented here."""
+    p = PRESETS.get(key, "preset")
+    runnable, missing = p.available_methods(METHODS.keys())
+    paper = PAPERS[p.paper]
+    return {"key": key, "title": p.title, "paper": paper.short, "paper_title": paper.title,
+            "differences": p.differences, "gpu_recommended": p.gpu_recommended, "offline": dataset_offline(p.dataset),
+            "methods": runnable, "missing": missing,
+            "tables": list(dict.fromkeys(r.table for r in p.tables))}
+
+
+def preset_selection(key: str) -> Selection:
+    """The preset as the Compare page's selection (scenario parameters complete, in schema order)."""
+    p = PRESETS.get(key, "preset")
+    given = dict(p.scenario_params)
+    scen = {q.name: given.get(q.name, q.default) for q in scenario_schema(p.scenario)}
+    runnable, _ = p.available_methods(METHODS.keys())
+    hp = p.hparam_dict()
+    return Selection(dataset=p.dataset, paradigm=p.paradigm, rate=p.rate, scenario=p.scenario, scenario_params=scen,
+                     model=p.model, methods=runnable, hparams={m: dict(hp[m]) for m in runnable if m in hp},
+                     seeds=p.seeds, epochs=p.epochs if p.epochs is not None else default_epochs(p.dataset, p.model))
+
+
+def _setting_id(spec: ComparisonSpec) -> str:
+    d = spec.to_json()
+    for k in ("methods", "seeds", "device"):
+        d.pop(k)
+    d["scenario_params"] = sorted(map(list, d["scenario_params"]))
+    d["train"] = sorted(map(list, d["train"]))
+    return json.dumps(d, sort_keys=True)
+
+
+def matching_presets(spec: ComparisonSpec) -> list[str]:
+    """Presets whose setting (everything but methods, seeds and device) is ``spec``'s."""
+    target = _setting_id(spec)
+    out = []
+    for key in PRESETS.keys():
+        try:
+            if _setting_id(build_spec(preset_selection(key))) == target:
+                out.append(key)
+        except SpecError:
+            continue
+    return out
+
+
+def preset_paper_numbers(key: str) -> pd.DataFrame:
+    """The paper's reported numbers for a preset (``engine.presets.paper_numbers``): reported, not measured."""
+    return paper_numbers(key)
 
 
 # -- background jobs ---------------------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""The results view shared by the Compare and History pages: summary table, CSV export, charts."""
+"""The results view shared by the Compare and History pages.
+
+Tabs: *Summary* (table, CSV exports, the runs table the CSV holds, charts), *Per class* (per-class accuracy,
+where the forget samples go), *Forget set* (image gallery, per-sample table and CSV) and, when the setting
+is a paper preset's, *Paper numbers* (the paper's printed numbers beside ours, never mixed with them).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, state
+from dashboard import charts, data, state
 from dashboard.data import Results, metric_titles
 
 REFERENCE = "retrain"
+PNG_HINT = ("Every chart has a toolbar (top right): its camera icon saves the chart as a PNG; "
+            "hover a chart for the values.")
+WIDE_CSV_LABEL = "Download CSV (one row per method × seed)"
+SAMPLES_CSV_LABEL = "Download per-sample CSV (forget set)"
+SUMMARY_CSV_LABEL = "Download summary CSV (this table)"
 
 
 def summary_display(summary: pd.DataFrame, gaps: bool = False) -> pd.DataFrame:
@@ -37,8 +47,72 @@ def summary_display(summary: pd.DataFrame, gaps: bool = False) -> pd.DataFrame:
     return out.reset_index()
 
 
-def show(res: Results, prefix: str) -> None:
-    """Render a comparison's results (widget keys scoped by ``prefix``)."""
+def _cell(v: float, sd: float, unit: str) -> str:
+    if pd.isna(v):
+        return ""
+    fmt = ".3f" if unit in ("fraction", "nats") else ".1f" if unit == "seconds" else ".2f"
+    return f"{v:{fmt}}" + (f" ± {sd:{fmt}}" if pd.notna(sd) else "")
+
+
+def paper_display(numbers: pd.DataFrame) -> pd.DataFrame:
+    """One paper table's numbers (``engine.presets.paper_numbers`` rows) as method x metric text cells.
+
+    Rows: the paper's method (with ``→ ours`` where we call it differently), plus its paradigm and scenario
+    parameter when the table mixes several. Columns: our metric name where mapped, else ``paper name [unit]``.
+    """
+    if numbers.empty:
+        return pd.DataFrame()
+    df = numbers.copy()
+    df["column"] = np.where(df["mapped"], df["metric"], df["paper_metric"] + " [" + df["unit"] + "]")
+    label = df["method"] + np.where((df["our_method"] != "") & (df["our_method"] != df["method"]),
+                                    " → " + df["our_method"], "")
+    if df["paradigm"].nunique() > 1:
+        label = label + " (" + df["paradigm"] + ")"
+    params = df.loc[df["scenario_param"] != "", "scenario_param"].unique()
+    if len(params) > 1:
+        label = label + np.where(df["scenario_param"] != "", " @ " + df["scenario_param"], "")
+    df["row"] = label
+    df["cell"] = [_cell(v, s, u) for v, s, u in zip(df["value"], df["std"], df["unit"], strict=True)]
+    table = df.pivot_table(index="row", columns="column", values="cell", aggfunc=" / ".join, sort=False)
+    table = table[list(dict.fromkeys(df["column"]))].reindex(list(dict.fromkeys(df["row"]))).fillna("")
+    table.index.name = "method (paper)"
+    return table.reset_index()
+
+
+def measured_display(summary: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Our summary restricted to ``metrics`` (mean ± std over seeds), retrain first."""
+    shown = summary_display(summary)
+    if shown.empty:
+        return shown
+    return shown[["method", *[m for m in metrics if m in shown.columns]]]
+
+
+@st.cache_data(show_spinner="Reading the stored outputs…", max_entries=16)
+def _inspection(key: str, eval_jobs: tuple[tuple[str, int, str], ...], cache_dir: str,
+                _res: Results) -> data.Inspection:
+    """The comparison's per-class / forget-set tables (cached per comparison and set of finished runs)."""
+    return _res.inspect()
+
+
+def inspection(res: Results) -> data.Inspection | None:
+    """Cached :meth:`Results.inspect`, or ``None`` (with a warning) if the outputs cannot be read."""
+    if res.plan is None:
+        return None
+    try:
+        return _inspection(res.key, _jobs(res), str(res.cache_dir), res)
+    except Exception as e:  # e.g. a dataset no longer on disk: the summary still shows
+        st.warning(f"Per-sample outputs cannot be read: {type(e).__name__}: {e}")
+        return None
+
+
+def _chart(where, fig, prefix: str, name: str) -> None:  # noqa: ANN001
+    where.plotly_chart(fig, width="stretch", key=state.scoped(prefix, f"chart.{name}"),
+                       config=charts.png_config(f"{name}"))
+
+
+def show(res: Results, prefix: str, presets: list[str] | None = None) -> None:
+    """Render a comparison's results (widget keys scoped by ``prefix``); ``presets``: paper presets whose
+    setting this is (their reported numbers get a tab of their own)."""
     if not res.complete:
         st.info("Some runs of this comparison have not finished yet; showing what is stored.")
     issues = res.issues()
@@ -47,6 +121,26 @@ def show(res: Results, prefix: str) -> None:
         if not issues.empty:
             st.dataframe(issues, width="stretch", hide_index=True)
         return
+    st.caption(PNG_HINT)
+    names = ["Summary", "Per class", "Forget set"] + (["Paper numbers"] if presets else [])
+    # lazy tabs: only the open tab runs (the per-class and forget-set views read the stored outputs on demand)
+    tabs = st.tabs(names, key=state.scoped(prefix, state.RESULTS_TAB), on_change="rerun")
+    if tabs[0].open:
+        with tabs[0]:
+            summary_tab(res, issues, prefix)
+    if tabs[1].open:
+        with tabs[1]:
+            per_class_tab(res, inspection(res), prefix)
+    if tabs[2].open:
+        with tabs[2]:
+            forget_tab(res, inspection(res), prefix)
+    if presets and tabs[3].open:
+        with tabs[3]:
+            for key in presets:
+                paper_section(res, key, prefix)
+
+
+def summary_tab(res: Results, issues: pd.DataFrame, prefix: str) -> None:
     titles = metric_titles()
     head = st.columns([3, 1])
     gaps = head[1].toggle("Signed gaps to retrain", key=state.scoped(prefix, state.SHOW_GAPS),
@@ -56,18 +150,155 @@ def show(res: Results, prefix: str) -> None:
     table = summary_display(res.summary, gaps)
     st.dataframe(table, width="stretch", hide_index=True, height=38 + 35 * len(table),
                  column_config={k: st.column_config.TextColumn(k, help=v) for k, v in titles.items()})
-    st.download_button("Download CSV (one row per method × seed)", data=res.csv(),
-                       file_name=f"comparison-{res.key}.csv", mime="text/csv", on_click="ignore",
-                       key=state.scoped(prefix, "download"))
+    b1, b2, b3 = st.columns(3)
+    b1.download_button(WIDE_CSV_LABEL, data=res.csv(), file_name=f"comparison-{res.key}.csv", mime="text/csv",
+                       on_click="ignore", key=state.scoped(prefix, "download"),
+                       help="every run with every metric: exactly the table under 'All runs'")
+    if res.plan is not None:  # built when clicked (it reads every run's outputs)
+        b2.download_button(SAMPLES_CSV_LABEL, data=lambda: res.inspect().samples_csv(),
+                           file_name=f"forget-samples-{res.key}.csv", mime="text/csv", on_click="ignore",
+                           key=state.scoped(prefix, "download.samples"),
+                           help="one row per forget sample × method × seed: true / observed label, prediction, "
+                                "confidence, probability of the true label, entropy and loss")
+    b3.download_button(SUMMARY_CSV_LABEL, data=table.to_csv(index=False).encode(),
+                       file_name=f"summary-{res.key}{'-gaps' if gaps else ''}.csv", mime="text/csv",
+                       on_click="ignore", key=state.scoped(prefix, "download.summary"))
+    with st.expander(f"All runs ({len(res.wide)} rows) — exactly what the CSV holds"):
+        st.dataframe(res.wide, width="stretch", hide_index=True)
     if not issues.empty:
         st.markdown("**Runs without results**")
         st.dataframe(issues, width="stretch", hide_index=True)
 
-    summary = res.summary
-    st.plotly_chart(charts.accuracy_bars(summary), width="stretch", key=state.scoped(prefix, "chart.acc"))
-    st.plotly_chart(charts.mia_panel(summary), width="stretch", key=state.scoped(prefix, "chart.mia"))
+    figs = summary_figures(res)
+    _chart(st, figs["accuracy"], prefix, "accuracy")
+    _chart(st, figs["mia"], prefix, "mia")
     c3, c4 = st.columns(2)
-    c3.plotly_chart(charts.entropy_distribution(res.forget_entropy_samples(), list(summary["method"])),
-                    width="stretch", key=state.scoped(prefix, "chart.entropy"))
-    c4.plotly_chart(charts.time_chart(summary), width="stretch", key=state.scoped(prefix, "chart.time"))
-    st.plotly_chart(charts.tradeoff_scatter(summary), width="stretch", key=state.scoped(prefix, "chart.tradeoff"))
+    _chart(c3, figs["entropy"], prefix, "entropy")
+    _chart(c4, figs["time"], prefix, "time")
+    _chart(st, figs["tradeoff"], prefix, "tradeoff")
+    _chart(st, figs["closeness"], prefix, "closeness")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _summary_figures(key: str, eval_jobs: tuple[tuple[str, int, str], ...], complete: bool, cache_dir: str,
+                     _res: Results) -> dict[str, object]:
+    summary = _res.summary
+    order = summary_display(summary)["method"].tolist()
+    return {"accuracy": charts.accuracy_bars(summary), "mia": charts.mia_panel(summary),
+            "entropy": charts.entropy_distribution(_res.forget_entropy_samples(), list(summary["method"])),
+            "time": charts.time_chart(summary), "tradeoff": charts.tradeoff_scatter(summary),
+            "closeness": charts.closeness_radar(summary, order)}
+
+
+def summary_figures(res: Results) -> dict[str, object]:
+    """The Summary tab's figures, built once per comparison and set of finished runs (then cached)."""
+    return _summary_figures(res.key, _jobs(res), res.complete, str(res.cache_dir), res)
+
+
+def _jobs(res: Results) -> tuple[tuple[str, int, str], ...]:
+    return tuple(sorted((m, s, j) for (m, s), j in res.eval_jobs.items()))
+
+
+def per_class_tab(res: Results, insp: data.Inspection | None, prefix: str) -> None:
+    if insp is None:
+        st.info("Per-class views need the stored outputs of the runs.")
+        return
+    order = summary_display(res.summary)["method"].tolist()
+    split = st.segmented_control("Split", ["test", "train_forget", "train_retain"], default="test",
+                                 key=state.scoped(prefix, "per_class.split"),
+                                 help="test: the held-out test set; train_forget / train_retain: the training "
+                                      "samples that were forgotten / kept") or "test"
+    _chart(st, charts.per_class_accuracy(insp.per_class, insp.forget_classes, order, insp.class_names, split),
+           prefix, "per_class")
+    _chart(st, charts.forget_confusion(insp.confusion, order, insp.class_names), prefix, "forget_confusion")
+    st.caption("Each panel: rows are the true classes of the forget samples, columns the classes the model "
+               "predicts for them, colour the share of the row. Compare with retrain's panel: a forgotten class "
+               "should spread like retrain's predictions, not pile onto one class (PGU, Fig. 4).")
+
+
+def gallery_captions(g, method: str) -> tuple[list[str], list[str]]:  # noqa: ANN001
+    """Captions (true label, retrain's and ``method``'s prediction) and hover texts (every method) per image."""
+    preds = g.predictions
+    names = g.class_names
+    captions, hover = [], []
+    for pos, (idx, true) in enumerate(zip(g.index, g.true, strict=True)):
+        p = preds[preds["position"] == pos].set_index("method")
+        parts = [f"#{idx} · true {names[true]}"]
+        for m in dict.fromkeys(["retrain", method]):
+            if m in p.index:
+                parts.append(f"{m} {names[int(p.loc[m, 'predicted'])]} ({p.loc[m, 'confidence']:.2f})")
+        captions.append("<br>".join(parts))
+        hover.append(f"sample {idx}, true {names[true]}<br>" + "<br>".join(
+            f"{m}: {names[int(r['predicted'])]} ({r['confidence']:.2f})" for m, r in p.iterrows()))
+    return captions, hover
+
+
+def gallery_table(g) -> pd.DataFrame:  # noqa: ANN001
+    """Sample x method table of "prediction (confidence)" cells."""
+    if g.predictions.empty:
+        return pd.DataFrame()
+    df = g.predictions.copy()
+    df["cell"] = [f"{g.class_names[p]} ({c:.2f})" for p, c in zip(df["predicted"], df["confidence"], strict=True)]
+    table = df.pivot_table(index=["index", "true"], columns="method", values="cell", aggfunc="first", sort=False)
+    return table[list(dict.fromkeys(df["method"]))].reset_index()
+
+
+def forget_tab(res: Results, insp: data.Inspection | None, prefix: str) -> None:
+    if insp is None:
+        st.info("The forget-set views need the stored outputs of the runs.")
+        return
+    g = insp.gallery
+    methods = list(dict.fromkeys(g.predictions["method"]))
+    others = [m for m in methods if m not in ("original", "retrain")] or methods
+    if methods:
+        method = st.selectbox("Caption each image with retrain's and this method's prediction", others,
+                              key=state.scoped(prefix, "gallery.method"), format_func=data.method_title)
+        captions, hover = gallery_captions(g, method)
+        _chart(st, charts.gallery(list(g.images), captions, hover,
+                                  title=f"First {len(g.images)} forget samples (seed {g.seed}): "
+                                        f"prediction (confidence); hover for every method"), prefix, "gallery")
+        st.dataframe(gallery_table(g), width="stretch", hide_index=True)
+    st.markdown(f"**Per-sample table** — {len(insp.samples)} rows (forget sample × method × seed)")
+    st.dataframe(insp.samples, width="stretch", hide_index=True, height=320,
+                 column_config={"confidence": st.column_config.NumberColumn(format="%.3f"),
+                                "p_true": st.column_config.NumberColumn(format="%.3f"),
+                                "entropy": st.column_config.NumberColumn("entropy (nats)", format="%.3f"),
+                                "loss": st.column_config.NumberColumn("loss (nats)", format="%.3f")})
+    st.download_button(SAMPLES_CSV_LABEL, data=insp.samples_csv(), file_name=f"forget-samples-{res.key}.csv",
+                       mime="text/csv", on_click="ignore", key=state.scoped(prefix, "download.samples2"))
+
+
+def paper_section(res: Results | None, key: str, prefix: str) -> None:
+    """The paper's printed numbers for a preset's setting beside ours (``res``; ``None`` before any run),
+    each table labelled as reported."""
+    info = data.preset_info(key)
+    numbers = data.preset_paper_numbers(key)
+    st.subheader(info["title"])
+    here = "" if res is None else f" Measured here: {len(res.spec.seeds)} seed(s)."
+    st.warning(f"The right-hand tables are **reported in {info['paper']}** ({info['paper_title']}) — "
+               f"**not measured here**. Setting differences: {info['differences']}.{here}",
+               icon=":material/menu_book:")
+    if numbers.empty:
+        st.caption("The paper prints no numbers for this setting.")
+        return
+    for table, rows in numbers.groupby("table", sort=False):
+        metrics = list(dict.fromkeys(rows.loc[rows["mapped"], "metric"]))
+        left, right = st.columns(2)
+        left.markdown("**Measured here** (mean ± std over seeds)")
+        if res is None:
+            left.caption("Nothing measured yet: press **Run**.")
+        else:
+            measured = measured_display(res.summary, metrics)
+            left.dataframe(measured, width="stretch", hide_index=True, height=38 + 35 * len(measured))
+        datasets = ", ".join(sorted(set(rows["dataset"]))) + " / " + ", ".join(sorted(set(rows["model"])))
+        right.markdown(f"**Reported in {info['paper']}, {table} — not measured here** ({datasets})")
+        reported = paper_display(rows)
+        right.dataframe(reported, width="stretch", hide_index=True, height=38 + 35 * len(reported))
+        unmapped = sorted(set(rows.loc[~rows["mapped"], "paper_metric"]))
+        if unmapped:
+            right.caption(f"No counterpart here, kept with the paper's name and unit: {', '.join(unmapped)}.")
+    st.caption("Conversions: percentages → fractions; UA → forget_acc = 1 − UA; errors → 1 − accuracy; "
+               "minutes / hours → seconds; UDRU's remaining-data accuracy → retain_other_classes_acc.")
+    st.download_button(f"Download {info['paper']}'s numbers (CSV)", data=numbers.to_csv(index=False).encode(),
+                       file_name=f"paper-{key}.csv", mime="text/csv", on_click="ignore",
+                       key=state.scoped(prefix, f"download.paper.{key}"))

@@ -13,6 +13,10 @@ METHODS = "sel.methods"
 SEEDS = "sel.seeds"
 DEVICE = "sel.device"
 
+# Compare page: the paper-preset menu (not a "sel." key: choosing one writes the "sel." widgets, then resets)
+PRESET = "compare.preset"
+PRESET_APPLIED = "compare.preset_applied"  # key of the preset last written into the widgets
+
 # Compare page: everything else
 URL_LOADED = "compare.url_loaded"  # the URL's selection was read into the widgets (once per session)
 URL_ERRORS = "compare.url_errors"  # messages about URL values that could not be used
@@ -20,11 +24,13 @@ ACTIVE_RUN = "compare.active_run"  # comparison key of the run started from this
 SAVED_SELECTION = "compare.saved_selection"  # copy of every "sel." widget value: survives visits to other pages
 SHOWN_STATE = "compare.shown_state"  # last job-manager state the page rendered (to rerun when it changes)
 
-# results view
+# results view (scoped per page with ``scoped``)
 SHOW_GAPS = "results.show_gaps"
+RESULTS_TAB = "results.tab"  # the open tab of the results (Summary, Per class, Forget set, Paper numbers)
 
 # History page
 HISTORY_PICK = "history.pick"
+HISTORY_SIDE_BY_SIDE = "history.side_by_side"
 
 
 def scenario_param(scenario: str, name: str) -> str:

@@ -1,7 +1,8 @@
 """Real-browser test: Streamlit server + Debian's chromium driven by Playwright (never `playwright install`).
 
 Runs a small comparison from a shareable URL, waits for the results, downloads the CSV and checks its rows,
-then opens the same URL in a fresh browser context and sees the same results from the cache.
+downloads the per-sample CSV, opens the per-class tab, then opens the same URL in a fresh browser context and
+sees the same results from the cache.
 """
 
 from __future__ import annotations
@@ -78,6 +79,24 @@ def test_run_download_and_share(server: str, tmp_path: Path) -> None:
         assert set(df["status"]) == {"ok"}
         assert (df.loc[df["method"] == "retrain", "forget_acc"] == 0).all()
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        assert page.locator("[data-testid='stException']").count() == 0
+
+        # the per-sample CSV is built on click: one row per forget sample (class 3) x method
+        with page.expect_download() as dl_samples:
+            page.get_by_role("button", name="Download per-sample CSV (forget set)").first.click()
+        samples = pd.read_csv(dl_samples.value.path())
+        assert sorted(set(samples["method"])) == ["finetune", "original", "retrain"]
+        assert (samples["true"] == 3).all() and len(samples) % 3 == 0
+        assert (samples.loc[samples["method"] == "retrain", "predicted"] != 3).all()
+        # the per-class tab draws its two charts when opened
+        page.get_by_role("tab", name="Per class").click()
+        page.wait_for_function("""() => {
+            const c = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+            return c.length >= 2 && c.every(x => x.querySelector('.main-svg'));
+        }""", timeout=60_000)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        assert page.locator("text.gtitle", has_text="Per-class accuracy").count() == 1
+        page.screenshot(path=str(tmp_path / "per-class.png"), full_page=True)
         assert page.locator("[data-testid='stException']").count() == 0
 
         # the shared link in a fresh browser context shows the same results, from the cache

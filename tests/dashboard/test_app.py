@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
 import pandas as pd
 
-from dashboard import data, state
+from dashboard import data, results_view, state, url
+from engine.data import load_dataset  # test set-up only: the true labels to check the per-sample CSV
+from engine.runner.inspect import SAMPLE_COLUMNS
 
 
 def _texts(elements) -> str:
@@ -64,9 +67,9 @@ def _qp(at) -> dict[str, str]:
 def test_selection_survives_a_visit_to_another_page(app):
     at = app().run()
     at.selectbox(key=state.MODEL).select("mlp").run()
-    at.switch_page("pages/methods.py").run()
+    at.switch_page("app_pages/methods.py").run()
     assert not at.exception
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception
     assert at.selectbox(key=state.MODEL).value == "mlp"
 
@@ -121,7 +124,19 @@ def test_bad_input_shows_an_error_naming_the_field(app):
     assert "scenario.forget_class" in at.error[0].value
 
 
-def test_run_tiny_comparison_then_results_and_history(app, cache_dir):
+def _button(at, label: str):
+    return next(b for b in at.get("download_button") if b.proto.label == label)
+
+
+def _chart_keys(at) -> set[str]:
+    return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
+
+
+def _frame(at, *columns: str) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if set(columns) <= set(d.value.columns))
+
+
+def test_run_tiny_comparison_then_results_and_history(app, cache_dir, downloads):
     at = app()
     at.query_params["methods"] = "original,retrain,finetune,laf"
     at.query_params["epochs"] = "2"
@@ -155,6 +170,46 @@ def test_run_tiny_comparison_then_results_and_history(app, cache_dir):
     csv = pd.read_csv(io.BytesIO(res.csv()))
     assert list(csv.columns) == list(res.wide.columns)
     assert len(csv) == 4
+    # ... and exactly the "All runs" table the page shows, downloaded through the button
+    downloaded = pd.read_csv(io.BytesIO(downloads(_button(at, results_view.WIDE_CSV_LABEL))))
+    shown = _frame(at, "note")
+    pd.testing.assert_frame_equal(downloaded, pd.read_csv(io.StringIO(shown.to_csv(index=False))))
+    pd.testing.assert_frame_equal(downloaded, csv)
+    # the summary CSV is the summary table as shown (here with the gaps toggle on)
+    summary_csv = pd.read_csv(io.BytesIO(downloads(_button(at, results_view.SUMMARY_CSV_LABEL))), dtype=str)
+    assert summary_csv.fillna("").equals(gaps.astype(str).fillna(""))
+
+    # the charts of the summary; the other tabs run only when opened
+    assert {"Summary", "Per class", "Forget set"} <= {t.label for t in at.tabs}
+    assert "Paper numbers" not in {t.label for t in at.tabs}  # class 1 is no paper preset's setting
+    assert _chart_keys(at) == {f"compare.chart.{c}" for c in ("accuracy", "mia", "entropy", "time", "tradeoff",
+                                                               "closeness")}
+    # the per-sample CSV (built on click): one row per forget sample x method
+    samples = pd.read_csv(io.BytesIO(downloads(_button(at, results_view.SAMPLES_CSV_LABEL))))
+    n_forget = int((load_dataset("digits", Path("data")).y_train == 1).sum())
+    assert len(samples) == 4 * n_forget
+    assert list(samples.columns) == SAMPLE_COLUMNS
+    assert (samples["true"] == 1).all() and set(samples["method"]) == {"original", "retrain", "finetune", "laf"}
+    retrain = samples[samples["method"] == "retrain"]
+    assert (retrain["predicted"] != 1).all()  # retrain never saw class 1
+    assert retrain["correct"].mean() == res.wide.set_index("method").loc["retrain", "forget_acc"]
+    # inspect-driven views: per-class accuracy and where the forget samples go
+    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Per class"
+    at.run()
+    assert not at.exception
+    assert _chart_keys(at) == {"compare.chart.per_class", "compare.chart.forget_confusion"}
+    # the forget set: gallery, its table, and the per-sample table that the CSV holds
+    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Forget set"
+    at.run()
+    assert not at.exception
+    assert _chart_keys(at) == {"compare.chart.gallery"}
+    shown_samples = _frame(at, "p_true")
+    pd.testing.assert_frame_equal(samples, pd.read_csv(io.StringIO(shown_samples.to_csv(index=False))))
+    again_samples = next(b for b in at.get("download_button") if b.proto.label == results_view.SAMPLES_CSV_LABEL)
+    assert downloads(again_samples) == shown_samples.to_csv(index=False).encode()
+    gallery = _frame(at, "laf")  # the gallery's table: every method's prediction for the first forget samples
+    assert list(gallery.columns[:2]) == ["index", "true"] and len(gallery) == 16
+    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Summary"
 
     # a fresh session with the same URL shows the cached results at once, without running anything
     again = app()
@@ -164,7 +219,7 @@ def test_run_tiny_comparison_then_results_and_history(app, cache_dir):
     assert not again.exception
     assert again.get("download_button")
 
-    hist = app("pages/history.py").run()
+    hist = app("app_pages/history.py").run()
     assert not hist.exception
     listed = hist.dataframe[0].value
     assert len(listed) == 1 and listed["rows ok"].iloc[0] == "4/4"
@@ -172,7 +227,7 @@ def test_run_tiny_comparison_then_results_and_history(app, cache_dir):
 
 
 def test_methods_page_renders(app):
-    at = app("pages/methods.py").run()
+    at = app("app_pages/methods.py").run()
     assert not at.exception
     assert len(at.expander) == len(data.methods())
     metrics = at.dataframe[-1].value
@@ -180,6 +235,102 @@ def test_methods_page_renders(app):
 
 
 def test_history_page_empty_store(app):
-    at = app("pages/history.py").run()
+    at = app("app_pages/history.py").run()
     assert not at.exception
     assert "No comparison recorded yet" in _texts(at.info)
+
+
+def test_preset_fills_the_form_and_shows_the_papers_numbers(app):
+    at = app().run()
+    at.number_input(key=state.hparam("finetune", "lr")).set_value(0.5).run()
+    at.selectbox(key=state.PRESET).select("ppu_class").run()
+    assert not at.exception
+    assert at.selectbox(key=state.PRESET).value is None  # the menu resets: the form holds the preset now
+    assert at.selectbox(key=state.DATASET).value == "digits"
+    assert at.selectbox(key=state.PARADIGM).value == "supervised"
+    assert at.selectbox(key=state.SCENARIO).value == "class"
+    assert at.number_input(key=state.scenario_param("class", "forget_class")).value == 5
+    assert at.selectbox(key=state.MODEL).value == "cnn"
+    assert at.multiselect(key=state.METHODS).value == ["original", "retrain", "finetune", "fisher", "neggrad_plus",
+                                                       "cf_k", "eu_k", "bad_teacher", "scrub", "ppu_after"]
+    assert at.number_input(key=state.SEEDS).value == 3
+    assert at.selectbox(key=state.hparam("ppu_after", "base")).value == "scrub"
+    assert at.number_input(key=state.hparam("finetune", "lr")).value == data.method_schema("finetune")[1].default
+    assert _qp(at)["h.ppu_after.base"] == "scrub" and _qp(at)["s.forget_class"] == "5"
+    assert "PPU Table 8" in _texts(at.caption)
+    # nothing run yet: the paper's numbers show, labelled as reported
+    assert any("What the paper reports" in e.label for e in at.expander)
+    assert "Reported in PPU, Table 8 — not measured here" in _texts(at.markdown)
+    reported = _frame(at, "method (paper)")
+    assert {"forget_acc", "retain_acc"} <= set(reported.columns)
+    assert "scrub_ppu → ppu_after" in set(reported["method (paper)"])
+    # a different setting is no preset's any more
+    at.number_input(key=state.scenario_param("class", "forget_class")).set_value(6).run()
+    assert "PPU Table 8" not in _texts(at.caption)
+
+
+def test_full_size_preset_says_gpu_recommended(app):
+    at = app().run()
+    at.selectbox(key=state.PRESET).select("udru_cifar10").run()
+    assert not at.exception
+    assert at.selectbox(key=state.DATASET).value == "cifar10"
+    assert at.selectbox(key=state.MODEL).value == "resnet50"
+    assert "GPU recommended" in _texts(at.warning)
+
+
+def test_history_puts_comparisons_side_by_side(app, cache_dir, downloads):
+    keys = []
+    for forget_class in (1, 2):
+        sel = data.Selection(model="mlp", methods=["original", "retrain", "finetune"], epochs=1,
+                             scenario_params={"forget_class": forget_class})
+        spec = data.build_spec(sel)
+        mgr = data.JobManager(cache_dir)
+        keys.append(mgr.start(spec, data.plan(spec)))
+        assert mgr.wait(keys[-1], timeout=120) == "done"
+    at = app("app_pages/history.py").run()
+    assert not at.exception
+    at.multiselect(key=state.HISTORY_SIDE_BY_SIDE).set_value(keys).run()
+    assert not at.exception
+    table = _frame(at, "comparison", "seeds")
+    assert list(table.columns[:2]) == ["comparison", "method"]
+    assert set(table["comparison"]) == {"scenario=class (forget_class=1)", "scenario=class (forget_class=2)"}
+    assert len(table) == 6 and table.groupby("comparison")["method"].first().eq("retrain").all()
+    assert "history.chart.combined" in _chart_keys(at)
+    combined = pd.read_csv(io.BytesIO(downloads(_button(
+        at, "Download combined CSV (one row per comparison × method × seed)"))))
+    assert len(combined) == 6 and combined.columns[0] == "comparison"
+    assert set(combined.loc[combined["method"] == "retrain", "forget_acc"]) == {0.0}
+
+
+def test_results_of_a_preset_show_the_papers_numbers_beside_ours(app, cache_dir):
+    sel = data.preset_selection("udru_sl")
+    sel.methods, sel.seeds = ["original", "retrain"], 1  # the preset's setting, fewer runs
+    spec = data.build_spec(sel)
+    mgr = data.JobManager(cache_dir)
+    assert mgr.wait(mgr.start(spec, data.plan(spec)), timeout=300) == "done"
+    at = app()
+    for k, v in url.to_params(sel).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception
+    assert "Paper numbers" in {t.label for t in at.tabs}
+    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Paper numbers"
+    at.run()
+    assert not at.exception
+    markdown = _texts(at.markdown)
+    for table in ("Table 1", "Table 4", "Table 5"):
+        assert f"Reported in UDRU, {table} — not measured here" in markdown
+    assert "not measured here" in _texts(at.warning) and "MNIST" in _texts(at.warning)
+    measured = _frame(at, "method", "forget_acc", "retain_other_classes_acc")
+    assert list(measured["method"]) == ["retrain", "original"]
+    reported = _frame(at, "method (paper)", "forget_acc")
+    assert {"udru", "kpriors", "amnesiac"} <= set(reported["method (paper)"])
+
+
+def test_no_pages_folder_next_to_the_entry_file():
+    """A ``pages/`` folder beside app.py puts Streamlit in its v1 multipage mode: a shared link to /history would
+    run that page without the router (no page config, no navigation, no import path)."""
+    from tests.dashboard.conftest import DASHBOARD
+
+    assert not (DASHBOARD / "pages").exists()
+    assert (DASHBOARD / "app_pages" / "history.py").exists()

@@ -79,3 +79,44 @@ def test_stored_results_show_failed_jobs_with_their_error(tmp_path):
     res = data.stored_results(p, tmp_path)
     assert set(res.wide["status"]) == {"failed"} and res.complete
     assert "RuntimeError: boom" in res.issues()["note"].iloc[0]
+
+
+def test_unknown_method_keys_fall_back_gracefully():
+    assert data.method_title("finetune") == data.methods()["finetune"]
+    assert data.method_title("sisa_original") == "Original (SISA ensemble)"
+    assert data.method_family("sisa_original") == "reference"
+    assert data.method_title("made_up") == "made_up" and data.method_family("made_up") == ""
+    assert data.method_schema("made_up") == []
+
+
+@pytest.mark.parametrize("key", list(data.presets()))
+def test_preset_selection_is_the_presets_setting(key):
+    from engine.methods import METHODS  # test set-up only: the engine's own spec of the preset
+    from engine.presets import PRESETS
+
+    sel = data.preset_selection(key)
+    spec = data.build_spec(sel)
+    assert data._setting_id(spec) == data._setting_id(PRESETS.get(key).spec(METHODS.keys()))
+    assert key in data.matching_presets(spec)
+    assert [m.name for m in spec.methods] == data.preset_info(key)["methods"]
+    values, errors = url.to_state(url.to_params(sel))  # a preset's selection survives the URL
+    assert errors == []
+
+
+def test_matching_ignores_methods_seeds_and_device_only():
+    sel = data.preset_selection("udru_sl")
+    sel.methods, sel.seeds, sel.device = ["retrain", "finetune"], 1, "cpu"
+    assert data.matching_presets(data.build_spec(sel)) == ["udru_sl"]
+    sel.epochs = 3
+    assert data.matching_presets(data.build_spec(sel)) == []
+    assert data.matching_presets(data.build_spec(data.Selection(scenario_params={"forget_class": 7}))) == []
+
+
+def test_short_labels_name_what_differs():
+    a = data.build_spec(data.Selection(methods=["retrain"]))
+    b = data.build_spec(data.Selection(methods=["retrain"], paradigm="noisy_label", rate=0.2))
+    c = data.build_spec(data.Selection(methods=["retrain", "finetune"]))
+    labels = data.short_labels({"a": a, "b": b})
+    assert labels == {"a": "paradigm=supervised", "b": "paradigm=noisy_label 0.2"}
+    same = data.short_labels({"a" * 8: a, "c" * 8: c})  # only the methods differ: the keys tell them apart
+    assert len(set(same.values())) == 2 and all(k[:6] in v for k, v in same.items())

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+# drawn before the engine (torch) loads below: the page paints at once on a cold server
+st.title("Methods and metrics")
+
+from dashboard import data  # noqa: E402
 
 
 def main() -> None:
-    st.title("Methods and metrics")
     tab_methods, tab_metrics = st.tabs(["Methods", "Metrics"])
     with tab_methods:
         catalogue = data.method_catalogue()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, forms, results_view, state, url
-from dashboard.data import SpecError
+# drawn before the engine (torch) loads below: the page paints at once on a cold server
+st.title("Compare unlearning methods")
+
+from dashboard import data, forms, results_view, state, url  # noqa: E402
+from dashboard.data import SpecError  # noqa: E402
 
 
 @st.cache_resource(show_spinner=False)
@@ -34,6 +37,57 @@ def read_url_once() -> None:
     st.session_state.update(values)
     st.session_state[state.URL_ERRORS] = errors
     st.session_state[state.URL_LOADED] = True
+
+
+def preset_state(key: str) -> dict[str, object]:
+    """Widget values that reproduce preset ``key``: its selection, every other scenario parameter and every
+    hyper-parameter of its methods back at their defaults."""
+    sel = data.preset_selection(key)
+    values: dict[str, object] = {}
+    for p in data.scenario_schema(sel.scenario):
+        values[state.scenario_param(sel.scenario, p.name)] = forms.initial(p)
+    for m in sel.methods:
+        for p in data.method_schema(m):
+            values[state.hparam(m, p.name)] = forms.initial(p)
+    url_values, _ = url.to_state(url.to_params(sel))
+    url_values.pop(state.DEVICE, None)  # the device stays the user's choice
+    values.update(url_values)
+    return values
+
+
+def apply_preset() -> None:
+    """``on_change`` of the preset menu: write the preset into the widgets, then reset the menu."""
+    key = st.session_state.get(state.PRESET)
+    if key is None:
+        return
+    st.session_state.update(preset_state(key))
+    st.session_state[state.PRESET_APPLIED] = key
+    st.session_state[state.PRESET] = None
+
+
+def preset_menu() -> None:
+    """The paper-preset menu (above the run controls): choosing one fills the form in the sidebar."""
+    menu = data.presets()
+    st.selectbox("Paper preset", list(menu), index=None, key=state.PRESET, on_change=apply_preset,
+                 format_func=menu.__getitem__, placeholder="Fill the form with a seed paper's setting…",
+                 help="Each seed paper's main settings: shrunk to the embedded digits dataset so a CPU runs them, "
+                      "and at the paper's size (GPU recommended). The paper's numbers show beside ours.")
+
+
+def preset_notes(spec: data.ComparisonSpec | None) -> list[str]:
+    """Presets whose setting the selection is; says so (and what differs from the paper) above the results."""
+    keys = data.matching_presets(spec) if spec is not None else []
+    applied = st.session_state.get(state.PRESET_APPLIED)
+    for key in keys:
+        info = data.preset_info(key)
+        st.caption(f":material/menu_book: The setting of the preset **{info['title']}** ({info['paper']}): the "
+                   "paper's reported numbers show beside ours in the results' *Paper numbers* tab.")
+        if info["gpu_recommended"]:
+            st.warning("Full-size setting: GPU recommended" +
+                       ("" if info["offline"] else "; the dataset is downloaded on the first run") + ".")
+        if info["missing"] and key == applied:
+            st.caption(f"Not implemented here, left out of the preset: {', '.join(info['missing'])}.")
+    return keys
 
 
 def sidebar() -> data.Selection:
@@ -80,14 +134,13 @@ def sidebar() -> data.Selection:
 
 def hyperparameters(sel: data.Selection) -> None:
     """One "Advanced: hyper-parameters" expander per selected method, generated from its schema."""
-    titles = data.methods()
     if not sel.methods:
         st.caption("Select methods in the sidebar.")
     for m in sel.methods:
         params = data.method_schema(m)
         if not params:
             continue
-        with st.expander(f"Advanced: hyper-parameters — {titles[m]}"):
+        with st.expander(f"Advanced: hyper-parameters — {data.method_title(m)}"):
             sel.hparams[m] = forms.schema_form(params, lambda n, m=m: state.hparam(m, n), columns=3)
 
 
@@ -123,7 +176,6 @@ def save_selection() -> None:
 
 
 def main() -> None:
-    st.title("Compare unlearning methods")
     restore_selection()
     read_url_once()
     for msg in st.session_state.get(state.URL_ERRORS, []):
@@ -145,9 +197,11 @@ def main() -> None:
     except SpecError as e:
         error, spec = e, None
     with top:
+        preset_menu()
+        matching = preset_notes(spec)
         run_controls(mgr, spec, plan, error)
     with tab_results:
-        results(mgr, spec, plan)
+        results(mgr, spec, plan, matching)
 
 
 def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
@@ -179,7 +233,8 @@ def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
         progress(mgr, active)
 
 
-def results(mgr: data.JobManager, spec: data.ComparisonSpec | None, plan: data.Plan | None) -> None:
+def results(mgr: data.JobManager, spec: data.ComparisonSpec | None, plan: data.Plan | None,
+            presets: list[str] | None = None) -> None:
     """The current selection's results as far as the store holds them (nothing is recomputed)."""
     if spec is None:
         st.info("Fix the selection to see results.")
@@ -199,8 +254,11 @@ def results(mgr: data.JobManager, spec: data.ComparisonSpec | None, plan: data.P
         if issues is not None and not issues.empty:
             st.markdown("**Not applicable in this setting**")
             st.dataframe(issues, width="stretch", hide_index=True)
+        for key in presets or []:
+            with st.expander("What the paper reports for this setting (not measured here)"):
+                results_view.paper_section(None, key, "compare")
         return
-    results_view.show(res, "compare")
+    results_view.show(res, "compare", presets)
 
 
 main()

@@ -1,0 +1,214 @@
+"""Benchmark: how fast the dashboard paints, in a real headless chromium (Debian's, driven by Playwright).
+
+Measures, and prints as a markdown table:
+
+* **first paint** -- from launching ``streamlit run dashboard/app.py`` to the Compare page's first render in
+  the browser (its title drawn), plus the moments the server answered ``/_stcore/health`` and the page's
+  script finished (median of ``--starts`` fresh servers);
+* **cached comparison** -- opening the shared URL of the default comparison whose runs are all in the cache,
+  until every chart of the results' Summary tab is drawn (first open in a warm server, then repeats), and
+  clicking the Per class and Forget set tabs until their charts are drawn (tabs run only when opened).
+
+Targets on 2 CPU cores: first paint <= 3 s, cached comparison <= 2 s.
+
+    .venv/bin/python bench/bench_dashboard.py [--cache-dir DIR] [--starts 3] [--repeats 3]
+
+Without ``--cache-dir`` the default comparison is computed first into a temporary cache (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+TITLE = "h1:has-text('Compare unlearning methods')"
+CHARTS_DRAWN = """(n) => {
+    const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+    return charts.length >= n && charts.every(c => c.querySelector('.main-svg'));
+}"""
+# chart titles (as plotly draws them) of the results' tabs
+SUMMARY_CHARTS = ("Accuracy (mean", "Membership inference", "Forget-set entropy", "Cost", "Trade-off",
+                  "Closeness to retrain")
+TAB_CHARTS = {"Per class": ("Per-class accuracy", "Forget set: true class"), "Forget set": ("forget samples",)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server(cache: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "UNLEARN_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.fileWatcherType", "none",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok"
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def first_paint(browser, cache: Path) -> dict[str, float]:  # noqa: ANN001
+    """Seconds from server launch to: health ok, title drawn in the browser, script finished."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    start = time.perf_counter()
+    proc = _server(cache, port)
+    try:
+        while not _healthy(url):
+            if time.perf_counter() - start > 120:
+                raise RuntimeError("streamlit did not become healthy in 120 s")
+            time.sleep(0.02)
+        health = time.perf_counter() - start
+        page.goto(url)
+        page.wait_for_selector(TITLE, timeout=120_000)
+        title = time.perf_counter() - start
+        page.wait_for_selector(IDLE, timeout=120_000)
+        idle = time.perf_counter() - start
+    finally:
+        page.context.close()
+        _stop(proc)
+    return {"health": health, "title": title, "idle": idle}
+
+
+def _drawn(page, titles: tuple[str, ...]) -> None:  # noqa: ANN001
+    """Wait until charts with these titles are drawn (plotly writes the title into the SVG last) and the
+    page's script has finished."""
+    for t in titles:
+        page.locator("text.gtitle", has_text=t).first.wait_for(timeout=120_000)
+    page.wait_for_selector(IDLE, timeout=120_000)
+
+
+def cached_render(browser, url: str) -> dict[str, float]:  # noqa: ANN001
+    """Seconds from opening ``url`` in a fresh browser context to every chart of the results' Summary tab
+    drawn, then from clicking the Per class / Forget set tabs to their charts drawn (tabs run when opened)."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    out = {}
+    try:
+        start = time.perf_counter()
+        page.goto(url)
+        page.wait_for_function(CHARTS_DRAWN, arg=len(SUMMARY_CHARTS), timeout=120_000)
+        _drawn(page, SUMMARY_CHARTS)
+        out["summary"] = time.perf_counter() - start
+        for tab, titles in TAB_CHARTS.items():
+            start = time.perf_counter()
+            page.get_by_role("tab", name=tab).click()
+            _drawn(page, titles)
+            out[tab] = time.perf_counter() - start
+        if page.locator("[data-testid='stException']").count():
+            raise RuntimeError("the page shows an exception")
+    finally:
+        page.context.close()
+    return out
+
+
+def default_url_query() -> tuple[str, str]:
+    """The shareable query of the dashboard's default comparison and its spec summary."""
+    from dashboard import data, url
+
+    sel = data.Selection()
+    query = "&".join(f"{k}={v}" for k, v in url.to_params(sel).items())
+    return "/?" + query, data.spec_summary(data.build_spec(sel))
+
+
+def populate(cache: Path) -> float:
+    """Compute the default comparison into ``cache`` (what a user's first Run does); returns seconds."""
+    from dashboard import data
+
+    spec = data.build_spec(data.Selection())
+    mgr = data.JobManager(cache)
+    start = time.perf_counter()
+    key = mgr.start(spec, data.plan(spec))
+    if mgr.wait(key) != "done":
+        raise RuntimeError(f"the default comparison did not finish: {mgr.error(key)}")
+    res = mgr.result(key)
+    if not res.complete or not res.any_ok:
+        raise RuntimeError("the default comparison has rows without results")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cache-dir", type=Path, help="a cache that already holds the default comparison")
+    p.add_argument("--starts", type=int, default=3, help="fresh servers for the first-paint figure")
+    p.add_argument("--repeats", type=int, default=3, help="opens of the cached comparison after the first")
+    a = p.parse_args()
+    if not Path(CHROMIUM).exists():
+        sys.exit("Debian chromium is required: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = a.cache_dir or Path(tmp) / "cache"
+        computed = None if a.cache_dir else populate(cache)
+        query, summary = default_url_query()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            starts = [first_paint(browser, cache) for _ in range(a.starts)]
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            proc = _server(cache, port)
+            try:
+                while not _healthy(url):
+                    time.sleep(0.05)
+                first = cached_render(browser, url + query)
+                repeats = [cached_render(browser, url + query) for _ in range(a.repeats)]
+            finally:
+                _stop(proc)
+                browser.close()
+
+    med = {k: statistics.median(s[k] for s in starts) for k in ("health", "title", "idle")}
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"Dashboard timings on {os.cpu_count()} CPU core(s), {platform.machine()}, Python "
+          f"{platform.python_version()}; load average at the end {load} (other work on the machine slows "
+          f"every figure); default comparison: {summary}\n")
+    print("| measurement | seconds | target |")
+    print("| --- | ---: | ---: |")
+    print(f"| server launch → /_stcore/health ok (median of {a.starts}) | {med['health']:.2f} | |")
+    print(f"| server launch → first paint: page title drawn (median of {a.starts}) | {med['title']:.2f} | 3 |")
+    print(f"| server launch → page script finished, form drawn (median of {a.starts}) | {med['idle']:.2f} | |")
+    print(f"| cached default comparison, first open in a warm server: Summary tab, all {len(SUMMARY_CHARTS)} "
+          f"charts drawn | {first['summary']:.2f} | 2 |")
+    for tab in TAB_CHARTS:
+        print(f"| … then click the {tab} tab → its charts drawn (first time) | {first[tab]:.2f} | |")
+    if repeats:
+        for k, label in (("summary", "Summary tab, all charts drawn"), *((t, f"{t} tab click") for t in TAB_CHARTS)):
+            print(f"| cached default comparison, repeat opens (median of {len(repeats)}): {label} "
+                  f"| {statistics.median(r[k] for r in repeats):.2f} | {'2' if k == 'summary' else ''} |")
+    if computed is not None:
+        print(f"| (set-up, not a target: computing the default comparison) | {computed:.1f} | |")
+    print("\nfirst-paint runs: " + ", ".join(f"{s['title']:.2f}" for s in starts)
+          + "; cached opens (Summary tab): " + ", ".join(f"{r['summary']:.2f}" for r in [first, *repeats]))
+
+
+if __name__ == "__main__":
+    main()

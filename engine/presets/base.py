@@ -1,0 +1,119 @@
+"""Preset contract: a seed paper's setting as a ready-made comparison, and where the paper reports its numbers.
+
+A :class:`Preset` names a dataset, paradigm (+ rate), scenario (+ parameters), model, methods (+ any
+hyper-parameters that differ from the defaults) and seeds. CPU presets shrink the paper's setting to
+the embedded ``digits`` dataset (same scenario, paradigm and methods); full-size presets keep the
+paper's dataset and model and are marked ``gpu_recommended``. :class:`PaperRef` points at the rows of
+the paper's results table (``engine/presets/paper_tables/<paper>.csv``) that the preset reproduces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import SpecError
+from engine.registry import Registry
+from engine.spec import ComparisonSpec, MethodSpec
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A seed paper: short name (as the UI says it), full title and the seed file it was read from."""
+
+    key: str
+    short: str
+    title: str
+    seed_file: str
+
+
+PAPERS: dict[str, Paper] = {p.key: p for p in (
+    Paper("udru", "UDRU", "Unlearning From Weakly Supervised Learning (Tang et al.)", "000_a22b0c5fb63abd40.txt"),
+    Paper("laf", "LAF", "Label-Agnostic Forgetting: A Supervision-Free Unlearning in Deep Models",
+          "001_bf36aa975c125bd9.txt"),
+    Paper("ugradsl", "UGradSL", "UGradSL: Machine Unlearning Using Gradient-Based Smoothed Label",
+          "002_50380bec47acd116.txt"),
+    Paper("pgu", "PGU", "Learn to Unlearn for Deep Neural Networks: Minimizing Unlearning Interference with "
+                        "Gradient Projection", "003_8ea96f725320f741.txt"),
+    Paper("ppu", "PPU", "Pseudo-Probability Unlearning: Towards Efficient and Privacy-Preserving Machine Unlearning",
+          "004_f08a4494c98580ae.txt"),
+)}
+
+
+@dataclass(frozen=True)
+class PaperRef:
+    """Rows of one paper table: ``table`` for ``dataset`` x ``model`` (the CSV's names).
+
+    ``paradigm`` ``None`` keeps every paradigm of the table (LAF prints supervised baselines and
+    label-free LAF rows side by side); ``scenario_params`` keeps rows with those ``scenario_param``
+    values plus rows that have none (empty = all rows); ``note_prefix`` keeps rows whose note starts with
+    it (UDRU's Table 5 prints one MIA value per forgotten label: ``"label 0;"``).
+    """
+
+    table: str
+    dataset: str
+    model: str
+    paradigm: str | None = None
+    scenario_params: tuple[str, ...] = ()
+    note_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A paper's setting as a comparison the workbench can run (registered in :data:`PRESETS`)."""
+
+    key: str
+    paper: str  # key of PAPERS and of paper_tables/<paper>.csv
+    title: str
+    dataset: str
+    model: str
+    scenario: str
+    methods: tuple[str, ...]
+    paradigm: str = "supervised"
+    rate: float | None = None
+    scenario_params: tuple[tuple[str, Any], ...] = ()
+    hparams: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # method -> ((name, value), ...)
+    seeds: int = 1
+    epochs: int | None = None  # None = the dataset x model default
+    gpu_recommended: bool = False
+    tables: tuple[PaperRef, ...] = ()
+    differences: str = ""  # how this setting differs from the paper's (dataset, model, seeds, ...)
+
+    def __post_init__(self) -> None:
+        if self.paper not in PAPERS:
+            raise SpecError("paper", f"unknown paper {self.paper!r}; valid: {', '.join(PAPERS)}")
+        if not self.methods:
+            raise SpecError("methods", f"preset {self.key!r} lists no methods")
+        if self.seeds < 1:
+            raise SpecError("seeds", f"preset {self.key!r}: seeds must be >= 1, got {self.seeds}")
+
+    @property
+    def paper_short(self) -> str:
+        return PAPERS[self.paper].short
+
+    def hparam_dict(self) -> dict[str, dict[str, Any]]:
+        return {m: dict(h) for m, h in self.hparams}
+
+    def available_methods(self, registered: set[str] | list[str]) -> tuple[list[str], list[str]]:
+        """``(runnable, missing)``: the preset's methods that are registered here, and those that are not."""
+        reg = set(registered)
+        return [m for m in self.methods if m in reg], [m for m in self.methods if m not in reg]
+
+    def spec(self, registered: set[str] | list[str] | None = None, device: str = "auto") -> ComparisonSpec:
+        """The comparison (methods not registered here are left out; see :meth:`available_methods`)."""
+        names = list(self.methods) if registered is None else self.available_methods(registered)[0]
+        hp = self.hparam_dict()
+        train = (("epochs", int(self.epochs)),) if self.epochs is not None else ()
+        return ComparisonSpec(dataset=self.dataset, coarse=self.scenario == "subclass", paradigm=self.paradigm,
+                              rate=self.rate, scenario=self.scenario, scenario_params=self.scenario_params,
+                              model=self.model, train=train,
+                              methods=tuple(MethodSpec(m, tuple(hp.get(m, {}).items())) for m in names),
+                              seeds=tuple(range(self.seeds)), device=device)
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+
+
+def register(preset: Preset) -> Preset:
+    """Register ``preset`` under its key."""
+    return PRESETS.register(preset.key, preset)

@@ -1,0 +1,229 @@
+"""Read-only views of a comparison's stored outputs for the dashboard (nothing is trained or evaluated).
+
+Every function reads what the jobs already wrote -- the evaluation's ``outputs.npz`` (``logits_train``,
+``logits_test``) and the problem's ``problem.npz`` (``forget_idx``, ``requests``, observed labels,
+candidate sets) -- and combines it with the dataset's *true* labels (the evaluation's labels; methods
+may have seen noisy ones or none). Rows whose evaluation is not in the store are left out.
+
+* :func:`per_class_accuracy` -- accuracy per class on the train forget / train retain / test splits.
+* :func:`forget_confusion` -- where the forget samples go: true class -> predicted class counts
+  (PGU Fig. 4, the "Streisand" check: a forgotten class should spread like retrain's, not pile up).
+* :func:`forget_samples` -- one row per forget sample x method x seed: prediction, confidence,
+  probability of the true class, entropy (nats) and cross-entropy loss.
+* :func:`gallery` -- the first ``n`` forget images as ``uint8`` arrays with every method's prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.data.base import ImageData
+from engine.runner.plan import Plan, Row
+from engine.store import Store, arrays_from_bytes
+
+SPLITS = ("train_forget", "train_retain", "test")
+SAMPLE_COLUMNS = ["index", "request", "true", "observed", "candidates", "method", "seed", "predicted", "correct",
+                  "confidence", "p_true", "entropy", "loss"]
+
+
+def finished_rows(plan: Plan, store: Store) -> list[Row]:
+    """The plan's rows whose evaluation is stored, in plan order."""
+    return [r for r in plan.rows if r.eval_job is not None and store.has(r.eval_job)]
+
+
+def logits(store: Store, row: Row) -> tuple[np.ndarray, np.ndarray]:
+    """``(logits_train, logits_test)`` of a finished row."""
+    out = arrays_from_bytes(store.blob(row.eval_job, "outputs.npz"))
+    return out["logits_train"], out["logits_test"]
+
+
+def problem_arrays(plan: Plan, store: Store, seed: int) -> dict[str, np.ndarray]:
+    """The stored problem of ``seed`` (forget/retain indices, requests, observed labels, candidates)."""
+    return arrays_from_bytes(store.blob(plan.setting.problem_key(seed), "problem.npz"))
+
+
+def forget_classes(plan: Plan, store: Store) -> tuple[int, ...]:
+    """Classes the scenario forgets entirely (``class``/``subclass``; empty for sample scenarios), seed 0."""
+    res = store.result(plan.setting.problem_key(plan.spec.seeds[0]))
+    return tuple(int(c) for c in res.meta.get("forget_classes", ())) if res is not None else ()
+
+
+def touched_classes(plan: Plan, store: Store) -> tuple[int, ...]:
+    """Classes that have at least one forget sample, over all seeds."""
+    out: set[int] = set()
+    for seed in plan.spec.seeds:
+        res = store.result(plan.setting.problem_key(seed))
+        if res is not None:
+            out.update(int(c) for c in res.meta.get("touched_classes", ()))
+    return tuple(sorted(out))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (log-sum-exp shifted)."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _labels(data: ImageData) -> tuple[np.ndarray, np.ndarray]:
+    return data.y_train.cpu().numpy(), data.y_test.cpu().numpy()
+
+
+def per_class_accuracy(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
+    """Accuracy per class and split for every finished row.
+
+    Columns: ``method, seed, split, class, n, correct, accuracy``; ``split`` is ``train_forget``,
+    ``train_retain`` or ``test``; a class with no sample in a split has no row there.
+    """
+    y_train, y_test = _labels(data)
+    k = data.num_classes
+    rows = []
+    problems: dict[int, dict[str, np.ndarray]] = {}
+    for row in finished_rows(plan, store):
+        if row.seed not in problems:
+            problems[row.seed] = problem_arrays(plan, store, row.seed)
+        p = problems[row.seed]
+        lt, le = logits(store, row)
+        pred_train, pred_test = lt.argmax(axis=1), le.argmax(axis=1)
+        parts = {"train_forget": (y_train[p["forget_idx"]], pred_train[p["forget_idx"]]),
+                 "train_retain": (y_train[p["retain_idx"]], pred_train[p["retain_idx"]]),
+                 "test": (y_test, pred_test)}
+        for split, (y, pred) in parts.items():
+            n = np.bincount(y, minlength=k)
+            correct = np.bincount(y[pred == y], minlength=k)
+            for c in np.nonzero(n)[0]:
+                rows.append({"method": row.method, "seed": row.seed, "split": split, "class": int(c), "n": int(n[c]),
+                             "correct": int(correct[c]), "accuracy": correct[c] / n[c]})
+    return pd.DataFrame(rows, columns=["method", "seed", "split", "class", "n", "correct", "accuracy"])
+
+
+def forget_confusion(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
+    """Where the forget samples go: counts of (true class, predicted class) per row.
+
+    Columns: ``method, seed, true, predicted, count``; every true class present in the forget set is
+    crossed with every class (zero counts included), so a row-normalised heatmap can be drawn as is.
+    """
+    y_train, _ = _labels(data)
+    k = data.num_classes
+    rows = []
+    problems: dict[int, dict[str, np.ndarray]] = {}
+    for row in finished_rows(plan, store):
+        if row.seed not in problems:
+            problems[row.seed] = problem_arrays(plan, store, row.seed)
+        idx = problems[row.seed]["forget_idx"]
+        lt, _ = logits(store, row)
+        y, pred = y_train[idx], lt[idx].argmax(axis=1)
+        counts = np.zeros((k, k), dtype=np.int64)
+        np.add.at(counts, (y, pred), 1)
+        for t in np.unique(y):
+            for c in range(k):
+                rows.append({"method": row.method, "seed": row.seed, "true": int(t), "predicted": c,
+                             "count": int(counts[t, c])})
+    return pd.DataFrame(rows, columns=["method", "seed", "true", "predicted", "count"])
+
+
+def _request_of(p: dict[str, np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """Index of the first forget request that contains each sample (0 for single-request scenarios)."""
+    sizes = p.get("request_sizes")
+    if sizes is None or len(sizes) <= 1:
+        return np.zeros(idx.shape[0], dtype=np.int64)
+    requests = p["requests"]
+    owner = np.full(int(max(idx.max(initial=0), requests.max(initial=0))) + 1, -1, dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    for r in range(len(sizes) - 1, -1, -1):  # the earliest request wins
+        owner[requests[bounds[r]:bounds[r + 1]]] = r
+    return owner[idx]
+
+
+def forget_samples(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
+    """One row per forget sample x finished row (method x seed).
+
+    Columns (:data:`SAMPLE_COLUMNS`): ``index`` (position in the training split), ``request`` (for
+    incremental scenarios), ``true`` (true label), ``observed`` (the label the learner saw; ``-1`` under
+    partial-label or unlabelled), ``candidates`` (the observed candidate set, space-separated),
+    ``method, seed, predicted, correct`` (prediction equals the true label), ``confidence`` (max softmax
+    probability), ``p_true`` (probability of the true label), ``entropy`` (nats) and ``loss``
+    (cross-entropy against the true label, nats).
+    """
+    y_train, _ = _labels(data)
+    frames = []
+    problems: dict[int, dict[str, np.ndarray]] = {}
+    for row in finished_rows(plan, store):
+        if row.seed not in problems:
+            problems[row.seed] = problem_arrays(plan, store, row.seed)
+        p = problems[row.seed]
+        idx = p["forget_idx"]
+        lt, _ = logits(store, row)
+        prob = softmax(lt[idx])
+        y = y_train[idx]
+        pred = prob.argmax(axis=1)
+        p_true = prob[np.arange(idx.shape[0]), y]
+        logp = np.log(np.clip(prob, 1e-300, None))
+        cand = p["candidates"][idx]
+        frames.append(pd.DataFrame({
+            "index": idx.astype(np.int64), "request": _request_of(p, idx), "true": y.astype(np.int64),
+            "observed": p["observed_labels"][idx].astype(np.int64),
+            "candidates": [" ".join(map(str, np.nonzero(c)[0])) for c in cand],
+            "method": row.method, "seed": row.seed, "predicted": pred.astype(np.int64), "correct": pred == y,
+            "confidence": prob.max(axis=1), "p_true": p_true, "entropy": -(prob * logp).sum(axis=1),
+            "loss": -logp[np.arange(idx.shape[0]), y],
+        }))
+    if not frames:
+        return pd.DataFrame(columns=SAMPLE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[SAMPLE_COLUMNS]
+
+
+def display_images(data: ImageData, idx: np.ndarray) -> list[np.ndarray]:
+    """Training images ``idx`` as ``uint8`` arrays (``H x W`` grey or ``H x W x 3``), de-normalised.
+
+    The dataset's tensors are standardised per channel; ``x * std + mean`` restores [0, 1] (clipped).
+    """
+    x = data.x_train[np.asarray(idx, dtype=np.int64)].cpu().numpy().astype(np.float64)
+    mean = np.asarray(data.mean, dtype=np.float64).reshape(1, -1, 1, 1)
+    std = np.asarray(data.std, dtype=np.float64).reshape(1, -1, 1, 1)
+    x = np.clip(x * std + mean, 0.0, 1.0)
+    img = np.round(x * 255.0).astype(np.uint8).transpose(0, 2, 3, 1)
+    return [im[..., 0] if im.shape[-1] == 1 else im for im in img]
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """The first forget samples of one seed: images and each finished row's prediction.
+
+    ``predictions`` has columns ``position, index, true, method, predicted, confidence`` (one row per
+    image x method, methods in plan order: original and retrain first when they were run).
+    """
+
+    seed: int
+    index: tuple[int, ...]
+    true: tuple[int, ...]
+    images: tuple[np.ndarray, ...]
+    predictions: pd.DataFrame
+    class_names: tuple[str, ...]
+
+
+def gallery(plan: Plan, store: Store, data: ImageData, n: int = 16, seed: int | None = None) -> Gallery:
+    """The first ``n`` forget samples of ``seed`` (default: the comparison's first seed)."""
+    seed = plan.spec.seeds[0] if seed is None else seed
+    cols = ["position", "index", "true", "method", "predicted", "confidence"]
+    rows = [r for r in finished_rows(plan, store) if r.seed == seed]
+    try:
+        p = problem_arrays(plan, store, seed)
+    except KeyError:
+        return Gallery(seed, (), (), (), pd.DataFrame(columns=cols), data.class_names)
+    idx = p["forget_idx"][:n]
+    y_train, _ = _labels(data)
+    order = {m: i for i, m in enumerate(("original", "retrain"))}
+    rows.sort(key=lambda r: order.get(r.method, len(order)))
+    preds = []
+    for row in rows:
+        lt, _ = logits(store, row)
+        prob = softmax(lt[idx])
+        for pos, (i, pr) in enumerate(zip(idx, prob, strict=True)):
+            preds.append({"position": pos, "index": int(i), "true": int(y_train[i]), "method": row.method,
+                          "predicted": int(pr.argmax()), "confidence": float(pr.max())})
+    return Gallery(seed, tuple(int(i) for i in idx), tuple(int(y_train[i]) for i in idx),
+                   tuple(display_images(data, idx)), pd.DataFrame(preds, columns=cols), data.class_names)
