@@ -1,5 +1,6 @@
 """Entry point: ``streamlit run dashboard/app.py``; only page configuration and the page router."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,18 @@ st.set_page_config(layout="wide", page_title="Unlearning Workbench")
 # not "pages/": a folder of that name next to the entry file switches Streamlit to its v1 multipage mode,
 # where a direct link to a page (/history) runs that page without this router
 pages = Path(__file__).parent / "app_pages"
+
+
+@st.cache_resource(show_spinner=False)
+def startup_bundle() -> str:
+    """Import $UNLEARN_BUNDLE once per server (hosted demos show precomputed comparisons)."""
+    from dashboard import data
+
+    return data.import_startup_bundle()
+
+
+if os.environ.get("UNLEARN_BUNDLE"):
+    startup_bundle()
 st.navigation([
     st.Page(pages / "compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
     st.Page(pages / "history.py", title="History", icon=":material/history:"),

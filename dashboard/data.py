@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine import demo as demo_module
+from engine.bundle import BundleError, export_bundle, import_bundle
 from engine.config import ParamSchema, schema
 from engine.data import DATASETS, default_data_dir, load_dataset
 from engine.errors import SpecError
+from engine.executors import Executor, default_executor_name, executor_names, make_executor
 from engine.methods import METHODS
 from engine.metrics import METRICS
 from engine.models import MODELS
@@ -34,12 +37,82 @@ from engine.store import Store, default_cache_dir
 from engine.training.config import default_train_config
 
 __all__ = ["DEFAULT_METHODS", "ComparisonSpec", "Inspection", "JobManager", "ParamSchema", "Plan", "Results",
-           "Selection", "SpecError"]
+           "Selection", "SpecError", "BundleError"]
 
 DEFAULT_METHODS = ("original", "retrain", "finetune", "gradient_ascent", "neggrad_plus", "random_label", "udru",
                    "ugradsl", "ugradsl_plus", "pgu", "ppu", "laf")
 DEVICES = ("auto", "cpu", "cuda")
 FINISHED = ("done", "cached", "failed", "cancelled", "not_applicable", "skipped")
+BUNDLE_ENV = "UNLEARN_BUNDLE"
+
+
+# -- deployment: demo mode, executors, bundles ------------------------------------------------------------------
+def demo_enabled() -> bool:
+    """Whether the server runs in hosted demo mode (``UNLEARN_DEMO=1``)."""
+    return demo_module.demo_enabled()
+
+
+def demo_limits() -> dict[str, Any]:
+    """The demo caps as plain values (for the page's explanation)."""
+    lim = demo_module.LIMITS
+    return {"max_seeds": lim.max_seeds, "max_methods": lim.max_methods, "max_concurrent": lim.max_concurrent,
+            "large_models": lim.large_models, "datasets": list(lim.datasets)}
+
+
+def default_methods() -> list[str]:
+    """The default method selection (cut to the demo cap in demo mode)."""
+    chosen = [m for m in DEFAULT_METHODS if m in METHODS]
+    return chosen[:demo_module.LIMITS.max_methods] if demo_enabled() else chosen
+
+
+def check_demo(spec: ComparisonSpec) -> None:
+    """In demo mode, raise :class:`SpecError` naming the field a spec exceeds a cap with; otherwise do nothing."""
+    if demo_enabled():
+        demo_module.check_spec(spec, default_data_dir())
+
+
+def executors() -> tuple[str, ...]:
+    """Executor names (``local``, ``ray``); demo mode runs locally only."""
+    return ("local",) if demo_enabled() else executor_names()
+
+
+def default_executor() -> str:
+    """The server's default executor (``$UNLEARN_EXECUTOR``, else ``local``)."""
+    try:
+        name = default_executor_name()
+    except SpecError:
+        return "local"
+    return name if name in executors() else "local"
+
+
+def export_comparisons(keys: list[str], cache_dir: Path | None = None) -> bytes:
+    """A results bundle (zip bytes) of the given cached comparisons (no weights, no pickles)."""
+    import io
+
+    buf = io.BytesIO()
+    export_bundle(cache_dir or default_cache_dir(), buf, keys=keys)
+    return buf.getvalue()
+
+
+def import_comparisons(data: bytes, cache_dir: Path | None = None) -> list[str]:
+    """Validate an uploaded bundle and add it to the cache; raises :class:`BundleError` (store unchanged)."""
+    return import_bundle(cache_dir or default_cache_dir(), data)
+
+
+def import_startup_bundle(cache_dir: Path | None = None) -> str:
+    """Import ``$UNLEARN_BUNDLE`` when set and present (hosted demos); returns a one-line status."""
+    import os
+
+    path = os.environ.get(BUNDLE_ENV, "").strip()
+    if not path:
+        return ""
+    if not Path(path).is_file():
+        return f"no bundle at {path}"
+    try:
+        keys = import_bundle(cache_dir or default_cache_dir(), Path(path))
+    except BundleError as e:
+        return f"bundle {path} refused: {e.message}"
+    return f"imported {len(keys)} comparison(s) from {path}"
 
 
 # -- menus -----------------------------------------------------------------------------------------------------
@@ -167,7 +240,7 @@ class Selection:
     scenario: str = "class"
     scenario_params: dict[str, Any] = field(default_factory=dict)
     model: str = "cnn"
-    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    methods: list[str] = field(default_factory=default_methods)
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
     seeds: int = 1
     device: str = "auto"
@@ -457,7 +530,9 @@ class _Run:
     plan: Plan | None
     cancel: threading.Event
     started: float
+    executor: str = "local"
     state: str = "running"  # running | done | failed | cancelled
+    ticket: str | None = None  # demo mode: place in the run queue
     error: str = ""
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     finished: float | None = None
@@ -470,20 +545,32 @@ class JobManager:
     Thread-safe; worker threads only touch this object and the engine, never Streamlit.
     """
 
-    def __init__(self, cache_dir: Path | str, data_dir: Path | str | None = None) -> None:
+    def __init__(self, cache_dir: Path | str, data_dir: Path | str | None = None,
+                 queue: demo_module.RunQueue | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.queue = queue  # demo mode: at most ``queue.slots`` comparisons run at once, the others wait in order
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
+        self._executors: dict[str, Executor] = {}
 
-    def start(self, spec: ComparisonSpec, p: Plan | None = None) -> str:
+    def _executor(self, name: str) -> Executor:
+        """One executor per name for this server (a Ray connection is made once)."""
+        with self._lock:
+            if name not in self._executors:
+                self._executors[name] = make_executor(name)
+            return self._executors[name]
+
+    def start(self, spec: ComparisonSpec, p: Plan | None = None, executor: str = "local") -> str:
         """Start ``spec`` unless it is already running; returns its comparison key (non-blocking)."""
         key = spec.comparison_key()
         with self._lock:
             cur = self._runs.get(key)
             if cur is not None and cur.state == "running":
                 return key
-            run = _Run(spec, p, threading.Event(), time.time())
+            run = _Run(spec, p, threading.Event(), time.time(), executor)
+            if self.queue is not None:
+                run.ticket = self.queue.join()
             run.thread = threading.Thread(target=self._work, args=(key, run), daemon=True, name=f"compare-{key}")
             self._runs[key] = run
         run.thread.start()
@@ -499,13 +586,20 @@ class JobManager:
                 p = make_plan(run.spec, self.data_dir)
                 with self._lock:
                     run.plan = p
-            run_comparison(run.spec, self.cache_dir, self.data_dir, on_event=on_event, cancel=run.cancel,
-                           plan=run.plan)
+            admitted = True
+            if self.queue is not None and run.ticket is not None:
+                admitted = self.queue.wait_turn(run.ticket, run.cancel)
+            if admitted:
+                run_comparison(run.spec, self.cache_dir, self.data_dir, executor=self._executor(run.executor),
+                               on_event=on_event, cancel=run.cancel, plan=run.plan)
             state, error = ("cancelled" if run.cancel.is_set() else "done"), ""
         except SpecError as e:
             state, error = "failed", str(e)
         except Exception as e:  # shown on the page; the thread must not die silently
             state, error = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            if self.queue is not None and run.ticket is not None:
+                self.queue.leave(run.ticket)
         with self._lock:
             run.state, run.error, run.finished = state, error, time.time()
 
@@ -514,6 +608,14 @@ class JobManager:
         with self._lock:
             run = self._runs.get(key)
             return "idle" if run is None else run.state
+
+    def queue_position(self, key: str) -> int | None:
+        """Demo mode: ``0`` while the run holds a slot, ``k`` while ``k - 1`` runs wait before it; else ``None``."""
+        with self._lock:
+            run = self._runs.get(key)
+        if run is None or run.ticket is None or self.queue is None or run.state != "running":
+            return None
+        return self.queue.position(run.ticket)
 
     def error(self, key: str) -> str:
         with self._lock:

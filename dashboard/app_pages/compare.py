@@ -13,8 +13,12 @@ from dashboard.data import SpecError  # noqa: E402
 
 @st.cache_resource(show_spinner=False)
 def job_manager(cache_dir: str) -> data.JobManager:
-    """One job manager per cache directory, shared by every session of this server."""
-    return data.JobManager(cache_dir)
+    """One job manager per cache directory, shared by every session of this server.
+
+    In demo mode it holds the server's run queue: one comparison at a time, the others wait in order.
+    """
+    queue = data.demo_module.RunQueue(data.demo_limits()["max_concurrent"]) if data.demo_enabled() else None
+    return data.JobManager(cache_dir, queue=queue)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -109,7 +113,7 @@ def sidebar() -> data.Selection:
         model = _select("Model", state.MODEL, data.models(), "cnn")
         st.header("Methods")
         menu = data.methods()
-        st.session_state.setdefault(state.METHODS, [m for m in data.DEFAULT_METHODS if m in menu])
+        st.session_state.setdefault(state.METHODS, [m for m in data.default_methods() if m in menu])
         chosen = st.multiselect("Methods", list(menu), key=state.METHODS,
                                 help="\n".join(f"- `{k}`: {t}" for k, t in menu.items()))
         na = data.not_applicable(paradigm)
@@ -122,6 +126,12 @@ def sidebar() -> data.Selection:
         seeds = st.number_input("Seeds", min_value=1, max_value=5, step=1, key=state.SEEDS,
                                 help="seeds 0 … S-1; numbers are mean ± std over seeds")
         device = _select("Device", state.DEVICE, {d: d for d in data.DEVICES}, "auto")
+        names = data.executors()
+        st.session_state.setdefault(state.EXECUTOR, data.default_executor())
+        st.selectbox("Executor", names, key=state.EXECUTOR, disabled=len(names) == 1,
+                     help="local: in this server process; ray: jobs become Ray tasks (a local Ray runtime, or "
+                          "the cluster at $RAY_ADDRESS), running independent jobs in parallel. Results land in the "
+                          "same cache either way." + (" Demo mode runs locally." if data.demo_enabled() else ""))
         with st.expander("Advanced: training"):
             ekey = state.epochs(dataset, model)
             default_epochs = data.default_epochs(dataset, model)
@@ -152,6 +162,9 @@ def progress(mgr: data.JobManager, key: str) -> None:
         st.rerun()
     if status == "idle":
         return
+    pos = mgr.queue_position(key)
+    if pos:
+        st.info(f"Queued: position {pos} — the hosted demo runs one comparison at a time.")
     table = mgr.progress(key)
     n_done = int(table["state"].isin(data.FINISHED).sum()) if not table.empty else 0
     st.markdown(f"**Run {status}** — {n_done}/{len(table)} jobs finished")
@@ -190,8 +203,14 @@ def main() -> None:
 
     mgr = job_manager(str(data.default_cache_dir()))
     spec = plan = error = None
+    if data.demo_enabled():
+        lim = data.demo_limits()
+        st.info(f"Hosted demo: at most {lim['max_seeds']} seeds and {lim['max_methods']} methods, default epochs, "
+                f"no ResNets, datasets already on the server; one comparison runs at a time and the others "
+                f"queue. Cached and imported comparisons open instantly (History).", icon=":material/info:")
     try:
         spec = data.build_spec(sel)
+        data.check_demo(spec)
         if data.dataset_offline(sel.dataset):
             plan = cached_plan(data.spec_to_text(spec))
     except SpecError as e:
@@ -221,7 +240,7 @@ def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
     running = active is not None and mgr.status(active) == "running"
     b1, b2, _ = st.columns([1, 1, 8])
     if b1.button("Run", type="primary", disabled=spec is None or running, key="compare.run"):
-        st.session_state[state.ACTIVE_RUN] = mgr.start(spec, plan)
+        st.session_state[state.ACTIVE_RUN] = mgr.start(spec, plan, st.session_state.get(state.EXECUTOR, "local"))
         st.rerun()  # redraw with Run disabled and Cancel enabled
     if b2.button("Cancel", disabled=not running, key="compare.cancel"):
         mgr.cancel(active)

@@ -73,19 +73,45 @@ def side_by_side(labels: dict[str, str]) -> None:
                     key="history.chart.combined", config=charts.png_config("accuracy-side-by-side"))
 
 
+def bundles(labels: dict[str, str]) -> None:
+    """Export cached comparisons as a results bundle; import one (validated first; a bad one changes nothing)."""
+    st.markdown("A **results bundle** is a zip of comparisons (specs, metrics, per-sample arrays; no model "
+                "weights, no pickles) — the same format as `python -m engine bundle export|import`.")
+    keys = st.multiselect("Comparisons to export", list(labels), format_func=labels.get, key="history.export_pick")
+    if keys:
+        st.download_button("Download bundle", data=data.export_comparisons(keys), file_name="comparisons.zip",
+                           mime="application/zip", on_click="ignore", key="history.export")
+    if data.demo_enabled():
+        st.caption("Importing bundles is switched off in the hosted demo.")
+        return
+    up = st.file_uploader("Import a bundle", type=["zip"], key="history.import")
+    if up is not None and st.button("Import", key="history.import_go"):
+        try:
+            imported = data.import_comparisons(up.getvalue())
+        except data.BundleError as e:
+            st.error(f"**bundle**: {e.message} — nothing was imported.")
+        else:
+            st.success(f"Imported {len(imported)} comparison(s).")
+            st.rerun()
+
+
 def main() -> None:
     table = data.history()
     if table.empty:
-        st.info("No comparison recorded yet: run one on the Compare page (or with `python -m engine compare`).")
+        st.info("No comparison recorded yet: run one on the Compare page (or with `python -m engine compare`), "
+                "or import a results bundle below.")
+        bundles({})
         return
     st.caption(f"{len(table)} comparison(s) in {data.default_cache_dir()}")
     st.dataframe(table.drop(columns="key"), width="stretch", hide_index=True)
     labels = {k: f"{c} — {t}" for k, c, t in zip(table["key"], table["comparison"], table["created"], strict=True)}
-    one, several = st.tabs(["Open one", "Side by side"])
+    one, several, share = st.tabs(["Open one", "Side by side", "Bundles"])
     with one:
         open_one(labels)
     with several:
         side_by_side(labels)
+    with share:
+        bundles(labels)
 
 
 main()

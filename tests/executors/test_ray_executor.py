@@ -167,3 +167,18 @@ def test_cli_executor_ray(runs, tmp_path):
     df = pd.read_csv(out)
     expected = pd.read_csv(io.StringIO(runs["ray"].wide.to_csv(index=False, na_rep="NA")))
     pd.testing.assert_frame_equal(df, expected)
+
+
+def test_dashboard_run_through_ray_shows_like_a_local_one(ray_runtime, runs, tmp_path):
+    """The dashboard's job manager with the ``ray`` executor: live progress, then the same tables as local."""
+    from dashboard import data
+
+    mgr = data.JobManager(tmp_path / "cache", data_dir=DATA)
+    key = mgr.start(spec(), executor="ray")
+    assert mgr.wait(key, 300) == "done", mgr.error(key)
+    progress = mgr.progress(key)
+    assert set(progress["state"]) <= {"done", "cached"} and len(progress) == len(runs["local"].plan.jobs)
+    shown = mgr.result(key)
+    assert shown.complete
+    pd.testing.assert_frame_equal(shown.wide.drop(columns=TIMING), runs["local"].wide.drop(columns=TIMING))
+    assert key in set(data.history(tmp_path / "cache")["key"])
