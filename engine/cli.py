@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--train", action="append", default=[], metavar="NAME=VALUE",
                    help="override the training config, e.g. epochs=10 (repeatable)")
     c.add_argument("--seeds", type=int, default=1, help="number of seeds (0..S-1)")
+    c.add_argument("--shadow-models", type=int, default=0, metavar="N",
+                   help="PGU shadow-model attack (mia_shadow_auc): N shadow original/retrain pairs trained per "
+                        "seed (0 = off, else 2..100)")
     c.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     c.add_argument("--cache-dir", default=None, help="results cache (default $UNLEARN_CACHE_DIR or .cache/unlearn)")
     c.add_argument("--data-dir", default=None, help="dataset files (default $UNLEARN_DATA_DIR or ./data)")
@@ -104,7 +107,7 @@ def build_spec(args: argparse.Namespace) -> Any:
         labelled_fraction=args.labelled_fraction, scenario=args.scenario, scenario_params=scen, model=args.model,
         train=tuple(_key_values(args.train, "train")),
         methods=tuple(MethodSpec(n, tuple(hparams[n])) for n in names), seeds=tuple(range(args.seeds)),
-        device=args.device,
+        device=args.device, shadow_models=args.shadow_models,
     )
 
 

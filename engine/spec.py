@@ -12,6 +12,9 @@ from engine.errors import SpecError
 from engine.version import ENGINE_VERSION
 
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SHADOW_MODELS = 100
+# fields left out of the canonical JSON while at their default, so that adding them kept every existing key
+OMIT_AT_DEFAULT: dict[str, Any] = {"shadow_models": 0}
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class ComparisonSpec:
     methods: tuple[MethodSpec, ...] = field(default_factory=tuple)
     seeds: tuple[int, ...] = (0,)
     device: str = "auto"
+    # shadow-model pairs (original on the full training set + retrain on the retain set) trained per seed for
+    # the PGU attack ``mia_shadow_auc``; 0 = off. Left out of the JSON when 0 (existing cache keys unchanged).
+    shadow_models: int = 0
 
     def __post_init__(self) -> None:
         if not self.seeds:
@@ -56,13 +62,22 @@ class ComparisonSpec:
             raise SpecError("rate", f"must be in [0, 1), got {self.rate}")
         if not 0.0 < self.labelled_fraction <= 1.0:
             raise SpecError("labelled_fraction", f"must be in (0, 1], got {self.labelled_fraction}")
+        n = self.shadow_models
+        if isinstance(n, bool) or not isinstance(n, int) or not (n == 0 or 2 <= n <= MAX_SHADOW_MODELS):
+            raise SpecError("shadow_models", f"must be 0 (off) or an integer from 2 to {MAX_SHADOW_MODELS} "
+                                             f"(pairs of shadow models; the attack needs one pair to train on and "
+                                             f"one to test on), got {n!r}")
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names):
             raise SpecError("methods", "a method is listed twice")
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict (lists for tuples)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """JSON-ready dict (lists for tuples); fields of :data:`OMIT_AT_DEFAULT` at their default are left out."""
+        d = json.loads(json.dumps(dataclasses.asdict(self)))
+        for k, default in OMIT_AT_DEFAULT.items():
+            if d.get(k) == default:
+                del d[k]
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ComparisonSpec:

@@ -52,6 +52,9 @@ def test_compare_writes_one_row_per_method_and_seed(tmp_path):
     (["--hparam", "finetune.nope=1"], "methods.finetune.nope"),
     (["--seeds", "0"], "seeds"),
     (["--train", "epochs=0"], "train.epochs"),
+    (["--shadow-models", "1"], "shadow_models"),
+    (["--shadow-models", "101"], "shadow_models"),
+    (["--shadow-models", "-3"], "shadow_models"),
 ])
 def test_bad_input_exits_2_naming_the_field_and_writes_nothing(tmp_path, args, field):
     out = tmp_path / "r.csv"
@@ -94,3 +97,11 @@ def test_demo_mode_caps_exit_2_naming_the_field(tmp_path, monkeypatch, capsys, a
     err = capsys.readouterr().err
     assert err.startswith(f"error: {field}:") and "demo mode" in err
     assert not (tmp_path / "c").exists()
+
+
+def test_shadow_models_option_reaches_the_spec():
+    from engine.cli import _parser, build_spec
+
+    assert build_spec(_parser().parse_args(["compare", "--methods", "finetune"])).shadow_models == 0
+    spec = build_spec(_parser().parse_args(["compare", "--methods", "finetune", "--shadow-models", "8"]))
+    assert spec.shadow_models == 8 and spec.to_json()["shadow_models"] == 8

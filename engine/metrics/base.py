@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,6 +42,58 @@ class EvalInputs:
     # gap_to_retrain do not refit attacks: this run's values and the retrain reference's values
     own_values: Mapping[str, float | None] = field(default_factory=dict)
     retrain_values: Mapping[str, float | None] | None = None
+    # white-box features computed from the evaluated model itself, per metric key, for the metrics that ask
+    # for them (:attr:`MetricInfo.model_features`); filled by :func:`engine.metrics.attach_model_features`
+    model_features: Mapping[str, ModelFeatures] = field(default_factory=dict)
+    # the seed's shadow-model attack (``shadow_models > 0``), loaded by the runner from its ``shadow`` job
+    shadow: ShadowAttack | None = None
+
+
+@dataclass(frozen=True)
+class ModelFeatures:
+    """Per-sample features computed from a model (white-box metrics), for the samples a metric selected.
+
+    ``train`` row ``i`` belongs to training sample ``train_idx[i]``, ``test`` row ``i`` to test sample
+    ``test_idx[i]``. A non-empty ``reason`` means the features do not exist for this model (the arrays
+    are then empty) and the metric is not applicable.
+    """
+
+    train_idx: np.ndarray
+    train: np.ndarray
+    test_idx: np.ndarray
+    test: np.ndarray
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureHook:
+    """How a metric asks the evaluate job for extra per-sample features computed from the model itself.
+
+    ``select(inp)`` returns the (training indices, test indices) the metric needs (a pure function of the
+    inputs, so that the metric can recompute it); ``compute(model, x, y, seed)`` returns an ``(n, D)``
+    float array for the samples ``x`` (a torch tensor on the model's device) with true labels ``y``, or
+    raises :class:`engine.errors.NotApplicable` when the model has no such features.
+    """
+
+    select: Callable[[EvalInputs], tuple[np.ndarray, np.ndarray]]
+    compute: Callable[[Any, Any, Any, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ShadowAttack:
+    """A trained shadow-model attacker (PGU): XGBoost JSON plus the forget samples it scores.
+
+    ``forget_subset`` are indices into the training split (a capped subset of the forget set, the
+    samples the shadow models' features were taken on); ``test_fpr``/``test_tpr``/``test_auc`` are the
+    attacker's ROC on the held-out shadow models (shadow original vs shadow retrain: the attack's strength).
+    """
+
+    attacker_json: bytes
+    forget_subset: np.ndarray
+    test_fpr: np.ndarray
+    test_tpr: np.ndarray
+    test_auc: float
+    reason: str = ""  # non-empty: the shadow models could not be trained (the metric is not applicable)
 
 
 @dataclass(frozen=True)
@@ -51,6 +103,8 @@ class MetricValue:
     value: float | None
     per_sample: np.ndarray | None = None
     reason: str = ""
+    # further named arrays for charts (e.g. an ROC curve's ``fpr``/``tpr``); stored as ``<metric>.<name>``
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +120,7 @@ class MetricInfo:
     ideal: float | None = None  # e.g. 0.5 for attack accuracies
     needs_retrain: bool = False
     group: str = "accuracy"  # accuracy | privacy | entropy | distance | time
+    model_features: FeatureHook | None = None  # white-box metrics: features the evaluate job computes
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")

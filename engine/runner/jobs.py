@@ -23,7 +23,7 @@ from engine.config import build_config
 from engine.data import ImageData, load_dataset
 from engine.errors import NotApplicable, RunFailed
 from engine.methods import METHODS, UnlearnContext
-from engine.metrics import EvalInputs, evaluate_all
+from engine.metrics import EvalInputs, ShadowAttack, attach_model_features, evaluate_all, mia_shadow
 from engine.models import build_model
 from engine.problem import Problem, Setting, build_problem, resolve
 from engine.runner.views import make_view
@@ -33,6 +33,7 @@ from engine.training import fit, predict_logits
 from engine.training.ensemble import EnsembleModel, build_ensemble
 from engine.training.loop import TrainingContext
 from engine.training.recording import RECORDERS
+from engine.training.shadow import can_batch, shadow_seeds, train_shadow_models
 
 
 class Cancelled(Exception):
@@ -44,7 +45,7 @@ class Job:
     """One unit of work. ``key`` = kind + hash of ``payload`` (which already names its dependencies' keys)."""
 
     key: str
-    kind: str  # problem | original | train_state | retrain | unlearn | evaluate
+    kind: str  # problem | original | train_state | retrain | shadow | unlearn | evaluate
     label: str
     payload: dict[str, Any]
     deps: tuple[str, ...] = ()
@@ -257,6 +258,70 @@ def run_unlearn(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]
     return meta, {"state.pt": state_to_bytes(model.state_dict())}
 
 
+def run_shadow(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Train the seed's shadow originals and retrains and fit PGU's XGBoost attacker (``mia_shadow_auc``).
+
+    See :mod:`engine.metrics.mia_shadow`. Stores ``attacker.json`` (XGBoost JSON) and ``shadow.npz`` (the
+    forget subset and the held-out ROC). A shadow training that diverges is recorded as the metric's
+    not-applicable reason instead of failing every evaluation of the comparison.
+    """
+    setting = _setting(job)
+    problem = _problem(job, env, setting)
+    seed = int(job.payload["seed"])
+    n_pairs = int(job.payload["shadow_models"])
+    data = problem.data
+    seeds = shadow_seeds(seed, n_pairs)
+    started = time.perf_counter()
+    total = 2 * n_pairs * setting.train_cfg.epochs  # model-epochs
+    env.progress(job, "running", 0, total, "training shadow models", started)
+    y_train = data.y_train.cpu().numpy()
+    subset = mia_shadow.forget_subset(problem.forget_idx.cpu().numpy(), y_train, seed)
+    sub_t = torch.as_tensor(subset, device=env.device)
+    retain = problem.retain_idx
+    outputs: dict[str, list[np.ndarray]] = {}
+    accs: dict[str, float] = {}
+    batched = False
+    try:
+        for i, (name, x, sup) in enumerate((("original", data.x_train, problem.supervision),
+                                            ("retrain", data.x_train[retain], problem.supervision.take(retain)))):
+            models = train_shadow_models(
+                setting.spec.model, data.input_shape, data.num_classes, x, sup, problem.paradigm.loss,
+                setting.train_cfg, seeds,
+                lambda d, t, m, i=i, name=name: env.progress(job, "running", i * t + d, total,
+                                                             f"shadow {name}s, {m}", started))
+            batched = can_batch(models[0])
+            outputs[name] = [predict_logits(m, data.x_train[sub_t]).cpu().numpy() for m in models]
+            accs[name] = float(np.mean([(predict_logits(m, data.x_test).argmax(1) == data.y_test).float().mean().item()
+                                        for m in models]))
+    except RunFailed as e:
+        return ({"seconds": time.perf_counter() - started, "n_pairs": n_pairs, "reason": str(e)},
+                {"shadow.npz": arrays_to_bytes({"forget_subset": subset})})
+    env.progress(job, "running", total, total, "fitting the attacker", started)
+    fitted = mia_shadow.fit_shadow_attack(outputs["original"], outputs["retrain"], y_train[subset], seed)
+    n_tr, n_val, n_te = mia_shadow.split_pairs(n_pairs)
+    meta = {"seconds": time.perf_counter() - started, "n_pairs": n_pairs, "split": [n_tr, n_val, n_te],
+            "batched": batched, "seeds": seeds, "n_forget_subset": int(len(subset)),
+            "train_auc": fitted.train_auc, "val_auc": fitted.val_auc, "test_auc": fitted.test_auc,
+            "test_pr_auc": fitted.test_pr_auc, "shadow_original_test_acc": accs["original"],
+            "shadow_retrain_test_acc": accs["retrain"]}
+    arrays = {"forget_subset": subset, "test_fpr": fitted.test_fpr, "test_tpr": fitted.test_tpr}
+    return meta, {"attacker.json": fitted.attacker_json, "shadow.npz": arrays_to_bytes(arrays)}
+
+
+def _shadow_attack(env: JobEnv, key: str | None) -> ShadowAttack | None:
+    """The shadow job's attacker for the evaluate job (``None`` when the comparison has no shadow models)."""
+    if not key:
+        return None
+    res = env.store.result(key)
+    arrays = arrays_from_bytes(env.store.blob(key, "shadow.npz"))
+    empty = np.zeros(0)
+    if res is not None and res.meta.get("reason"):
+        return ShadowAttack(b"", arrays["forget_subset"], empty, empty, float("nan"),
+                            reason=f"the shadow models could not be trained: {res.meta['reason']}")
+    return ShadowAttack(env.store.blob(key, "attacker.json"), arrays["forget_subset"], arrays["test_fpr"],
+                        arrays["test_tpr"], float("nan") if res is None else float(res.meta["test_auc"]))
+
+
 def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Evaluate one model (original, retrain or a method's output) with every metric, against retrain."""
     setting = _setting(job)
@@ -289,11 +354,16 @@ def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes
         forget_classes=problem.forget_classes, touched_classes=problem.touched_classes, seed=problem.seed,
         unlearn_seconds=seconds, retrain_seconds=None if retrain_meta is None else retrain_meta.meta["seconds"],
         retrain_logits_train=r_train, retrain_logits_test=r_test, retrain_values=retrain_values,
+        shadow=_shadow_attack(env, job.payload.get("shadow_job")),
     )
+    # white-box metrics (mia_whitebox): features from the model itself, for the samples they select
+    inp = attach_model_features(inp, model, problem.data.x_train, problem.data.x_test, job.payload.get("metrics"))
     values = evaluate_all(inp, job.payload.get("metrics"))
     metrics = {k: v.value for k, v in values.items()}
     reasons = {k: v.reason for k, v in values.items() if v.value is None}
     per_sample = {k: v.per_sample for k, v in values.items() if v.per_sample is not None}
+    for k, v in values.items():  # charts' further arrays (ROC curves, ...), as "<metric>.<name>"
+        per_sample.update({f"{k}.{name}": np.asarray(a) for name, a in v.arrays.items()})
     outputs = {"logits_train": logits_train.astype(np.float32), "logits_test": logits_test.astype(np.float32)}
     for k, v in metrics.items():
         if v is not None and not np.isfinite(v):
@@ -304,7 +374,7 @@ def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes
 
 RUNNERS: dict[str, Callable[[Job, JobEnv], Any]] = {
     "problem": run_problem, "original": run_original, "retrain": run_retrain, "train_state": run_train_state,
-    "unlearn": run_unlearn, "evaluate": run_evaluate,
+    "shadow": run_shadow, "unlearn": run_unlearn, "evaluate": run_evaluate,
 }
 
 

@@ -11,7 +11,7 @@ from engine.config import build_config, config_dict
 from engine.data import load_dataset
 from engine.errors import SpecError
 from engine.methods import METHODS
-from engine.metrics import METRICS
+from engine.metrics import METRICS, mia_shadow
 from engine.models import build_model
 from engine.problem import Setting, build_problem, resolve
 from engine.runner.jobs import Job, make_job
@@ -24,6 +24,8 @@ REFERENCE = ("original", "retrain")
 # original: the plan adds a row evaluating it, keyed as below (not a registered method) -> its display title.
 BEFORE_UNLEARNING = {"sisa": "sisa_original"}
 BEFORE_TITLES = {"sisa_original": "Original (SISA ensemble)"}
+# what a shadow job's result depends on besides the setting (part of its key: changing one retrains)
+SHADOW_RECIPE = {"per_class": mia_shadow.PER_CLASS_CAP, "split": list(mia_shadow.SPLIT), "xgb": mia_shadow.XGB_PARAMS}
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
     setting = resolve(spec)
     cfgs = _method_configs(spec)
     data = load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device="cpu")
-    base_spec = replace(spec, methods=(), seeds=(0,), device="auto")
+    # shadow_models only adds the shadow jobs: problem / original / retrain / unlearn stay shared with the
+    # same comparison without them
+    base_spec = replace(spec, methods=(), seeds=(0,), device="auto", shadow_models=0)
     spec_json = base_spec.to_json()
     train = config_dict(setting.train_cfg)
     metrics = METRICS.keys()
@@ -123,18 +127,29 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
                 add(j)
         rj = add(make_job("retrain", f"retrain seed {seed}", {"problem": pj.key, "model": spec.model, "train": train},
                           base, (pj.key,)))
+        # PGU's shadow-model attack (mia_shadow_auc): opt-in, one job per seed; the evaluations depend on it
+        shadow: dict[str, Any] = {}
+        shadow_deps: tuple[str, ...] = ()
+        if spec.shadow_models > 0:
+            sj = add(make_job("shadow", f"{spec.shadow_models} shadow model pairs seed {seed}",
+                              {"problem": pj.key, "model": spec.model, "train": train,
+                               "shadow_models": spec.shadow_models, "recipe": SHADOW_RECIPE},
+                              {**base, "shadow_models": spec.shadow_models}, (pj.key,)))
+            shadow, shadow_deps = {"shadow": sj.key}, (sj.key,)
         rev = add(make_job("evaluate", f"evaluate retrain seed {seed}",
-                           {"model_job": rj.key, "metrics": metrics, "ref": None},
+                           {"model_job": rj.key, "metrics": metrics, "ref": None, **shadow},
                            {**base, "model_job": rj.key, "retrain_job": rj.key, "retrain_eval": None,
-                            "seconds_from": rj.key, "metrics": metrics}, (rj.key, pj.key)))
+                            "seconds_from": rj.key, "metrics": metrics, "shadow_job": shadow.get("shadow")},
+                           (rj.key, pj.key, *shadow_deps)))
 
         def evaluate(name: str, model_job: str, deps: tuple[str, ...], seconds: dict[str, Any],
                      seed: int = seed, base: dict[str, Any] = base, rev: Job = rev, rj: Job = rj,
-                     pj: Job = pj) -> Job:
+                     pj: Job = pj, shadow: dict[str, Any] = shadow, shadow_deps: tuple[str, ...] = shadow_deps) -> Job:
             return add(make_job("evaluate", f"evaluate {name} seed {seed}",
-                                {"model_job": model_job, "metrics": metrics, "ref": rev.key},
+                                {"model_job": model_job, "metrics": metrics, "ref": rev.key, **shadow},
                                 {**base, "model_job": model_job, "retrain_job": rj.key, "retrain_eval": rev.key,
-                                 "metrics": metrics, **seconds}, (*deps, rev.key, pj.key)))
+                                 "metrics": metrics, "shadow_job": shadow.get("shadow"), **seconds},
+                                (*deps, rev.key, pj.key, *shadow_deps)))
 
         for name, cfg in cfgs.items():
             method = METHODS.get(name)

@@ -18,6 +18,8 @@ EXPECTED = {
     "mia_efficacy",
     "mia_loss_acc",
     "mia_asr",
+    "mia_shadow_auc",
+    "mia_whitebox",
     "kl_to_retrain",
     "gap_to_retrain",
     "unlearn_seconds",

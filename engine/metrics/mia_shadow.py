@@ -1,0 +1,194 @@
+"""Shadow-model membership attack: PGU's XGBoost on output vectors of shadow originals vs shadow retrains.
+
+PGU (seed 003; Hoang et al., WACV 2024, "Learn to Unlearn for Deep Neural Networks: Minimizing Unlearning
+Interference with Gradient Projection"), Sec. 5 read-out (iv) and the official ``MIA.ipynb``
+(methods-from-official-code.md, section 7.4). Opt-in: ``ComparisonSpec.shadow_models = N`` (CLI
+``--shadow-models N``); the runner's ``shadow`` job (one per seed) then
+
+1. trains N *shadow originals* on the full training set and N *shadow retrains* on the retain set, with the
+   run's model, training config and paradigm loss, seeds derived from the run seed
+   (:func:`engine.training.shadow.shadow_seeds`; pair ``j``'s original and retrain share seed ``j``, as the
+   run's own original and retrain share the run seed);
+2. takes the forget samples, at most :data:`PER_CLASS_CAP` per (true) class -- a seeded random subset; the
+   official notebook takes samples 0-100 of each class -- and, for every shadow model, the feature
+   ``softmax(output) (+) one-hot(true label)`` (2K dims; 20 for 10 classes, as PGU);
+3. splits the *models* in pair order 80 / 10 / 10 % (:func:`split_pairs`; PGU: 40 / 5 / 5 of 50 pairs);
+   fits ``XGBClassifier(learning_rate=0.2, max_depth=10, subsample=0.8, reg_lambda=10,
+   min_child_weight=0.1)`` (the notebook's values, 100 trees) on the first 80 % with label 1 = shadow
+   original, 0 = shadow retrain. The validation pairs are used for nothing but reporting their AUC (PGU
+   tuned the attacker for F1 on them; we keep the official hyper-parameters fixed). The held-out test
+   pairs give the attack's strength: ROC-AUC (and PR-AUC) of shadow original vs shadow retrain;
+4. stores the attacker as XGBoost JSON (``attacker.json``; no pickles) and the forget subset.
+
+The metric, for the evaluated model: the attacker's scores on its forget-subset outputs (label 1) vs the
+same seed's retrained model's outputs (label 0); value = ROC-AUC. PGU's protocol: unlearned models as
+positives against the corresponding retrained models. 0.5 = indistinguishable from the retrained model;
+the retrain row is 0.5 by construction (both score sets are identical: every pair is a tie). Per-sample:
+the attacker's membership score of each forget-subset sample; extra arrays ``fpr``/``tpr`` (this model's
+ROC curve), ``retrain_scores``, ``shadow_fpr``/``shadow_tpr``/``shadow_test_auc`` (the attack's held-out
+ROC on shadow models) and ``forget_idx`` (the subset, indices into the training split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable, softmax
+
+PER_CLASS_CAP = 100  # forget samples per class (official: samples 0-100 of each class)
+SPLIT = (0.8, 0.1, 0.1)  # pairs for training / validation / testing, in model order
+XGB_PARAMS: dict[str, float | int] = {"n_estimators": 100, "learning_rate": 0.2, "max_depth": 10, "subsample": 0.8,
+                                      "reg_lambda": 10, "min_child_weight": 0.1}
+DISABLED = "enable shadow models (--shadow-models N)"
+_STREAM = 0x5AD1
+
+
+def forget_subset(forget_idx: np.ndarray, y_train: np.ndarray, seed: int, cap: int = PER_CLASS_CAP) -> np.ndarray:
+    """At most ``cap`` forget samples per true class, a seeded random choice; sorted indices."""
+    forget = np.asarray(forget_idx, dtype=np.int64)
+    y = np.asarray(y_train)[forget]
+    rng = np.random.default_rng([seed, _STREAM])
+    keep = []
+    for c in np.unique(y):
+        members = forget[y == c]
+        keep.append(members if len(members) <= cap else rng.choice(members, size=cap, replace=False))
+    return np.sort(np.concatenate(keep)) if keep else forget[:0]
+
+
+def attack_features(logits: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
+    """PGU's attack feature: softmax vector (+) one-hot label, float32 ``(n, 2K)``."""
+    onehot = np.zeros((len(y), num_classes))
+    onehot[np.arange(len(y)), np.asarray(y, dtype=np.int64)] = 1.0
+    return np.concatenate([softmax(logits), onehot], axis=1).astype(np.float32)
+
+
+def split_pairs(n: int) -> tuple[int, int, int]:
+    """Pairs for (training, validation, testing): 80 / 10 / 10 % in model order, at least one to train and test."""
+    if n < 2:
+        raise ValueError("the shadow attack needs at least 2 pairs (one to train on, one to test on)")
+    n_test = max(1, round(SPLIT[2] * n))
+    n_val = min(round(SPLIT[1] * n), n - n_test - 1)
+    return n - n_val - n_test, n_val, n_test
+
+
+@dataclass(frozen=True)
+class ShadowFit:
+    """The fitted attacker and its ROC on the held-out shadow pairs."""
+
+    attacker_json: bytes
+    train_auc: float
+    val_auc: float | None
+    test_auc: float
+    test_pr_auc: float
+    test_fpr: np.ndarray
+    test_tpr: np.ndarray
+    n_train_rows: int
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def fit_shadow_attack(original_logits: list[np.ndarray], retrain_logits: list[np.ndarray], y: np.ndarray,
+                      seed: int) -> ShadowFit:
+    """Fit the XGBoost attacker on pair-ordered shadow outputs on the forget subset (labels ``y``).
+
+    ``original_logits[j]`` / ``retrain_logits[j]``: pair ``j``'s outputs ``(m, K)`` on the same ``m`` samples.
+    """
+    import xgboost as xgb
+    from sklearn.metrics import average_precision_score, roc_curve
+
+    n = len(original_logits)
+    if len(retrain_logits) != n:
+        raise ValueError("one retrain per shadow original")
+    k = original_logits[0].shape[1]
+    n_tr, n_val, _ = split_pairs(n)
+
+    def rows(pairs: range) -> tuple[np.ndarray, np.ndarray]:
+        xs, ls = [], []
+        for j in pairs:
+            xs += [attack_features(original_logits[j], y, k), attack_features(retrain_logits[j], y, k)]
+            ls += [np.ones(len(y)), np.zeros(len(y))]
+        return np.concatenate(xs), np.concatenate(ls)
+
+    x_tr, l_tr = rows(range(n_tr))
+    clf = xgb.XGBClassifier(**XGB_PARAMS, objective="binary:logistic", random_state=seed, n_jobs=1)
+    clf.fit(x_tr, l_tr)
+    booster = clf.get_booster()
+    raw = bytes(booster.save_raw(raw_format="json"))
+
+    def score(x: np.ndarray) -> np.ndarray:
+        return attacker_scores(raw, x)
+
+    x_te, l_te = rows(range(n_tr + n_val, n))
+    s_te = score(x_te)
+    fpr, tpr, _ = roc_curve(l_te, s_te)
+    val_auc = None
+    if n_val:
+        x_va, l_va = rows(range(n_tr, n_tr + n_val))
+        val_auc = _auc(l_va, score(x_va))
+    return ShadowFit(raw, _auc(l_tr, score(x_tr)), val_auc, _auc(l_te, s_te),
+                     float(average_precision_score(l_te, s_te)), fpr, tpr, len(l_tr))
+
+
+def attacker_scores(attacker_json: bytes, features: np.ndarray) -> np.ndarray:
+    """The attacker's membership probability (shadow-original-like) per row of ``features``."""
+    import xgboost as xgb
+
+    booster = xgb.Booster()
+    booster.load_model(bytearray(attacker_json))
+    return booster.predict(xgb.DMatrix(np.asarray(features, dtype=np.float32))).astype(np.float64)
+
+
+def mia_shadow_auc(inp: EvalInputs) -> MetricValue:
+    """ROC-AUC of the shadow attacker: this model's forget outputs (1) vs the retrained model's (0)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    sh = inp.shadow
+    if sh is None:
+        return not_applicable(DISABLED)
+    if sh.reason:
+        return not_applicable(sh.reason)
+    if inp.retrain_logits_train is None:
+        return not_applicable("needs the retrained reference's outputs, which this run does not have")
+    sub = np.asarray(sh.forget_subset, dtype=np.int64)
+    if len(sub) == 0:
+        return not_applicable("the forget set is empty")
+    k = inp.logits_train.shape[1]
+    y = inp.y_train[sub]
+    s_model = attacker_scores(sh.attacker_json, attack_features(inp.logits_train[sub], y, k))
+    s_ref = attacker_scores(sh.attacker_json, attack_features(inp.retrain_logits_train[sub], y, k))
+    labels = np.concatenate([np.ones(len(sub)), np.zeros(len(sub))])
+    scores = np.concatenate([s_model, s_ref])
+    auc = float(roc_auc_score(labels, scores))
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return MetricValue(auc, s_model, arrays={
+        "fpr": fpr, "tpr": tpr, "retrain_scores": s_ref, "forget_idx": sub,
+        "shadow_fpr": np.asarray(sh.test_fpr, dtype=np.float64),
+        "shadow_tpr": np.asarray(sh.test_tpr, dtype=np.float64),
+        "shadow_test_auc": np.array([sh.test_auc], dtype=np.float64)})
+
+
+METRICS.register(
+    "mia_shadow_auc",
+    MetricInfo(
+        key="mia_shadow_auc",
+        title="MIA shadow-model AUC (XGBoost, PGU)",
+        direction="closer_to_retrain",
+        fn=mia_shadow_auc,
+        description="PGU's shadow-model attack (opt-in: --shadow-models N): N shadow originals (full training set) "
+        "and N shadow retrains (retain set); XGBoost (lr 0.2, depth 10, subsample 0.8, lambda 10, min child "
+        "weight 0.1) on softmax (+) one-hot label of up to 100 forget samples per class, trained on 80 % of the "
+        "pairs. Value = ROC-AUC of its scores on this model's forget outputs vs the retrained model's; 0.5 = "
+        "indistinguishable from retrain (retrain itself: 0.5 by construction). Per-sample: attacker score per "
+        "forget sample; ROC curve (fpr/tpr) kept for charts.",
+        papers="PGU: MIA ROC-AUC (shadow originals vs shadow retrains, XGBoost)",
+        ideal=0.5,
+        needs_retrain=True,
+        group="privacy",
+    ),
+)
