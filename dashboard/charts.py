@@ -13,8 +13,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 ACCURACY = ("forget_acc", "retain_acc", "test_acc")
-MIA = ("mia_efficacy", "mia_loss_acc", "mia_asr")
-MIA_IDEAL_HALF = ("mia_loss_acc", "mia_asr")
+MIA = ("mia_efficacy", "mia_loss_acc", "mia_asr", "mia_whitebox", "mia_shadow_auc")
+MIA_IDEAL_HALF = ("mia_loss_acc", "mia_asr", "mia_shadow_auc")
 HEIGHT = 360
 
 
@@ -49,7 +49,8 @@ def accuracy_bars(summary: pd.DataFrame) -> go.Figure:
 
 
 def mia_panel(summary: pd.DataFrame) -> go.Figure:
-    """One panel per MIA metric (mean ± std); the ideal 0.5 drawn where 0.5 means "cannot tell"."""
+    """One panel per MIA metric (mean ± std) with its ideal marked: 0.5 where 0.5 means "cannot tell",
+    otherwise retrain's value (the attacks whose ideal is to look like the retrained model)."""
     present = tuple(m for m in MIA if m in summary.columns and summary[m].notna().any())
     if not present:
         return _empty("Membership inference")
@@ -61,8 +62,26 @@ def mia_panel(summary: pd.DataFrame) -> go.Figure:
         if m in MIA_IDEAL_HALF:
             fig.add_hline(y=0.5, line_dash="dash", line_color="grey", row=1, col=i,
                           annotation_text="ideal 0.5", annotation_position="top left")
+        elif "retrain" in set(summary["method"]) and pd.notna(summary.set_index("method").loc["retrain", m]):
+            fig.add_hline(y=float(summary.set_index("method").loc["retrain", m]), line_dash="dot",
+                          line_color="grey", row=1, col=i, annotation_text="ideal = retrain",
+                          annotation_position="top left")
     fig.update_yaxes(range=[0, 1.05])
     fig.update_layout(title="Membership inference (mean ± std)", height=HEIGHT)
+    return fig
+
+
+def shadow_roc(curves: pd.DataFrame, order: list[str] | None = None) -> go.Figure:
+    """PGU's shadow-model attack: ROC curve per method (its forget outputs vs retrain's; seed 0), with the
+    attacker's own ROC on held-out shadow models (its strength) and the chance diagonal."""
+    if curves.empty:
+        return _empty("Shadow-model MIA ROC", "enable shadow models to see PGU's attack")
+    fig = px.line(curves, x="fpr", y="tpr", color="method", line_shape="hv",
+                  category_orders={"method": order or list(dict.fromkeys(curves["method"]))},
+                  title="Shadow-model MIA (PGU): ROC of the method's forget outputs vs retrain's (seed 0)",
+                  labels={"fpr": "false-positive rate", "tpr": "true-positive rate"})
+    fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dash", "color": "grey"})
+    fig.update_layout(height=HEIGHT, xaxis_range=[0, 1], yaxis_range=[0, 1.02])
     return fig
 
 

@@ -245,6 +245,7 @@ class Selection:
     seeds: int = 1
     device: str = "auto"
     epochs: int | None = None  # None = the dataset x model default
+    shadow_models: int = 0  # PGU's shadow attack (mia_shadow_auc): shadow pairs, 0 = off
 
 
 def build_spec(sel: Selection) -> ComparisonSpec:
@@ -267,7 +268,8 @@ def build_spec(sel: Selection) -> ComparisonSpec:
     return ComparisonSpec(
         dataset=sel.dataset, coarse=dataset_has_groups(sel.dataset) and sel.scenario == "subclass",
         paradigm=sel.paradigm, rate=sel.rate if rate_name else None, scenario=sel.scenario, scenario_params=scen,
-        model=sel.model, train=train, methods=tuple(meths), seeds=tuple(range(int(sel.seeds))), device=sel.device)
+        model=sel.model, train=train, methods=tuple(meths), seeds=tuple(range(int(sel.seeds))), device=sel.device,
+        shadow_models=int(sel.shadow_models))
 
 
 def spec_summary(spec: ComparisonSpec | dict[str, Any]) -> str:
@@ -346,6 +348,31 @@ class Results:
         finally:
             store.close()
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["method", "seed", "entropy"])
+
+    def shadow_roc(self) -> pd.DataFrame:
+        """ROC points of PGU's shadow attack per method (seed 0) plus the attacker's held-out shadow ROC:
+        columns method, fpr, tpr. Empty when the comparison ran without shadow models."""
+        frames = []
+        store = Store(self.cache_dir)
+        try:
+            for (method, seed), job in self.eval_jobs.items():
+                if seed != min(s for (_, s) in self.eval_jobs):
+                    continue
+                try:
+                    arrays = per_sample(store, job)
+                except KeyError:
+                    continue
+                if "mia_shadow_auc.fpr" in arrays:
+                    frames.append(pd.DataFrame({"method": method, "fpr": arrays["mia_shadow_auc.fpr"],
+                                                "tpr": arrays["mia_shadow_auc.tpr"]}))
+                    if "mia_shadow_auc.shadow_fpr" in arrays and not any(
+                            f["method"].iloc[0] == "attacker on shadow models" for f in frames):
+                        frames.append(pd.DataFrame({"method": "attacker on shadow models",
+                                                    "fpr": arrays["mia_shadow_auc.shadow_fpr"],
+                                                    "tpr": arrays["mia_shadow_auc.shadow_tpr"]}))
+        finally:
+            store.close()
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["method", "fpr", "tpr"])
 
     def inspect(self, gallery_size: int = 16, data_dir: Path | None = None) -> Inspection:
         """Read the stored outputs of the finished runs into per-class / forget-set / per-sample tables.

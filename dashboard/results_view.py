@@ -177,6 +177,8 @@ def summary_tab(res: Results, issues: pd.DataFrame, prefix: str) -> None:
     _chart(c4, figs["time"], prefix, "time")
     _chart(st, figs["tradeoff"], prefix, "tradeoff")
     _chart(st, figs["closeness"], prefix, "closeness")
+    if "mia_shadow_auc" in res.summary.columns and res.summary["mia_shadow_auc"].notna().any():
+        _chart(st, figs["roc"], prefix, "shadow_roc")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -187,7 +189,7 @@ def _summary_figures(key: str, eval_jobs: tuple[tuple[str, int, str], ...], comp
     return {"accuracy": charts.accuracy_bars(summary), "mia": charts.mia_panel(summary),
             "entropy": charts.entropy_distribution(_res.forget_entropy_samples(), list(summary["method"])),
             "time": charts.time_chart(summary), "tradeoff": charts.tradeoff_scatter(summary),
-            "closeness": charts.closeness_radar(summary, order)}
+            "closeness": charts.closeness_radar(summary, order), "roc": charts.shadow_roc(_res.shadow_roc(), order)}
 
 
 def summary_figures(res: Results) -> dict[str, object]:

@@ -12,6 +12,7 @@ MODEL = "sel.model"
 METHODS = "sel.methods"
 SEEDS = "sel.seeds"
 DEVICE = "sel.device"
+SHADOW = "sel.shadow_models"  # PGU's shadow-model attack: number of shadow pairs (0 = off)
 
 # Compare page: the paper-preset menu (not a "sel." key: choosing one writes the "sel." widgets, then resets)
 PRESET = "compare.preset"

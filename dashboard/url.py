@@ -2,7 +2,7 @@
 
 Parameters: ``dataset``, ``paradigm``, ``rate``, ``scenario``, ``s.<param>`` (scenario parameters), ``model``,
 ``methods`` (comma-separated), ``h.<method>.<param>`` (hyper-parameters that differ from their default),
-``seeds``, ``device``, ``epochs``.
+``seeds``, ``device``, ``epochs``, ``shadow`` (shadow-model pairs).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def to_params(sel: data.Selection) -> dict[str, str]:
     q["device"] = sel.device
     if sel.epochs is not None and sel.epochs != data.default_epochs(sel.dataset, sel.model):
         q["epochs"] = str(sel.epochs)
+    if sel.shadow_models:
+        q["shadow"] = str(sel.shadow_models)
     return q
 
 
@@ -92,7 +94,8 @@ def to_state(q: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
                 out[state.hparam(method, name)] = forms.from_text(hp[name], v)
         except ValueError as e:
             errors.append(f"{k}: {e}")
-    for name, key, lo, hi in (("seeds", state.SEEDS, 1, 5), ("epochs", state.epochs(dataset, model), 1, 1000)):
+    for name, key, lo, hi in (("seeds", state.SEEDS, 1, 5), ("epochs", state.epochs(dataset, model), 1, 1000),
+                              ("shadow", state.SHADOW, 0, 100)):
         if name in q:
             try:
                 n = int(q[name])

@@ -48,12 +48,13 @@ MAX_MEMBER_BYTES = 1 << 30  # one member (also: an .npz's arrays once decompress
 MAX_TOTAL_BYTES = 4 << 30  # the whole archive, decompressed
 MAX_JSON_BYTES = 16 << 20
 
-JOB_KINDS = ("problem", "original", "train_state", "retrain", "unlearn", "evaluate")
-LIGHT_KINDS = ("problem", "evaluate")  # jobs whose blobs are arrays only: exported by default
+JOB_KINDS = ("problem", "original", "train_state", "retrain", "unlearn", "shadow", "evaluate")
+LIGHT_KINDS = ("problem", "shadow", "evaluate")  # jobs whose blobs are arrays / JSON only: exported by default
+SHADOW_BLOBS = {"attacker.json", "shadow.npz"}  # PGU's shadow attack: XGBoost JSON + arrays (a failed one: npz only)
 _HEX = r"[0-9a-f]{24}"
 _JOB_KEY = re.compile(rf"(?:{'|'.join(JOB_KINDS)})-{_HEX}")
 _MEMBER = re.compile(rf"(?:manifest\.json|comparisons/{_HEX}\.json|jobs/({_JOB_KEY.pattern})/"
-                     r"(meta\.json|[a-z][a-z0-9_]{0,63}\.(?:npz|pt)))")
+                     r"(meta\.json|[a-z][a-z0-9_]{0,63}\.(?:npz|pt|json)))")
 
 BundleSource = str | os.PathLike[str] | bytes | IO[bytes]
 
@@ -202,6 +203,10 @@ def _check_meta(name: str, key: str, meta: Any, blob_names: set[str]) -> None:
               name, "'reasons' must map metric names to strings")
         _need(blob_names == {"outputs.npz", "per_sample.npz"}, name, "an evaluation carries outputs.npz and "
                                                                      "per_sample.npz")
+    elif kind == "shadow":
+        _need(_is_num(meta.get("seconds")), name, "'seconds' must be a number")
+        _need("shadow.npz" in blob_names and blob_names <= SHADOW_BLOBS, name,
+              "a shadow job carries shadow.npz and optionally attacker.json")
     elif kind == "problem":
         for field in ("n_forget", "n_retain", "n_test"):
             _need(_is_int(meta.get(field)), name, f"{field!r} must be an integer")
@@ -304,7 +309,7 @@ def read_bundle(source: BundleSource) -> BundleContents:
         for info in infos:
             _need(_MEMBER.fullmatch(info.filename) is not None, "",
                   f"unexpected member {info.filename!r} (allowed: manifest.json, comparisons/<key>.json, "
-                  f"jobs/<job key>/<meta.json | *.npz | *.pt>)")
+                  f"jobs/<job key>/<meta.json | *.npz | *.json | *.pt>)")
             _need(not info.flag_bits & 0x1, info.filename, "encrypted members are not supported")
             _need(info.file_size <= MAX_MEMBER_BYTES, info.filename, f"larger than {MAX_MEMBER_BYTES} bytes")
         _need(sum(i.file_size for i in infos) <= MAX_TOTAL_BYTES, "", f"larger than {MAX_TOTAL_BYTES} bytes")
@@ -366,6 +371,8 @@ def _contents(manifest: dict[str, Any], data: dict[str, bytes]) -> BundleContent
             where = f"jobs/{key}/{blob_name}"
             if blob_name.endswith(".npz"):
                 _check_npz(where, blob)
+            elif blob_name.endswith(".json"):
+                _json(where, blob)  # parses, no NaN/Infinity
             else:
                 _check_weights(where, blob)
         results[key] = (meta_raw.decode(), members)

@@ -48,6 +48,7 @@ class DemoLimits:
     max_epoch_factor: float = 1.0  # epoch-like settings at most this times their default
     large_models: bool = False
     max_concurrent: int = 1
+    max_shadow_models: int = 0  # PGU's shadow attack trains 2N extra models: off in the demo
 
 
 LIMITS = DemoLimits()
@@ -105,6 +106,9 @@ def check_spec(spec: ComparisonSpec, data_dir: Path | str | None = None, limits:
         raise SpecError("seeds", f"demo mode: at most {limits.max_seeds} seeds, got {len(spec.seeds)}")
     if len(spec.methods) > limits.max_methods:
         raise SpecError("methods", f"demo mode: at most {limits.max_methods} methods, got {len(spec.methods)}")
+    if spec.shadow_models > limits.max_shadow_models:
+        raise SpecError("shadow_models", f"demo mode: at most {limits.max_shadow_models} shadow-model pairs "
+                                         f"(each pair trains two extra models), got {spec.shadow_models}")
     if spec.dataset in DATASETS and spec.model in MODELS:
         default = default_train_config(spec.dataset, spec.model)
         over = dict(spec.train)

@@ -231,3 +231,29 @@ def test_cli_bad_bundle_and_unknown_key_exit_2(source, tmp_path, capsys):
     assert main(["bundle", "export", "--out", str(tmp_path / "x.zip"), "--comparison", "f" * 24,
                  "--cache-dir", str(source["cache"])]) == 2
     assert "not in the store" in capsys.readouterr().err and not (tmp_path / "x.zip").exists()
+
+
+def test_shadow_attack_travels_in_a_bundle(tmp_path):
+    """A comparison with shadow models (PGU's attack): its shadow job (XGBoost JSON + arrays) is exported
+    by default and the imported comparison shows the same tables without computing anything."""
+    import dataclasses
+
+    spec = dataclasses.replace(SPEC, shadow_models=2,
+                               scenario_params=(("forget_class", 3),), train=(("epochs", 1),))
+    result = run_comparison(spec, cache_dir=tmp_path / "src", data_dir=DATA, executor="local")
+    buf = io.BytesIO()
+    export_bundle(tmp_path / "src", buf)
+    m = members(buf.getvalue())
+    shadow = [n for n in m if n.startswith("jobs/shadow-")]
+    assert any(n.endswith("/attacker.json") for n in shadow) and any(n.endswith("/shadow.npz") for n in shadow)
+    json.loads(next(m[n] for n in shadow if n.endswith("/attacker.json")))
+    import_bundle(tmp_path / "dst", buf.getvalue())
+    rec = Recorder()
+    again = run_comparison(spec, cache_dir=tmp_path / "dst", data_dir=DATA, executor="local", on_event=rec)
+    assert set(rec.states) == {"cached"}
+    pd.testing.assert_frame_equal(again.wide, result.wide)
+    assert again.wide["mia_shadow_auc"].notna().all()
+    # an attacker that is not JSON is refused
+    bad = rebuild(buf.getvalue(), lambda mm: mm.update({next(n for n in mm if n.endswith("/attacker.json")): b"\x80"}))
+    with pytest.raises(bundle.BundleError):
+        import_bundle(tmp_path / "dst2", bad)

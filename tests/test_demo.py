@@ -132,3 +132,17 @@ def test_turn_context_manager_always_leaves():
         assert admitted and q.snapshot() == (1, 0)
         raise RuntimeError("the run failed")
     assert q.snapshot() == (0, 0)
+
+
+def test_shadow_models_are_off_in_the_demo() -> None:
+    import dataclasses
+
+    from engine.demo import check_spec
+    from engine.errors import SpecError
+    from engine.spec import ComparisonSpec, MethodSpec
+
+    spec = ComparisonSpec(methods=(MethodSpec("original"), MethodSpec("retrain")))
+    check_spec(spec)
+    with pytest.raises(SpecError) as err:
+        check_spec(dataclasses.replace(spec, shadow_models=4))
+    assert err.value.field == "shadow_models"

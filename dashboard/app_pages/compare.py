@@ -138,8 +138,18 @@ def sidebar() -> data.Selection:
             st.session_state.setdefault(ekey, default_epochs)
             epochs = st.number_input("epochs", min_value=1, max_value=1000, step=1, key=ekey,
                                      help=f"epochs of the original and the retrained model (default {default_epochs})")
+        with st.expander("Advanced: attacks"):
+            st.session_state.setdefault(state.SHADOW, 0)
+            shadow = st.number_input(
+                "shadow-model pairs", min_value=0, max_value=100, step=1, key=state.SHADOW,
+                disabled=data.demo_enabled(),
+                help="PGU's membership attack (mia_shadow_auc): trains N shadow originals and N shadow retrains "
+                     "per seed and an XGBoost attacker on their forget-set outputs; 0 = off, 2 or more to run "
+                     "it (PGU used 50). Costs 2N extra trainings per seed (batched for mlp / cnn)."
+                     + (" Off in the hosted demo." if data.demo_enabled() else ""))
     return data.Selection(dataset=dataset, paradigm=paradigm, rate=rate, scenario=scenario, scenario_params=scen,
-                          model=model, methods=list(chosen), seeds=int(seeds), device=device, epochs=int(epochs))
+                          model=model, methods=list(chosen), seeds=int(seeds), device=device, epochs=int(epochs),
+                          shadow_models=int(shadow))
 
 
 def hyperparameters(sel: data.Selection) -> None:

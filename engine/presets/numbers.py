@@ -44,7 +44,7 @@ METRIC_MAP: dict[tuple[str, str], tuple[str, str] | None] = {
     ("*", "retain_test_error"): ("test_retain_acc", _COMPLEMENT),
     ("*", "entropy"): ("forget_entropy", _SAME),
     ("ugradsl", "mia"): ("mia_efficacy", _PERCENT),
-    ("udru", "mia"): None,  # white-box attack, % of forget data judged members: no metric of ours measures it
+    ("udru", "mia"): ("mia_whitebox", _PERCENT),  # white-box attack: % of forget data judged members
     ("*", "asr"): ("mia_asr", _PERCENT),
     ("*", "mia_acc"): ("mia_loss_acc", _PERCENT),
     ("*", "seconds"): ("unlearn_seconds", _SAME),

@@ -32,11 +32,14 @@ def test_accuracy_bars_group_three_metrics_with_error_bars():
     assert list(fig.data[0].x) == ["original", "retrain", "finetune"]
 
 
-def test_mia_panel_draws_the_ideal_line_for_two_metrics():
-    fig = charts.mia_panel(_summary())
+def test_mia_panel_marks_each_attacks_ideal():
+    summary = _summary()
+    fig = charts.mia_panel(summary)
     assert len(fig.data) == 3
     lines = [s for s in fig.layout.shapes if s.type == "line"]
-    assert len(lines) == 2 and all(s.y0 == 0.5 for s in lines)
+    # 0.5 for the two "cannot tell" attacks, retrain's value for MIA-efficacy
+    assert sorted(s.y0 for s in lines) == sorted([0.5, 0.5, float(summary.set_index("method").loc["retrain",
+                                                                                                  "mia_efficacy"])])
 
 
 def test_entropy_time_and_tradeoff():

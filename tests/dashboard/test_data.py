@@ -120,3 +120,32 @@ def test_short_labels_name_what_differs():
     assert labels == {"a": "paradigm=supervised", "b": "paradigm=noisy_label 0.2"}
     same = data.short_labels({"a" * 8: a, "c" * 8: c})  # only the methods differ: the keys tell them apart
     assert len(set(same.values())) == 2 and all(k[:6] in v for k, v in same.items())
+
+
+def test_shadow_models_in_url_spec_and_roc(tmp_path):
+    """PGU's shadow attack from the dashboard: URL round trip, spec field, and the ROC data of a real run."""
+    from dashboard import charts
+
+    sel = data.Selection(model="mlp", methods=["original", "retrain", "finetune"], epochs=1,
+                         scenario_params={"forget_class": 1}, shadow_models=2)
+    q = url.to_params(sel)
+    assert q["shadow"] == "2"
+    values, errors = url.to_state(q)
+    assert not errors and values[state.SHADOW] == 2
+    spec = data.build_spec(sel)
+    assert spec.shadow_models == 2
+    assert data.build_spec(data.Selection()).shadow_models == 0
+    with pytest.raises(data.SpecError) as err:
+        data.build_spec(data.Selection(shadow_models=1))
+    assert err.value.field == "shadow_models"
+    mgr = data.JobManager(tmp_path / "cache")
+    key = mgr.start(spec)
+    assert mgr.wait(key, 300) == "done", mgr.error(key)
+    res = mgr.result(key)
+    assert res.summary.set_index("method").loc["retrain", "mia_shadow_auc"] == 0.5
+    roc = res.shadow_roc()
+    assert set(roc["method"]) == {"original", "retrain", "finetune", "attacker on shadow models"}
+    assert roc["fpr"].between(0, 1).all() and roc["tpr"].between(0, 1).all()
+    fig = charts.shadow_roc(roc)
+    assert len(fig.data) == 4
+    assert "ideal = retrain" in str(charts.mia_panel(res.summary).layout.annotations)

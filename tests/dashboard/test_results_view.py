@@ -23,7 +23,7 @@ def test_paper_display_disambiguates_paradigms_params_and_aliases():
     dep = results_view.paper_display(data.preset_paper_numbers("pgu_depoison"))
     assert {"clean → retrain", "poisoned → original"} <= set(dep["method (paper)"])
     udru = results_view.paper_display(data.preset_paper_numbers("udru_sl"))
-    assert "mia [percent]" in udru.columns and "train_acc [percent]" in udru.columns  # unmapped: paper's name
+    assert "mia_whitebox" in udru.columns and "train_acc [percent]" in udru.columns  # unmapped: paper's name
 
 
 def test_measured_display_keeps_the_requested_metrics():
