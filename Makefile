@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run compare test lint bench clean-cache
+.PHONY: run compare test lint bench bench-gpu clean-cache
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -35,8 +35,15 @@ test: $(BIN)/.installed $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-bench: $(BIN)/.installed
+# CPU benchmarks: (a) default comparison cold/warm, (c) executor overhead, dashboard paint/render
+bench: $(BIN)/.installed $(CHROMIUM)
 	$(BIN)/python bench/bench_default_comparison.py
+	$(BIN)/python bench/bench_executor_overhead.py
+	$(BIN)/python bench/bench_dashboard.py
+
+# (b) CIFAR-10 / resnet18, every applicable method, one seed, on the GPU (needs the dataset in ./data)
+bench-gpu: $(BIN)/.installed
+	$(BIN)/python bench/bench_full_comparison.py --device cuda
 
 clean-cache:
 	rm -rf .cache/unlearn
