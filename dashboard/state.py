@@ -23,6 +23,7 @@ URL_LOADED = "compare.url_loaded"  # the URL's selection was read into the widge
 URL_ERRORS = "compare.url_errors"  # messages about URL values that could not be used
 ACTIVE_RUN = "compare.active_run"  # comparison key of the run started from this session
 SAVED_SELECTION = "compare.saved_selection"  # copy of every "sel." widget value: survives visits to other pages
+COMPARE_TAB = "compare.tab"  # Results | Method hyper-parameters (only the open one is drawn)
 EXECUTOR = "compare.executor"  # local | ray (not part of the selection: where runs execute, not what they are)
 SHOWN_STATE = "compare.shown_state"  # last job-manager state the page rendered (to rerun when it changes)
 

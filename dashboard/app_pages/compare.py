@@ -164,6 +164,16 @@ def hyperparameters(sel: data.Selection) -> None:
             sel.hparams[m] = forms.schema_form(params, lambda n, m=m: state.hparam(m, n), columns=3)
 
 
+def stored_hyperparameters(sel: data.Selection) -> None:
+    """The hyper-parameters the user set (session state, e.g. from a link or an earlier visit to the tab)
+    without drawing their widgets; unset ones keep the schema default."""
+    for m in sel.methods:
+        given = {p.name: forms.coerce(p, st.session_state[state.hparam(m, p.name)])
+                 for p in data.method_schema(m) if state.hparam(m, p.name) in st.session_state}
+        if given:
+            sel.hparams[m] = given
+
+
 @st.fragment(run_every="1s")
 def progress(mgr: data.JobManager, key: str) -> None:
     """Live progress of the run started from this session; reruns the page when the run's state changes."""
@@ -205,9 +215,15 @@ def main() -> None:
         st.warning(f"Link parameter ignored — {msg}")
     sel = sidebar()
     top = st.container()
-    tab_results, tab_hparams = st.tabs(["Results", "Method hyper-parameters"])
-    with tab_hparams:
-        hyperparameters(sel)
+    # lazy tabs: the hyper-parameter forms (~15 widgets per method) are drawn only while their tab is open;
+    # otherwise their values come from the session state, where restore_selection keeps them
+    tab_results, tab_hparams = st.tabs(["Results", "Method hyper-parameters"], key=state.COMPARE_TAB,
+                                       on_change="rerun")
+    if tab_hparams.open:
+        with tab_hparams:
+            hyperparameters(sel)
+    else:
+        stored_hyperparameters(sel)
     st.query_params.from_dict(url.to_params(sel))
     save_selection()
 
@@ -229,8 +245,9 @@ def main() -> None:
         preset_menu()
         matching = preset_notes(spec)
         run_controls(mgr, spec, plan, error)
-    with tab_results:
-        results(mgr, spec, plan, matching)
+    if tab_results.open:
+        with tab_results:
+            results(mgr, spec, plan, matching)
 
 
 def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,

@@ -49,8 +49,19 @@ def test_changing_paradigm_lists_not_applicable_methods(app):
 
 def test_hyperparameter_forms_come_from_the_schema(app):
     at = app().run()
+    assert not [w for w in at.number_input if w.key.startswith("sel.hparam.")]  # drawn only when opened
+    at.session_state[state.COMPARE_TAB] = "Method hyper-parameters"
+    at.run()
     names = {w.label for w in at.number_input if w.key.startswith(state.hparam("finetune", ""))}
     assert names == {p.name for p in data.method_schema("finetune")}
+    # a value set in the tab survives switching back to the results (and is in the spec / link)
+    at.number_input(key=state.hparam("finetune", "epochs")).set_value(3).run()
+    at.session_state[state.COMPARE_TAB] = "Results"
+    at.run()
+    assert not at.exception and not [w for w in at.number_input if w.key.startswith("sel.hparam.")]
+    assert _qp(at)["h.finetune.epochs"] == "3"
+    at.run()
+    assert _qp(at)["h.finetune.epochs"] == "3"
 
 
 def _summary(at) -> pd.DataFrame:
@@ -90,7 +101,7 @@ def test_url_round_trip(app):
     assert at.number_input(key=state.scenario_param("within_class", "fraction")).value == 0.5
     assert at.selectbox(key=state.MODEL).value == "mlp"
     assert at.multiselect(key=state.METHODS).value == ["original", "retrain", "finetune"]
-    assert at.number_input(key=state.hparam("finetune", "epochs")).value == 3
+    assert at.session_state[state.hparam("finetune", "epochs")] == 3
     assert at.number_input(key=state.SEEDS).value == 2
     assert at.selectbox(key=state.DEVICE).value == "cpu"
     assert at.number_input(key=state.epochs("digits", "mlp")).value == 4
@@ -241,7 +252,9 @@ def test_history_page_empty_store(app):
 
 
 def test_preset_fills_the_form_and_shows_the_papers_numbers(app):
-    at = app().run()
+    at = app()
+    at.session_state[state.COMPARE_TAB] = "Method hyper-parameters"
+    at.run()
     at.number_input(key=state.hparam("finetune", "lr")).set_value(0.5).run()
     at.selectbox(key=state.PRESET).select("ppu_class").run()
     assert not at.exception
@@ -258,6 +271,8 @@ def test_preset_fills_the_form_and_shows_the_papers_numbers(app):
     assert at.number_input(key=state.hparam("finetune", "lr")).value == data.method_schema("finetune")[1].default
     assert _qp(at)["h.ppu_after.base"] == "scrub" and _qp(at)["s.forget_class"] == "5"
     assert "PPU Table 8" in _texts(at.caption)
+    at.session_state[state.COMPARE_TAB] = "Results"
+    at.run()
     # nothing run yet: the paper's numbers show, labelled as reported
     assert any("What the paper reports" in e.label for e in at.expander)
     assert "Reported in PPU, Table 8 — not measured here" in _texts(at.markdown)
