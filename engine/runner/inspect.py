@@ -15,6 +15,7 @@ may have seen noisy ones or none). Rows whose evaluation is not in the store are
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,15 @@ def _labels(data: ImageData) -> tuple[np.ndarray, np.ndarray]:
     return data.y_train.cpu().numpy(), data.y_test.cpu().numpy()
 
 
+def _rows_with_problems(plan: Plan, store: Store) -> Iterator[tuple[Row, dict[str, np.ndarray]]]:
+    """Every finished row with its seed's stored problem arrays (read once per seed)."""
+    problems: dict[int, dict[str, np.ndarray]] = {}
+    for row in finished_rows(plan, store):
+        if row.seed not in problems:
+            problems[row.seed] = problem_arrays(plan, store, row.seed)
+        yield row, problems[row.seed]
+
+
 def per_class_accuracy(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
     """Accuracy per class and split for every finished row.
 
@@ -81,11 +91,7 @@ def per_class_accuracy(plan: Plan, store: Store, data: ImageData) -> pd.DataFram
     y_train, y_test = _labels(data)
     k = data.num_classes
     rows = []
-    problems: dict[int, dict[str, np.ndarray]] = {}
-    for row in finished_rows(plan, store):
-        if row.seed not in problems:
-            problems[row.seed] = problem_arrays(plan, store, row.seed)
-        p = problems[row.seed]
+    for row, p in _rows_with_problems(plan, store):
         lt, le = logits(store, row)
         pred_train, pred_test = lt.argmax(axis=1), le.argmax(axis=1)
         parts = {"train_forget": (y_train[p["forget_idx"]], pred_train[p["forget_idx"]]),
@@ -109,11 +115,8 @@ def forget_confusion(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
     y_train, _ = _labels(data)
     k = data.num_classes
     rows = []
-    problems: dict[int, dict[str, np.ndarray]] = {}
-    for row in finished_rows(plan, store):
-        if row.seed not in problems:
-            problems[row.seed] = problem_arrays(plan, store, row.seed)
-        idx = problems[row.seed]["forget_idx"]
+    for row, p in _rows_with_problems(plan, store):
+        idx = p["forget_idx"]
         lt, _ = logits(store, row)
         y, pred = y_train[idx], lt[idx].argmax(axis=1)
         counts = np.zeros((k, k), dtype=np.int64)
@@ -150,11 +153,7 @@ def forget_samples(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
     """
     y_train, _ = _labels(data)
     frames = []
-    problems: dict[int, dict[str, np.ndarray]] = {}
-    for row in finished_rows(plan, store):
-        if row.seed not in problems:
-            problems[row.seed] = problem_arrays(plan, store, row.seed)
-        p = problems[row.seed]
+    for row, p in _rows_with_problems(plan, store):
         idx = p["forget_idx"]
         lt, _ = logits(store, row)
         prob = softmax(lt[idx])
