@@ -76,7 +76,7 @@ def shadow_roc(curves: pd.DataFrame, order: list[str] | None = None) -> go.Figur
     attacker's own ROC on held-out shadow models (its strength) and the chance diagonal."""
     if curves.empty:
         return _empty("Shadow-model MIA ROC", "enable shadow models to see PGU's attack")
-    fig = px.line(curves, x="fpr", y="tpr", color="method", line_shape="hv",
+    fig = px.line(curves, x="fpr", y="tpr", color="method",  # linear: tied scores give the diagonal
                   category_orders={"method": order or list(dict.fromkeys(curves["method"]))},
                   title="Shadow-model MIA (PGU): ROC of the method's forget outputs vs retrain's (seed 0)",
                   labels={"fpr": "false-positive rate", "tpr": "true-positive rate"})
