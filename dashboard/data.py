@@ -353,10 +353,11 @@ class Results:
         """ROC points of PGU's shadow attack per method (seed 0) plus the attacker's held-out shadow ROC:
         columns method, fpr, tpr. Empty when the comparison ran without shadow models."""
         frames = []
+        first = min((s for (_, s) in self.eval_jobs), default=0)
         store = Store(self.cache_dir)
         try:
             for (method, seed), job in self.eval_jobs.items():
-                if seed != min(s for (_, s) in self.eval_jobs):
+                if seed != first:
                     continue
                 try:
                     arrays = per_sample(store, job)

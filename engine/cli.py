@@ -193,11 +193,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             resolve_device(spec.device)
         plan = make_plan(spec, data_dir)
     except SpecError as e:
-        sys.stderr.write(f"error: {e.field}: {e.message}\n")
-        return 2
+        return _bad_input(e.field, e.message)
     except DatasetUnavailable as e:
-        sys.stderr.write(f"error: dataset: {e}\n")
-        return 2
+        return _bad_input("dataset", str(e))
     progress = TerminalProgress(len(plan.jobs))
     result = run_comparison(spec, cache_dir=cache_dir, data_dir=data_dir, executor=executor, on_event=progress,
                             plan=plan)
@@ -207,6 +205,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         sys.stdout.write(f"wrote {args.out} ({len(result.wide)} rows) in {result.seconds:.1f}s\n")
     failed = result.wide[result.wide["status"].isin(["failed", "cancelled", "pending"])]
     return 1 if len(failed) else 0
+
+
+def _bad_input(field: str, message: str) -> int:
+    """Report bad input naming the field; exit status 2 (nothing was written)."""
+    sys.stderr.write(f"error: {field}: {message}\n")
+    return 2
 
 
 def cmd_list(kind: str) -> int:
@@ -232,8 +236,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
             keys = import_bundle(cache_dir, Path(args.file))
             sys.stdout.write(f"imported {len(keys)} comparison(s) into {cache_dir}\n")
     except SpecError as e:
-        sys.stderr.write(f"error: {e.field}: {e.message}\n")
-        return 2
+        return _bad_input(e.field, e.message)
     for k in keys:
         sys.stdout.write(f"  {k}\n")
     return 0

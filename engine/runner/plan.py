@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,19 @@ class Plan:
     @property
     def key(self) -> str:
         return self.spec.comparison_key()
+
+    def ancestors(self, keys: Iterable[str | None]) -> set[str]:
+        """The given jobs of this plan and every job they depend on, directly or not."""
+        by_key = {j.key: j for j in self.jobs}
+        seen: set[str] = set()
+        todo = [k for k in keys if k is not None]
+        while todo:
+            k = todo.pop()
+            if k in seen or k not in by_key:
+                continue
+            seen.add(k)
+            todo.extend(by_key[k].deps)
+        return seen
 
 
 def _method_configs(spec: ComparisonSpec) -> dict[str, object]:

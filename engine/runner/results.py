@@ -52,7 +52,7 @@ def _unfinished_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome]
                        eval_job: str | None) -> tuple[str, str]:
     """Why a row has no result: a failed/cancelled job in this execution, else a failure recorded in the
     store's progress events by an earlier execution, else ``pending``."""
-    ancestors = _ancestors(plan, eval_job)
+    ancestors = plan.ancestors([eval_job])
     labels = {j.key: j.label for j in plan.jobs}
     for j in plan.jobs:
         o = outcomes.get(j.key)
@@ -63,20 +63,6 @@ def _unfinished_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome]
         if event and event.get("state") == "failed" and not store.has(key):
             return "failed", f"{labels.get(key, key)}: {event.get('message', '')}"
     return "pending", ""
-
-
-def _ancestors(plan: Plan, key: str | None) -> set[str]:
-    if key is None:
-        return set()
-    by_key = {j.key: j for j in plan.jobs}
-    seen, todo = set(), [key]
-    while todo:
-        k = todo.pop()
-        if k in seen or k not in by_key:
-            continue
-        seen.add(k)
-        todo.extend(by_key[k].deps)
-    return seen
 
 
 def wide_table(records: list[dict[str, Any]]) -> pd.DataFrame:

@@ -58,15 +58,7 @@ def needed_jobs(plan: Plan, store: Store) -> tuple[Job, ...]:
     themselves -- e.g. the models of a results bundle imported without weights -- so asking again for
     a finished comparison computes nothing.
     """
-    by_key = {j.key: j for j in plan.jobs}
-    needed: set[str] = set()
-    todo = [r.eval_job for r in plan.rows if r.eval_job is not None and not store.has(r.eval_job)]
-    while todo:
-        key = todo.pop()
-        if key in needed or key not in by_key:
-            continue
-        needed.add(key)
-        todo.extend(by_key[key].deps)
+    needed = plan.ancestors(r.eval_job for r in plan.rows if r.eval_job is not None and not store.has(r.eval_job))
     return tuple(j for j in plan.jobs if j.key in needed or store.has(j.key))
 
 
