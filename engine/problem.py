@@ -10,6 +10,7 @@ import torch
 
 from engine.config import build_config, config_dict
 from engine.data import DATASETS, ImageData, load_dataset
+from engine.data.splits import split_validation
 from engine.errors import SpecError
 from engine.models import MODELS
 from engine.paradigms import PARADIGMS, Paradigm, Supervision
@@ -67,7 +68,10 @@ def resolve(spec: ComparisonSpec) -> Setting:
 class Problem:
     """One seed's unlearning problem: data (on the device), supervision, forget requests.
 
-    ``forget_idx`` is the union of ``requests``; ``retain_idx`` the rest of the training split.
+    ``forget_idx`` is the union of ``requests``; ``retain_idx`` the rest of the training split. ``data`` holds
+    the three splits (``train``, ``val``, ``test``; :mod:`engine.data.splits`); ``val_idx``/``test_idx`` are
+    their positions in the dataset's own held-out split. ``val_supervision`` is the paradigm's supervision of
+    ``val`` (drawn like the training supervision: noisy labels stay noisy, candidate sets stay sets).
     """
 
     key: str
@@ -81,6 +85,15 @@ class Problem:
     forget_classes: tuple[int, ...]
     touched_classes: tuple[int, ...]
     test_forget_mask: torch.Tensor | None
+    val_supervision: Supervision | None = None
+    val_idx: torch.Tensor | None = None
+    test_idx: torch.Tensor | None = None
+
+    def sizes(self) -> dict[str, int]:
+        """``n_forget``, ``n_retain``, ``n_val``, ``n_test`` (the CSV's size columns)."""
+        n_val = 0 if self.data.x_val is None else int(self.data.x_val.shape[0])
+        return {"n_forget": int(self.forget_idx.numel()), "n_retain": int(self.retain_idx.numel()),
+                "n_val": n_val, "n_test": int(self.data.x_test.shape[0])}
 
     @property
     def device(self) -> torch.device:
@@ -103,11 +116,18 @@ def seeded(seed: int, stream: int) -> torch.Generator:
 
 def build_problem(setting: Setting, seed: int, data_dir: Path, device: torch.device | str = "cpu",
                   data: ImageData | None = None) -> Problem:
-    """Load the data and draw the seed's supervision and forget set (validating the result)."""
+    """Load the data, split its held-out part into ``val``/``test`` and draw the seed's supervision and forget set.
+
+    Streams of :func:`seeded`: 1 training supervision, 2 forget set, 3 the val/test split, 4 val supervision.
+    """
     spec = setting.spec
     data = data if data is not None else load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device=device)
+    data, val_idx, test_idx = split_validation(data, seeded(seed, 3))
     sup = setting.paradigm.supervise(data.y_train, data.num_classes, spec.rate, spec.labelled_fraction,
                                      seeded(seed, 1))
+    assert data.y_val is not None
+    val_sup = setting.paradigm.supervise(data.y_val, data.num_classes, spec.rate, spec.labelled_fraction,
+                                         seeded(seed, 4))
     sel = setting.scenario.select(SelectInputs(data, sup, spec.paradigm, seeded(seed, 2)), setting.scenario_cfg)
     forget = torch.cat(sel.requests).unique().sort().values
     n = data.x_train.shape[0]
@@ -122,4 +142,5 @@ def build_problem(setting: Setting, seed: int, data_dir: Path, device: torch.dev
     dev = data.x_train.device
     mask = sel.test_forget_mask.to(dev) if sel.test_forget_mask is not None else None
     return Problem(setting.problem_key(seed), seed, data, setting.paradigm, sup.to(dev), sel.requests,
-                   forget.to(dev), retain.to(dev), sel.forget_classes, sel.touched_classes, mask)
+                   forget.to(dev), retain.to(dev), sel.forget_classes, sel.touched_classes, mask,
+                   val_sup.to(dev), val_idx, test_idx)

@@ -151,7 +151,7 @@ def test_class_problem_contents(digits: ImageData) -> None:
     p = problem(digits, scenario_params=(("forget_class", 3),))
     assert torch.equal(p.forget_idx, torch.nonzero(digits.y_train == 3).flatten())
     assert p.forget_classes == (3,) and p.touched_classes == (3,)
-    assert torch.equal(p.test_forget_mask, digits.y_test == 3)
+    assert torch.equal(p.test_forget_mask, p.data.y_test == 3)
     assert torch.equal(p.supervision.labels, digits.y_train)
     assert p.paradigm.key == "supervised" and p.seed == 0
 

@@ -19,8 +19,10 @@ class ImageData:
     """Images and labels of one dataset, split into train and test.
 
     ``x_*`` are float32 ``(N, C, H, W)`` normalised with ``mean``/``std``; ``y_*`` are the true
-    class labels (int64). ``groups_*`` hold fine labels when the dataset has a coarse/fine
-    hierarchy (CIFAR-100 trained on its 20 super-classes), else ``None``.
+    class labels (int64). A loader returns the dataset's own train/test splits with ``x_val = None``;
+    a problem splits the held-out part into ``val`` and ``test``
+    (:func:`engine.data.splits.split_validation`). ``groups_*`` hold fine labels when the dataset has a
+    coarse/fine hierarchy (CIFAR-100 trained on its 20 super-classes), else ``None``.
     """
 
     name: str
@@ -36,6 +38,9 @@ class ImageData:
     groups_test: torch.Tensor | None = None
     group_names: tuple[str, ...] = field(default_factory=tuple)
     group_parent: tuple[int, ...] = field(default_factory=tuple)
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+    groups_val: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -50,6 +55,7 @@ class ImageData:
         return replace(
             self, x_train=mv(self.x_train), y_train=mv(self.y_train), x_test=mv(self.x_test),
             y_test=mv(self.y_test), groups_train=mv(self.groups_train), groups_test=mv(self.groups_test),
+            x_val=mv(self.x_val), y_val=mv(self.y_val), groups_val=mv(self.groups_val),
         )
 
 

@@ -56,10 +56,7 @@ class BadTeacherConfig:
 def random_network(ctx: UnlearnContext, num_classes: int, stream: int) -> nn.Module:
     """A freshly initialised network of the run's architecture, seeded from ``ctx`` (global RNG untouched)."""
     seed = int(torch.randint(0, 2 ** 62, (1,), generator=ctx.generator(stream)))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = build_model(ctx.model_key, ctx.input_shape, num_classes)
-    return net.to(ctx.device)
+    return build_model(ctx.model_key, ctx.input_shape, num_classes, seed=seed).to(ctx.device)
 
 
 def bad_teacher_loss(s_retain: torch.Tensor, good_retain: torch.Tensor, s_forget: torch.Tensor,

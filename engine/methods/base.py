@@ -3,7 +3,10 @@
 A method only ever receives an :class:`UnlearnData` built from what it declares in :class:`Needs`:
 data or labels it did not declare are absent (``None``), so a method cannot use them by accident,
 and under the ``label_free`` paradigm no label reaches a method at all (except the labelled retain
-sample a method may declare for a repair step, as LAF+R does).
+sample a method may declare for a repair step, as LAF+R does). No method ever sees the test split: held-out
+data for stopping, checkpoint selection or calibration comes from the ``val`` split
+(``Needs.val_data`` / ``Needs.val_labels``; DESIGN.md "Evaluation protocol"). The view is built and audited in
+one place, :func:`engine.runner.views.make_view`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ class Needs:
     retain_labels: bool = False
     labelled_retain_sample: bool = False  # LAF+R: labels of a retain sample of the forget set's size
     train_time_state: tuple[str, ...] = ()  # recorder keys, see engine.training.recording
-    test_data: bool = False  # a held-out split the method may peek at (e.g. PGU's early stopping)
+    val_data: bool = False  # inputs of the validation split (for stopping / checkpoint selection / calibration)
+    val_labels: bool = False  # the paradigm's supervision of the validation split (never under label_free)
 
     def describe(self) -> str:
         """Human-readable list (for docs and the UI)."""
@@ -45,8 +49,8 @@ class Needs:
             parts.append("a labelled retain sample")
         if self.train_time_state:
             parts.append("training-time state: " + ", ".join(self.train_time_state))
-        if self.test_data:
-            parts.append("held-out data")
+        if self.val_data or self.val_labels:
+            parts.append("validation inputs" + (" and labels" if self.val_labels else ""))
         return ", ".join(parts)
 
 
@@ -62,8 +66,8 @@ class UnlearnData:
     paradigm: str
     loss: LossFn  # the paradigm's loss on whatever supervision is passed
     train_state: dict[str, Any] = field(default_factory=dict)
-    x_test: torch.Tensor | None = None  # held-out inputs (``Needs.test_data``), e.g. for validation-based stopping
-    y_test: torch.Tensor | None = None  # their true labels (``Needs.test_data``)
+    x_val: torch.Tensor | None = None  # validation inputs (``Needs.val_data``/``val_labels``), e.g. for stopping
+    sup_val: Supervision | None = None  # their supervision as the paradigm shows it (``Needs.val_labels``)
     retain_sample_idx: torch.Tensor | None = None  # positions in x_retain whose sup_retain is labelled
     scenario: str = ""  # the scenario key (metadata only: lets a method pick the paper's rule for it)
     forget_train_idx: torch.Tensor | None = None  # training-set indices of the forget set (only with batch_updates)

@@ -19,6 +19,7 @@ from torch import nn
 from engine.methods.bad_teacher import random_network
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.cf_k import CFkConfig, finetune_parts, last_k_blocks
+from engine.models.init import initialise
 
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {"cifar10": {"k": 1, "epochs": 10, "lr": 0.01},
                                              "cifar100": {"k": 1, "epochs": 10, "lr": 0.01}}
@@ -44,11 +45,7 @@ def reinitialise(model: nn.Module, names: list[str], ctx: UnlearnContext, num_cl
             target.load_state_dict(source.state_dict())
         except (AttributeError, RuntimeError):
             seed = int(torch.randint(0, 2 ** 62, (1,), generator=ctx.generator(3)))
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                for m in target.modules():
-                    if hasattr(m, "reset_parameters"):
-                        m.reset_parameters()
+            initialise(target, torch.Generator().manual_seed(seed))  # PyTorch's default init, from the run
     return model
 
 

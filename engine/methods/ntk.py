@@ -201,11 +201,9 @@ def retain_subset(sup: Supervision, per_class: int, gen: torch.Generator) -> tor
 
 
 def initial_weights(model: nn.Module, ctx: UnlearnContext, num_classes: int) -> nn.Module:
-    """The original's initialisation, rebuilt as the runner (and ``retrain``) seed it: ``manual_seed(ctx.seed)``
-    then ``build_model`` (under a forked RNG, so the global RNG is untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.seed)
-        init = build_model(ctx.model_key, ctx.input_shape, num_classes)
+    """The original's initialisation, rebuilt as the runner (and ``retrain``) build it: ``build_model(seed=ctx.seed)``
+    (the global RNG is untouched)."""
+    init = build_model(ctx.model_key, ctx.input_shape, num_classes, seed=ctx.seed)
     shapes = [p.shape for _, p in _trainable(model)]
     if [p.shape for _, p in _trainable(init)] != shapes:
         raise NotApplicable(f"NTK forgetting: the initial weights of model {ctx.model_key!r} cannot be rebuilt "

@@ -13,15 +13,14 @@ lr 0.1 -> 0.05, TRGP on the last layer). The schema defaults are tuned for the e
 ``cnn``/``mlp`` models (class removal): gamma 0.9, lr 0.1 -> 0.02, 60 epochs at most, forget batch 32, the
 "chance" stopping rule.
 Needs: forget inputs + forget labels (or candidate sets), the training-time layer input covariances
-(``layer_covariance``), and the held-out inputs (a seeded half of the test split is the validation set of the
-``val_gap`` / ``val_drop`` stopping rules).
+(``layer_covariance``), and the labelled validation split (``val_gap`` / ``val_drop`` stopping rules; never the
+test split).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,7 @@ from engine.config import param
 from engine.errors import NotApplicable, RunFailed, SpecError
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.common import batches, check_finite
+from engine.rng import seed_dropout
 from engine.training.recording import layer_covariance_of, projectable_layers
 
 STOPPING = ("auto", "chance", "val_gap", "val_drop", "fixed")
@@ -193,17 +193,6 @@ def freeze_norm_stats(model: nn.Module) -> None:
             m.eval()
 
 
-@contextmanager
-def _seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """Dropout draws from the global RNG: fork it and seed it from the run's seed (restored afterwards)."""
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        torch.random.default_generator.manual_seed(seed)
-        if cuda:
-            torch.cuda.manual_seed(seed)
-        yield
-
-
 @torch.no_grad()
 def _hits(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, cand: torch.Tensor,
           batch: int = 1024) -> float:
@@ -287,16 +276,12 @@ def _core_bases(retain_cov: dict[str, torch.Tensor], layers: list[str], cfg: PGU
 
 
 def _validation_split(data: UnlearnData, ctx: UnlearnContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded half of the test split and its labels as a one-hot matrix (fixed across requests of a run)."""
-    y_test = data.y_test  # true labels of the held-out split (Needs.test_data)
-    if data.x_test is None or y_test is None:
-        raise NotApplicable("PGU's 'val_gap' and 'val_drop' stopping rules need labelled held-out data, which this "
-                            "engine does not pass to methods; choose stopping 'chance' or 'fixed'")
-    n = data.x_test.shape[0]
-    gen = torch.Generator().manual_seed(ctx.seed * 1_000_003 + 3)  # from the run's seed; same half every request
-    idx = torch.randperm(n, generator=gen)[: max(1, n // 2)].to(data.x_test.device)
-    cand = F.one_hot(y_test[idx].long(), data.num_classes).bool()
-    return data.x_test[idx], cand
+    """The validation split's inputs and its candidate-label matrix as the paradigm shows it (one-hot under
+    supervised / noisy labels, candidate sets under partial labels); never the test split."""
+    if data.x_val is None or data.sup_val is None:
+        raise NotApplicable("PGU's 'val_gap' and 'val_drop' stopping rules need a labelled validation split, which "
+                            "this paradigm does not provide; choose stopping 'chance' or 'fixed'")
+    return data.x_val, data.sup_val.candidates
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnContext) -> nn.Module:
@@ -357,32 +342,32 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
         note = "forget accuracy already below the target: nothing to unlearn"  # official: "unlearning too fast"
     else:
         prev_state, prev_gap = proj.state(), gap
-        with _seeded_global_rng(int(torch.randint(0, 2**62, (1,), generator=gen)), dev):
-            for epoch in range(1, cfg.epochs + 1):
-                lr = cfg.start_lr * ratio**epoch
-                freeze_norm_stats(model)
-                for idx in batches(n_f, cfg.batch_size, gen, dev):
-                    loss = pgu_loss(proj.forward(data.x_forget[idx]), cand_f[idx], cfg.lam, cfg.eps)
-                    proj.step(loss, lr)
-                check_finite(loss, "pgu")
-                ctx.progress(epoch, cfg.epochs, f"epoch {epoch}/{cfg.epochs}")
-                if stopping == "fixed":
-                    continue
-                f_acc, ref = measure()
-                if stopping == "val_drop":
-                    if (ref0 - ref) * 100.0 > cfg.stop_drop:
-                        proj.load(prev_state)  # the last epoch within the allowed drop
-                        note = f"stopped at epoch {epoch}: validation accuracy dropped"
-                        break
-                    prev_state = proj.state()
-                    continue
-                gap = ref - f_acc
-                if gap > 0:  # crossed: keep whichever of this and the previous epoch is closer to the target
-                    if abs(gap) >= abs(prev_gap):
-                        proj.load(prev_state)
-                    note = f"stopped at epoch {epoch}"
+        seed_dropout(model, int(torch.randint(0, 2**62, (1,), generator=gen)))  # Dropout masks from the run's seed
+        for epoch in range(1, cfg.epochs + 1):
+            lr = cfg.start_lr * ratio**epoch
+            freeze_norm_stats(model)
+            for idx in batches(n_f, cfg.batch_size, gen, dev):
+                loss = pgu_loss(proj.forward(data.x_forget[idx]), cand_f[idx], cfg.lam, cfg.eps)
+                proj.step(loss, lr)
+            check_finite(loss, "pgu")
+            ctx.progress(epoch, cfg.epochs, f"epoch {epoch}/{cfg.epochs}")
+            if stopping == "fixed":
+                continue
+            f_acc, ref = measure()
+            if stopping == "val_drop":
+                if (ref0 - ref) * 100.0 > cfg.stop_drop:
+                    proj.load(prev_state)  # the last epoch within the allowed drop
+                    note = f"stopped at epoch {epoch}: validation accuracy dropped"
                     break
-                prev_state, prev_gap = proj.state(), gap
+                prev_state = proj.state()
+                continue
+            gap = ref - f_acc
+            if gap > 0:  # crossed: keep whichever of this and the previous epoch is closer to the target
+                if abs(gap) >= abs(prev_gap):
+                    proj.load(prev_state)
+                note = f"stopped at epoch {epoch}"
+                break
+            prev_state, prev_gap = proj.state(), gap
     proj.bake()
     model.train(was_training)
     if note:
@@ -426,8 +411,8 @@ gap is already positive before any step, the model is returned unchanged (the of
 `chance`: the same rule with the validation accuracy replaced by chance level (mean candidate-set size / K).
 `val_drop` (official `depoisoning.py`): stop once the validation accuracy lost more than `stop_drop` points.
 `fixed`: all epochs. Forget accuracy is measured on the cumulative forget set of all requests so far (official).
-The validation set is a seeded half of the test split (fixed for the run); the engine's test metrics still use
-the whole test split.
+The validation set is the problem's `val` split (held out, disjoint from `test`, drawn per seed; its labels as the
+paradigm shows them: noisy under noisy labels, candidate sets under partial labels); the test metrics use `test` only.
 
 **Hyper-parameters** (digits defaults; official values in `PAPER_DEFAULTS[dataset][scenario]`):
 
@@ -454,7 +439,8 @@ test 0.878 against retrain's 0.00 / 1.00 / 0.869. For the `random`, `selective` 
 `trust_region` on (the de-poisoning preset).
 
 **Needs:** forget inputs + forget labels (candidate sets under partial labels: $y$ is spread uniformly over the
-set), the training-time `layer_covariance` state, and the held-out inputs. Never the retain data.
+set), the training-time `layer_covariance` state, and the validation split with its labels (stopping rules only).
+Never the retain data, never the test split.
 
 **Where we differ, and why**
 - The `val_gap`/`val_drop` rules need the validation labels; this engine version passes the test inputs but no
@@ -474,7 +460,7 @@ set), the training-time `layer_covariance` state, and the held-out inputs. Never
 - TRGP: the official layer learns the scale of at most 400 core directions; ours learns all $k$.
 - De-poisoning: the official projection comes from a covariance of the clean data computed directly (strict
   `<` threshold) and the poisoned batches are augmented; ours comes from Eq. 3 (the same matrix without
-  augmentation) with the `≤` rule. Its validation is the test set; ours the seeded half of it.
+  augmentation) with the `≤` rule. Its validation is the test set; ours the `val` split (disjoint from `test`).
 - Training mode follows `freeze_norm_stats`: BatchNorm in eval mode, Dropout active (drawn from a generator
   seeded by the run's seed, so runs are reproducible).
 - Partial labels (not in the paper): $y$ is the candidate set normalised to sum 1; accuracy for stopping counts
@@ -485,6 +471,6 @@ METHODS.register("pgu", Method(
     key="pgu", title="PGU (projected-gradient unlearning)", family="seed",
     paper="Hoang et al., Learn to Unlearn for Deep Neural Networks: Minimizing Unlearning Interference with "
           "Gradient Projection, WACV 2024 (seed 003); code hnanhtuan/projected_gradient_unlearning",
-    config=PGUConfig, needs=Needs(forget_labels=True, train_time_state=("layer_covariance",), test_data=True),
+    config=PGUConfig, needs=Needs(forget_labels=True, train_time_state=("layer_covariance",), val_labels=True),
     unlearn=unlearn, doc=_DOC.strip(),
 ))

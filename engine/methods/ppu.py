@@ -225,13 +225,13 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PpuConfig, ctx: UnlearnCon
     pred_f = logits_f.argmax(1)
     held_out = None
     if cfg.mode == "privacy":
-        if data.x_test is None:
-            raise NotApplicable("PPU privacy mode needs held-out inputs")
-        pred_t = _logits(model, data.x_test).argmax(1)
+        if data.x_val is None:
+            raise NotApplicable("PPU privacy mode needs held-out (validation) inputs")
+        pred_t = _logits(model, data.x_val).argmax(1)
         forget_classes = torch.unique(pred_f)
         in_classes = torch.isin(pred_t, forget_classes)
         keep = in_classes if bool(in_classes.any()) else torch.ones_like(in_classes)
-        held_out = (data.x_test[keep], pred_t[keep])
+        held_out = (data.x_val[keep], pred_t[keep])
 
     # Stage 3: fit the weights to the refined probabilities (sum_f KL + lambda sum_r KL, Eq. 1)
     x_all = torch.cat([x_r, x_f])
@@ -294,7 +294,8 @@ so PPU runs under every paradigm, `label_free` included.
    repository (`MIA_experiments.ipynb`: `argmin |forget error - forget-validation error of the last epoch|`),
    is the final model's error on held-out samples of the forget classes. Without labels, "error" is
    disagreement with the starting model's predictions (on training data the original is ~100 % accurate), and
-   the held-out samples are the test inputs the starting model assigns to a class it predicts on the forget set.
+   the held-out samples are the validation inputs (`val` split, never `test`) the starting model assigns to a
+   class it predicts on the forget set.
 
 **Hyper-parameters** (digits defaults; paper settings in `PAPER_DEFAULTS[dataset][mode]`):
 
@@ -315,7 +316,7 @@ so PPU runs under every paradigm, `label_free` included.
 1.00 (1.00), test 0.883 (0.881), MIA efficacy 1.00 (1.00); forget entropy 2.16 nats against retrain's 0.50:
 uniform targets make the forget outputs near-uniform, where a retrained model is confidently wrong.
 
-**Needs:** forget inputs, retain inputs, and held-out (test) inputs, the last only in `privacy` mode (declared
+**Needs:** forget inputs, retain inputs, and validation inputs (no labels), the last only in `privacy` mode (declared
 always, since needs are static). No labels, no training-time state.
 
 **Where we differ from the paper / the official code, and why**
@@ -346,6 +347,6 @@ METHODS.register("ppu", Method(
     key="ppu", title="PPU (Pseudo-Probability Unlearning)", family="seed",
     paper="Zhao et al., Pseudo-Probability Unlearning: Towards Efficient and Privacy-Preserving Machine "
           "Unlearning (seed 004)",
-    config=PpuConfig, needs=Needs(retain_data=True, test_data=True), unlearn=unlearn, doc=DOC.strip(),
+    config=PpuConfig, needs=Needs(retain_data=True, val_data=True), unlearn=unlearn, doc=DOC.strip(),
 ))
 

@@ -22,7 +22,7 @@ BASES = ("scrub", "finetune", "neggrad_plus", "gradient_ascent", "random_label",
 """Catalogue methods that make sense before PPU (they return an unlearned model of the same architecture)."""
 
 NEEDS = Needs(forget_labels=True, retain_data=True, retain_labels=True, train_time_state=("layer_covariance",),
-              test_data=True)
+              val_data=True, val_labels=True)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ def _base_view(data: UnlearnData, needs: Needs) -> UnlearnData:
         x_retain=data.x_retain if (needs.retain_data or needs.retain_labels) else None,
         sup_retain=data.sup_retain if needs.retain_labels else None,
         train_state={k: v for k, v in data.train_state.items() if k in needs.train_time_state},
-        x_test=data.x_test if needs.test_data else None,
+        x_val=data.x_val if (needs.val_data or needs.val_labels) else None,
+        sup_val=data.sup_val if needs.val_labels else None,
         retain_sample_idx=None,
     )
 
@@ -84,7 +85,8 @@ ugradsl_plus, udru, pgu, laf, bad_teacher, salun, l1_sparse, cf_k, eu_k, boundar
 finetune, the cheapest base the paper uses; SCRUB is the paper's main one), then every PPU field with PPU's
 defaults and ranges. The base's own hyper-parameters are its defaults (set them by running the base alone).
 
-**Needs:** forget labels, retain inputs and labels, layer statistics (`layer_covariance`) and held-out inputs:
+**Needs:** forget labels, retain inputs and labels, layer statistics (`layer_covariance`) and the validation split
+(inputs and labels; never the test split):
 the union of what the bases may need, since needs are declared per method, not per configuration. Hence
 **not applicable under `label_free`** (run `ppu` there, or `laf` alone). The base only sees what it declares
 itself. A base that is not registered in this version, needs something else (a labelled retain sample, other

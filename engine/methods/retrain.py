@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
@@ -24,8 +23,7 @@ class RetrainConfig:
 def unlearn(model: nn.Module, data: UnlearnData, cfg: RetrainConfig, ctx: UnlearnContext) -> nn.Module:
     """Fresh initialisation (seeded) trained on the retain set with the paradigm's loss."""
     assert data.x_retain is not None and data.sup_retain is not None  # guaranteed by Needs
-    torch.manual_seed(ctx.seed)
-    fresh = build_model(ctx.model_key, ctx.input_shape, data.num_classes).to(ctx.device)
+    fresh = build_model(ctx.model_key, ctx.input_shape, data.num_classes, seed=ctx.seed).to(ctx.device)
     fit(fresh, data.x_retain, data.sup_retain, data.loss, ctx.train_cfg, ctx.seed, ctx.progress)
     return fresh
 

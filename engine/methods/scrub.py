@@ -10,7 +10,7 @@ alpha 0.001, T 4, 2 max epochs of 3; small scale: Adam lr 5e-4, wd 0.1, gamma 1,
 epochs of 10). The schema defaults are the small-scale recipe unchanged (the closest to the embedded digits set; checked
 on digits x cnn).
 Needs: forget inputs + forget labels (only SCRUB+R's rewinding reads them), retain inputs + labels, and the
-held-out split (SCRUB+R's reference error).
+validation split with its labels (SCRUB+R's reference error; never the test split).
 """
 
 from __future__ import annotations
@@ -152,11 +152,12 @@ def forget_class_weights(sup: Supervision, num_classes: int) -> torch.Tensor:
     return w / w.sum().clamp_min(1e-12)
 
 
-def reference_error(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, weights: torch.Tensor) -> float:
-    """Held-out error on the forget classes: per-class test error weighted by the forget set's class shares."""
-    wrong = (_eval_logits(model, x_test).argmax(1) != y_test).float()
+def reference_error(model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, weights: torch.Tensor) -> float:
+    """Held-out error on the forget classes: per-class validation error weighted by the forget set's class shares
+    (the official code uses a held-out split of the forget classes; here the ``val`` split, never ``test``)."""
+    wrong = (_eval_logits(model, x_val).argmax(1) != y_val).float()
     k = weights.shape[0]
-    y = y_test.long()
+    y = y_val.long()
     err = torch.zeros(k, device=wrong.device).index_add_(0, y, wrong)
     cnt = torch.zeros(k, device=wrong.device).index_add_(0, y, torch.ones_like(wrong))
     has = cnt > 0
@@ -215,9 +216,9 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: ScrubConfig, ctx: UnlearnC
             errors.append(forget_error(model, data.x_forget, data.sup_forget))
         ctx.progress(epoch, cfg.epochs, f"epoch {epoch}/{cfg.epochs}")
     if cfg.rewind and checkpoints:
-        assert data.x_test is not None and data.y_test is not None and data.sup_forget is not None
+        assert data.x_val is not None and data.sup_val is not None and data.sup_forget is not None
         weights = forget_class_weights(data.sup_forget, data.num_classes)
-        ref = reference_error(model, data.x_test, data.y_test, weights)
+        ref = reference_error(model, data.x_val, data.sup_val.labels, weights)
         model.load_state_dict(checkpoints[select_rewind(errors, ref)])
     model.eval()
     return model
@@ -255,7 +256,8 @@ and `MIA_SETTING` the other two. The digits defaults are the small-scale recipe 
 (class 3 forgotten) it reaches forget accuracy 0 with retain accuracy ~0.99 in about 2 s on one CPU thread.
 
 **Needs.** Forget inputs; retain inputs and their labels (the min step's loss); forget labels and the held-out
-split are read only by `rewind` (forget error and the forget classes). Not applicable under `label_free`.
+validation split (inputs and labels) are read only by `rewind` (forget error and the forget classes).
+Not applicable under `label_free`.
 
 **Differences from the paper / official code.**
 - The min step's $\ell$ is the paradigm's loss (CE under SL, CC under partial labels, GCE under noisy labels)
@@ -264,9 +266,10 @@ split are read only by `rewind` (forget error and the forget classes). Not appli
   optional parameter smoothing / SWA variants (notebooks) are not implemented.
 - Batches are shuffled index batches over in-memory tensors (every sample once per pass) instead of
   DataLoaders; the teacher always runs in eval mode, the student in train mode.
-- SCRUB+R: the official notebooks build a validation set of the forget class; we use the held-out test split,
-  weighting each class's test error by its share of the forget set (for class forgetting: the test error on
-  that class). Under partial labels the forget error counts a prediction inside the candidate set as correct.
+- SCRUB+R: the official notebooks build a validation set of the forget class; we use the problem's `val` split
+  (never `test`), weighting each class's validation error by its share of the forget set (for class forgetting:
+  the validation error on that class; labels as the paradigm shows them). Under partial labels the forget
+  error counts a prediction inside the candidate set as correct.
 - As in the official code, the very first max step starts at student = teacher, where the KL's gradient is
   zero; the student is moved off the teacher by the optimiser's weight decay and then by the min steps.
 - Checkpoints are kept in memory (state-dict copies), not written to disk.
@@ -276,7 +279,7 @@ METHODS.register("scrub", Method(
     key="scrub", title="SCRUB (+R)", family="baseline",
     paper="Kurmanji, Triantafillou, Hayes, Triantafillou, Towards Unbounded Machine Unlearning (NeurIPS 2023)",
     config=ScrubConfig,
-    needs=Needs(forget_labels=True, retain_data=True, retain_labels=True, test_data=True),
+    needs=Needs(forget_labels=True, retain_data=True, retain_labels=True, val_labels=True),
     unlearn=unlearn, doc=DOC.strip(),
 ))
 

@@ -18,7 +18,9 @@ class EvalInputs:
     """Everything a metric may look at for one run (one method x one seed).
 
     Logits are of the evaluated model, on the whole training and test splits, in dataset
-    order. Labels are always the *true* labels (never the paradigm's weak supervision).
+    order. ``y_train``/``y_test`` are always the *true* labels (never the paradigm's weak supervision); under
+    ``noisy_label`` ``y_train_observed`` holds the noisy labels the model was fitted on (the ``*_observed``
+    metrics; the test split is never noised).
     ``retrain_*`` hold the retrained reference's outputs for the same seed (when the reference
     itself is evaluated, its own logits). ``forget_classes`` are the classes the scenario removes entirely
     (``class``/``subclass``; for ``subclass`` the test split uses ``test_forget_mask``).
@@ -47,6 +49,12 @@ class EvalInputs:
     model_features: Mapping[str, ModelFeatures] = field(default_factory=dict)
     # the seed's shadow-model attack (``shadow_models > 0``), loaded by the runner from its ``shadow`` job
     shadow: ShadowAttack | None = None
+    # the training labels the model was fitted on, where they differ from the true ones (``noisy_label``
+    # paradigm: the noisy labels); ``None`` elsewhere. ``*_observed`` metrics use them.
+    y_train_observed: np.ndarray | None = None
+    # this run's already computed results, whole (filled by evaluate_all, like ``own_values``), so that a metric
+    # derived from another's computation (mia_whitebox_attacker_acc from mia_whitebox's fit) does not refit it
+    own_results: Mapping[str, MetricValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,23 @@ class MetricInfo:
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")
+
+
+OBSERVED_ONLY = ("only under the noisy_label paradigm: elsewhere the model was fitted on the true labels (or on "
+                 "candidate sets / no labels), so there is no single observed training label to score against")
+
+
+def observed_labels(inp: EvalInputs) -> np.ndarray | None:
+    """The training labels the model was fitted on (``y_train_observed``, ``noisy_label`` only), else ``None``.
+
+    DESIGN.md "Evaluation protocol", observed vs true labels: label-based metrics report both.
+    """
+    if inp.y_train_observed is None:
+        return None
+    y = np.asarray(inp.y_train_observed)
+    if y.shape != np.asarray(inp.y_train).shape:
+        raise ValueError(f"y_train_observed has shape {y.shape}, the training split {np.asarray(inp.y_train).shape}")
+    return y
 
 
 def not_applicable(reason: str) -> MetricValue:

@@ -7,18 +7,23 @@ Our version of the official protocol (section 7.3 of methods-from-official-code.
 balanced and seeded (``np.random.default_rng(inp.seed)``, ``random_state=inp.seed``):
 
 - Feature: the softmax vector of each sample, sorted ascending per row (label-free).
-- The test split is randomly permuted into two halves: A (attack-training non-members) and
-  B (evaluation non-members), so no test sample is used both to train and to score.
-- Attack training: m = min(|forget|, |A|, 5000) random retain samples (label 1) and the
-  first m samples of A (label 0).
+- The test split is randomly permuted (``rng.permutation(n_test)``) into two halves: A = the first
+  ``n_test // 2`` (attack-training non-members) and B = the rest (evaluation non-members), so no test
+  sample is used both to train and to score.
+- Attack training: m = min(|forget|, |A|, |retain|, 5000) random retain samples (label 1;
+  ``rng.choice(retain, m, replace=False)``) and the first m samples of A (label 0).
 - Evaluation: the forget samples (label 1) and the samples of B (label 0), the larger group
-  randomly subsampled to the smaller one's size.
+  randomly subsampled to the smaller one's size (forget first, then B; ``rng.choice`` without
+  replacement, sorted).
 - Value: the attacker's accuracy on that evaluation set. 0.5 = chance (LAF: the retrained
   model is near 50 %). Per-sample: the attacker's membership prediction (1 = member) for
   every forget sample.
 
 The official code fits on 99 % of the training data and can end unbalanced for forget sets
 larger than about 5000 samples; both are fixed here.
+
+The attack uses no label (sorted softmax vectors), so it has no observed-label variant: under
+``noisy_label`` its value is the same whichever labels one takes.
 """
 
 from __future__ import annotations

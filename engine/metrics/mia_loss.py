@@ -13,15 +13,32 @@ SCRUB (Kurmanji et al. 2023, "Towards Unbounded Machine Unlearning") and AdaProb
   ``StratifiedShuffleSplit(n_splits=5, test_size=0.1, random_state=seed)``.
 - Value: mean cross-validated accuracy; 0.5 means the forget set looks like unseen data.
 
+The balancing draw is ``np.random.default_rng(inp.seed).choice(n_group, size=n, replace=False)`` (sorted),
+forget group first, then the test group (only the larger group is drawn from). The official code orders
+the rows test-first; the split's per-class draws and hence the score do not depend on that order.
+
 With only 5 samples per group, 10 % of the 10 samples is a single test sample, which a
 stratified split cannot serve; the test size is then raised to 2 samples.
+
+``mia_loss_acc`` uses the true labels. ``mia_loss_acc_observed`` (``noisy_label`` paradigm only) takes the
+forget samples' losses at the *observed* label the model was fitted on (the noisy label); the test samples
+keep their true labels (the test split is never noised) and the non-member selection is unchanged.
+Everything else is shared (:func:`loss_attack`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable
+from engine.metrics.base import (
+    METRICS,
+    OBSERVED_ONLY,
+    EvalInputs,
+    MetricInfo,
+    MetricValue,
+    not_applicable,
+    observed_labels,
+)
 
 MIN_GROUP = 5
 
@@ -47,8 +64,8 @@ def non_member_mask(inp: EvalInputs) -> np.ndarray:
     return np.ones(len(inp.y_test), dtype=bool)
 
 
-def mia_loss_acc(inp: EvalInputs) -> MetricValue:
-    """Mean cross-validated accuracy of a logistic-regression attacker on losses (forget vs test)."""
+def loss_attack(inp: EvalInputs, y_train: np.ndarray) -> MetricValue:
+    """SCRUB's LR-on-loss attack (forget vs test), the forget losses taken at training labels ``y_train``."""
     forget = np.asarray(inp.forget_idx, dtype=np.int64)
     test_sel = np.flatnonzero(non_member_mask(inp))
     if len(forget) < MIN_GROUP or len(test_sel) < MIN_GROUP:
@@ -56,7 +73,7 @@ def mia_loss_acc(inp: EvalInputs) -> MetricValue:
             f"the loss attack needs at least {MIN_GROUP} forget samples and {MIN_GROUP} non-member test "
             f"samples (have {len(forget)} and {len(test_sel)})"
         )
-    loss_in = np.clip(cross_entropy(inp.logits_train[forget], inp.y_train[forget]), -100, 100)
+    loss_in = np.clip(cross_entropy(inp.logits_train[forget], np.asarray(y_train)[forget]), -100, 100)
     loss_out = np.clip(cross_entropy(inp.logits_test[test_sel], inp.y_test[test_sel]), -100, 100)
     rng = np.random.default_rng(inp.seed)
     n = min(len(loss_in), len(loss_out))
@@ -75,6 +92,17 @@ def mia_loss_acc(inp: EvalInputs) -> MetricValue:
     return MetricValue(float(np.mean(scores)))
 
 
+def mia_loss_acc(inp: EvalInputs) -> MetricValue:
+    """Mean cross-validated accuracy of a logistic-regression attacker on losses (forget vs test; true labels)."""
+    return loss_attack(inp, inp.y_train)
+
+
+def mia_loss_acc_observed(inp: EvalInputs) -> MetricValue:
+    """:func:`mia_loss_acc` with the forget samples' losses at their observed (noisy) training label."""
+    y = observed_labels(inp)
+    return not_applicable(OBSERVED_ONLY) if y is None else loss_attack(inp, y)
+
+
 METRICS.register(
     "mia_loss_acc",
     MetricInfo(
@@ -87,6 +115,22 @@ METRICS.register(
         "by seeded subsampling; mean accuracy over 5 stratified shuffle splits (10 % held out). 0.5 = "
         "indistinguishable from unseen data.",
         papers="PPU: MIA acc; SCRUB: MIA (LR on losses)",
+        ideal=0.5,
+        group="privacy",
+    ),
+)
+METRICS.register(
+    "mia_loss_acc_observed",
+    MetricInfo(
+        key="mia_loss_acc_observed",
+        title="MIA accuracy (logistic regression on losses, observed labels)",
+        direction="closer_to_retrain",
+        fn=mia_loss_acc_observed,
+        description="mia_loss_acc with the forget samples' cross-entropy taken at the observed training label the "
+        "model was fitted on (noisy_label paradigm only); test samples keep their true labels. 0.5 = "
+        "indistinguishable from unseen data.",
+        papers="PPU: MIA acc; SCRUB: MIA (LR on losses), here with the labels the attacked model was trained on "
+        "(mia_loss_acc is the true-label version)",
         ideal=0.5,
         group="privacy",
     ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 from engine.models.base import MODELS, ModelInfo, SplitModel
@@ -49,10 +50,15 @@ def _resnet(block: type[BasicBlock | Bottleneck], depths: tuple[int, ...], input
         in_planes = planes * block.expansion
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     features = nn.Sequential(*layers)
-    for m in features.modules():  # torchvision's initialisation
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     return SplitModel(features, nn.Linear(in_planes, num_classes))
+
+
+@torch.no_grad()
+def torchvision_init(model: SplitModel, generator: torch.Generator) -> None:
+    """torchvision's ResNet initialisation of the convolutions: ``kaiming_normal_(fan_out, relu)``."""
+    for m in model.features.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=generator)
 
 
 def build_resnet18(input_shape: tuple[int, int, int], num_classes: int) -> SplitModel:
@@ -68,10 +74,10 @@ def build_resnet50(input_shape: tuple[int, int, int], num_classes: int) -> Split
 
 
 MODELS.register("resnet18", ModelInfo(
-    key="resnet18", title="ResNet-18 (CIFAR stem)", builder=build_resnet18, large=True,
+    key="resnet18", title="ResNet-18 (CIFAR stem)", builder=build_resnet18, large=True, init=torchvision_init,
     source="He et al. 2016; CIFAR ResNet-18 as in SCRUB/SalUn official code (PGU: torchvision ResNet-18)",
 ))
 MODELS.register("resnet50", ModelInfo(
-    key="resnet50", title="ResNet-50 (CIFAR stem)", builder=build_resnet50, large=True,
+    key="resnet50", title="ResNet-50 (CIFAR stem)", builder=build_resnet50, large=True, init=torchvision_init,
     source="He et al. 2016; CIFAR-stem ResNet-50 (Bottleneck [3, 4, 6, 3], expansion 4)",
 ))

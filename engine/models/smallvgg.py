@@ -4,7 +4,8 @@ Source: PGU official code ``backbone/small_vgg.py`` (hnanhtuan/projected_gradien
 ``conv3-128`` + ReLU + max-pool 2 + BN, ``conv3-256`` + ReLU + max-pool 2 + BN, ``conv3-512`` + ReLU + BN +
 max-pool 2, flatten, Dropout, ``Linear(-> 512)`` + ReLU + BatchNorm1d, ``Linear(512, K)``. The official
 code hard-codes ``8192 = 512*4*4`` (32x32 inputs); here the flatten width comes from a dry forward
-(8x8 -> 512*1*1, 28x28 -> 512*3*3). Dropout is 0.5 here (the official default is a constructor argument).
+(8x8 -> 512*1*1, 28x28 -> 512*3*3). Dropout is 0.5 here (the official default is a constructor argument);
+its masks come from a seeded generator (:class:`engine.rng.SeededDropout`), never torch's global RNG.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from engine.models.base import MODELS, ModelInfo, SplitModel
+from engine.rng import SeededDropout
 
 EMBED_DIM = 512
 DROPOUT = 0.5
@@ -40,7 +42,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> SplitModel:
     )
     flat = _flat_dim(convs, input_shape)
     features = nn.Sequential(
-        *convs, nn.Flatten(), nn.Dropout(DROPOUT), nn.Linear(flat, EMBED_DIM), nn.ReLU(inplace=True),
+        *convs, nn.Flatten(), SeededDropout(DROPOUT), nn.Linear(flat, EMBED_DIM), nn.ReLU(inplace=True),
         nn.BatchNorm1d(EMBED_DIM),
     )
     return SplitModel(features, nn.Linear(EMBED_DIM, num_classes))

@@ -69,8 +69,10 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _labels(data: ImageData) -> tuple[np.ndarray, np.ndarray]:
-    return data.y_train.cpu().numpy(), data.y_test.cpu().numpy()
+def _labels(data: ImageData, problem: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """True training labels and the true labels of the seed's ``test`` split (``data`` as loaded, unsplit)."""
+    y_test = data.y_test.cpu().numpy()
+    return data.y_train.cpu().numpy(), y_test[problem["test_idx"]] if "test_idx" in problem else y_test
 
 
 def _rows_with_problems(plan: Plan, store: Store) -> Iterator[tuple[Row, dict[str, np.ndarray]]]:
@@ -88,10 +90,11 @@ def per_class_accuracy(plan: Plan, store: Store, data: ImageData) -> pd.DataFram
     Columns: ``method, seed, split, class, n, correct, accuracy``; ``split`` is ``train_forget``,
     ``train_retain`` or ``test``; a class with no sample in a split has no row there.
     """
-    y_train, y_test = _labels(data)
+    y_train = data.y_train.cpu().numpy()
     k = data.num_classes
     rows = []
     for row, p in _rows_with_problems(plan, store):
+        _, y_test = _labels(data, p)
         lt, le = logits(store, row)
         pred_train, pred_test = lt.argmax(axis=1), le.argmax(axis=1)
         parts = {"train_forget": (y_train[p["forget_idx"]], pred_train[p["forget_idx"]]),
@@ -112,7 +115,7 @@ def forget_confusion(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
     Columns: ``method, seed, true, predicted, count``; every true class present in the forget set is
     crossed with every class (zero counts included), so a row-normalised heatmap can be drawn as is.
     """
-    y_train, _ = _labels(data)
+    y_train = data.y_train.cpu().numpy()
     k = data.num_classes
     rows = []
     for row, p in _rows_with_problems(plan, store):
@@ -151,7 +154,7 @@ def forget_samples(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
     probability), ``p_true`` (probability of the true label), ``entropy`` (nats) and ``loss``
     (cross-entropy against the true label, nats).
     """
-    y_train, _ = _labels(data)
+    y_train = data.y_train.cpu().numpy()
     frames = []
     for row, p in _rows_with_problems(plan, store):
         idx = p["forget_idx"]
@@ -214,7 +217,7 @@ def gallery(plan: Plan, store: Store, data: ImageData, n: int = 16, seed: int | 
     except KeyError:
         return Gallery(seed, (), (), (), pd.DataFrame(columns=cols), data.class_names)
     idx = p["forget_idx"][:n]
-    y_train, _ = _labels(data)
+    y_train = data.y_train.cpu().numpy()
     order = {m: i for i, m in enumerate(("original", "retrain"))}
     rows.sort(key=lambda r: order.get(r.method, len(order)))
     preds = []

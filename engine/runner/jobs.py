@@ -26,6 +26,7 @@ from engine.methods import METHODS, UnlearnContext
 from engine.metrics import EvalInputs, ShadowAttack, attach_model_features, evaluate_all, mia_shadow
 from engine.models import build_model
 from engine.problem import Problem, Setting, build_problem, resolve
+from engine.rng import derive_seed, fix_threads, seed_dropout
 from engine.runner.views import make_view
 from engine.spec import ComparisonSpec, stable_hash
 from engine.store import Store, arrays_from_bytes, arrays_to_bytes, state_from_bytes, state_to_bytes
@@ -104,13 +105,15 @@ def _problem(job: Job, env: JobEnv, setting: Setting) -> Problem:
     stored = arrays_from_bytes(env.store.blob(setting.problem_key(seed), "problem.npz"))
     if not np.array_equal(stored["forget_idx"], problem.forget_idx.cpu().numpy()):
         raise RunFailed("the stored forget set differs from the one rebuilt from the spec")
+    if "test_idx" in stored and not np.array_equal(stored["test_idx"], problem.test_idx.cpu().numpy()):
+        raise RunFailed("the stored test split differs from the one rebuilt from the spec")
     return problem
 
 
 def _load_model(env: JobEnv, key: str, setting: Setting, problem: Problem) -> torch.nn.Module:
     """The model job ``key`` stored: one zoo model, or an ensemble of them when its meta describes one."""
     def make() -> torch.nn.Module:
-        return build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes)
+        return build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes, seed=0)
 
     res = env.store.result(key)
     shape = None if res is None else res.meta.get("ensemble")
@@ -137,11 +140,11 @@ def run_problem(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]
         "observed_labels": p.supervision.labels.cpu().numpy(),
         "candidates": p.supervision.candidates.cpu().numpy(),
         "labelled": p.supervision.labelled.cpu().numpy(),
+        "val_idx": p.val_idx.cpu().numpy(), "test_idx": p.test_idx.cpu().numpy(),
     }
     if p.test_forget_mask is not None:
         arrays["test_forget_mask"] = p.test_forget_mask.cpu().numpy()
-    meta = {"n_forget": int(p.forget_idx.numel()), "n_retain": int(p.retain_idx.numel()),
-            "n_test": int(data.x_test.shape[0]), "forget_classes": list(p.forget_classes),
+    meta = {**p.sizes(), "forget_classes": list(p.forget_classes),
             "touched_classes": list(p.touched_classes), "n_requests": len(p.requests)}
     return meta, {"problem.npz": arrays_to_bytes(arrays)}
 
@@ -151,8 +154,8 @@ def _train(job: Job, env: JobEnv, retain_only: bool) -> tuple[dict[str, Any], di
     problem = _problem(job, env, setting)
     seed = int(job.payload["seed"])
     idx = problem.retain_idx if retain_only else torch.arange(problem.data.x_train.shape[0], device=env.device)
-    torch.manual_seed(seed)
-    model = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes).to(env.device)
+    model = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes,
+                        seed=seed).to(env.device)
     recorders = {k: RECORDERS.get(k).make() for k in job.payload.get("record_during", [])}
     started = time.perf_counter()
     env.progress(job, "running", 0, setting.train_cfg.epochs, "training", started)
@@ -194,8 +197,8 @@ def run_train_state(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, by
     env.progress(job, "running", 0, 1, f"recording {info.title}", started)
     if info.separate:  # its own training from the original's initial weights and the run's inputs
         seed = int(job.payload["seed"])
-        torch.manual_seed(seed)  # exactly as _train builds the original
-        init = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes).to(env.device)
+        init = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes,
+                           seed=seed).to(env.device)  # exactly as _train builds the original
         rec = info.make(**job.payload.get("options", {}))
         rec.begin(init, TrainingContext(problem.data.x_train, problem.supervision, problem.paradigm.loss,
                                         setting.train_cfg, seed,
@@ -230,6 +233,7 @@ def run_unlearn(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]
         train_state[rec_key] = torch.load(io.BytesIO(env.store.blob(state_job, "state.pt")),
                                           map_location=env.device, weights_only=True)
     model = copy.deepcopy(original)
+    seed_dropout(model, derive_seed("unlearn", int(job.payload["seed"]), method.key))  # masks from this job alone
     started = time.perf_counter()
     ctx = UnlearnContext(seed=int(job.payload["seed"]), device=env.device, train_cfg=setting.train_cfg,
                          model_key=setting.spec.model, input_shape=problem.data.input_shape,
@@ -355,6 +359,8 @@ def run_evaluate(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes
         unlearn_seconds=seconds, retrain_seconds=None if retrain_meta is None else retrain_meta.meta["seconds"],
         retrain_logits_train=r_train, retrain_logits_test=r_test, retrain_values=retrain_values,
         shadow=_shadow_attack(env, job.payload.get("shadow_job")),
+        y_train_observed=(problem.supervision.labels.cpu().numpy() if setting.spec.paradigm == "noisy_label"
+                          else None),
     )
     # white-box metrics (mia_whitebox): features from the model itself, for the samples they select
     inp = attach_model_features(inp, model, problem.data.x_train, problem.data.x_test, job.payload.get("metrics"))
@@ -381,6 +387,9 @@ RUNNERS: dict[str, Callable[[Job, JobEnv], Any]] = {
 def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
     """Run ``job`` unless its result exists; returns ``"cached"``, ``"done"``; raises on failure.
 
+    CPU jobs run with the fixed intra-op thread count (:func:`engine.rng.fix_threads`); the stored meta's ``run``
+    records device, threads, torch version, wall seconds, process CPU seconds and this thread's CPU seconds.
+
     Only one process computes a key at a time: others wait for its result (or take over a dead
     process's claim). Results are written in one transaction at the end, so an interruption at any
     point leaves no partial result.
@@ -400,17 +409,22 @@ def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
         if store.has(job.key):  # finished between our check and our claim
             env.progress(job, "cached")
             return "cached"
+        threads = fix_threads(env.device)
+        wall0, cpu0, tcpu0 = time.perf_counter(), time.process_time(), time.thread_time()
         out = RUNNERS[job.kind](job, env)
+        run_info = {"device": str(env.device), "threads": threads, "torch": torch.__version__,
+                    "wall_seconds": time.perf_counter() - wall0, "cpu_seconds": time.process_time() - cpu0,
+                    "thread_cpu_seconds": time.thread_time() - tcpu0}
         if job.kind == "original":
             meta, blobs, extra = out
             for rec_key, state in extra.items():
                 buf = io.BytesIO()
                 torch.save(state, buf)
                 sk = job.payload["state_jobs"][rec_key]
-                store.put(sk, {"recorder": rec_key, "seconds": 0.0}, {"state.pt": buf.getvalue()})
+                store.put(sk, {"recorder": rec_key, "seconds": 0.0, "run": run_info}, {"state.pt": buf.getvalue()})
         else:
             meta, blobs = out
-        store.put(job.key, {**meta, "kind": job.kind, "label": job.label}, blobs)
+        store.put(job.key, {**meta, "kind": job.kind, "label": job.label, "run": run_info}, blobs)
         env.progress(job, "done", message=f"{meta.get('seconds', 0.0):.2f}s" if "seconds" in meta else "")
         return "done"
     except Cancelled:

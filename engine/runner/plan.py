@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class Plan:
     setting: Setting
     jobs: tuple[Job, ...]
     rows: tuple[Row, ...]
+    sizes: dict[int, dict[str, int]] = field(default_factory=dict)  # seed -> n_forget, n_retain, n_val, n_test
 
     @property
     def key(self) -> str:
@@ -114,13 +115,14 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
     # recorded on the side of the original's training (or after it); separate ones run in their own job
     side = [sid for sid, (r, _) in states.items() if not RECORDERS.get(r).separate]
 
-    n_params = sum(p.numel() for p in build_model(spec.model, data.input_shape, data.num_classes).parameters())
+    n_params = sum(p.numel() for p in build_model(spec.model, data.input_shape, data.num_classes, seed=0).parameters())
     steps = setting.train_cfg.epochs * -(-data.x_train.shape[0] // setting.train_cfg.batch_size)
     infeasible = {sid: RECORDERS.get(r).feasible(data.x_train.shape[0], n_params, steps, opts)
                   for sid, (r, opts) in states.items()}
 
+    sizes: dict[int, dict[str, int]] = {}
     for seed in spec.seeds:
-        build_problem(setting, seed, data_dir, data=data)  # validates the forget set
+        sizes[seed] = build_problem(setting, seed, data_dir, data=data).sizes()  # validates the forget set
         base = {"spec": spec_json, "seed": seed}
         pj = add(make_job("problem", f"problem seed {seed}", setting.problem_payload(seed), base))
         orig_id = {"problem": pj.key, "model": spec.model, "train": train}
@@ -196,5 +198,5 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
             uj = add(make_job("unlearn", f"{name} seed {seed}", ident, {**base, **ident}, deps))
             ev = evaluate(name, uj.key, (uj.key,), {"seconds_from": uj.key})
             rows.append(Row(name, seed, ev.key, uj.key, "pending"))
-    return Plan(spec, setting, tuple(jobs), tuple(rows))
+    return Plan(spec, setting, tuple(jobs), tuple(rows), sizes)
 

@@ -14,6 +14,7 @@ from engine.runner.plan import BEFORE_TITLES, Plan
 from engine.store import Store, arrays_from_bytes
 
 ID_COLUMNS = ["dataset", "paradigm", "scenario", "model", "method", "seed", "status"]
+SIZE_COLUMNS = ["n_forget", "n_retain", "n_val", "n_test"]  # the seed's split sizes (every CSV row)
 
 
 def row_title(method_key: str) -> str:
@@ -43,7 +44,8 @@ def row_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None 
                 metrics, reasons = res.meta["metrics"], res.meta.get("reasons", {})
             else:
                 status, note = _unfinished_status(plan, store, outcomes, row.eval_job)
-        rec.update(status=status, note=note, metrics=metrics, reasons=reasons, eval_job=row.eval_job)
+        rec.update(status=status, note=note, metrics=metrics, reasons=reasons, eval_job=row.eval_job,
+                   **{c: plan.sizes.get(row.seed, {}).get(c) for c in SIZE_COLUMNS})
         out.append(rec)
     return out
 
@@ -71,12 +73,13 @@ def wide_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r in records:
         row = {c: r[c] for c in ID_COLUMNS}
+        row.update({c: r.get(c) for c in SIZE_COLUMNS})
         for k in metric_keys:
             v = r["metrics"].get(k)
             row[k] = np.nan if v is None else float(v)
         row["note"] = r["note"]
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*ID_COLUMNS, *metric_keys, "note"])
+    return pd.DataFrame(rows, columns=[*ID_COLUMNS, *SIZE_COLUMNS, *metric_keys, "note"])
 
 
 def tidy_table(records: list[dict[str, Any]]) -> pd.DataFrame:

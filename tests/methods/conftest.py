@@ -28,7 +28,7 @@ def tiny_problem(paradigm: str = "supervised", scenario: str = "class", params: 
     problem = build_problem(setting, seed, Path("data"))
     _SCENARIO[problem.key] = scenario
     torch.manual_seed(seed)
-    net = build_model(model, problem.data.input_shape, problem.data.num_classes)
+    net = build_model(model, problem.data.input_shape, problem.data.num_classes, seed=seed)
     fit(net, problem.data.x_train, problem.supervision, problem.paradigm.loss, TINY_TRAIN, seed)
     return problem, net
 
@@ -56,7 +56,7 @@ def view_for(method_key: str, problem: Problem, model: torch.nn.Module,
         if info.during_training:
             rec = info.make()
             torch.manual_seed(problem.seed)
-            net = build_model("cnn", problem.data.input_shape, problem.data.num_classes)
+            net = build_model("cnn", problem.data.input_shape, problem.data.num_classes, seed=problem.seed)
             fit(net, problem.data.x_train, problem.supervision, problem.paradigm.loss, TINY_TRAIN, problem.seed,
                 hooks=[rec])
             state[r] = rec.finish(net, problem.data.x_train)

@@ -34,16 +34,16 @@ def test_cf_k_changes_only_the_last_k_blocks_and_the_head(k: int) -> None:
 
 
 def test_blocks_per_architecture() -> None:
-    cnn = build_model("cnn", (1, 8, 8), 10)
+    cnn = build_model("cnn", (1, 8, 8), 10, seed=0)
     assert feature_blocks(cnn) == [["features.0"], ["features.3"], ["features.7"]]
     assert last_k_blocks(cnn, 1) == ["features.7", "head"]
     assert last_k_blocks(cnn, 9) == ["features.0", "features.3", "features.7", "head"]
-    allcnn = build_model("allcnn", (1, 8, 8), 10)
+    allcnn = build_model("allcnn", (1, 8, 8), 10, seed=0)
     blocks = feature_blocks(allcnn)
     assert len(blocks) == 8 and all(len(b) == 2 for b in blocks)  # conv + its BatchNorm
     assert isinstance(allcnn.get_submodule(blocks[-1][0]), torch.nn.Conv2d)
     assert isinstance(allcnn.get_submodule(blocks[-1][1]), torch.nn.BatchNorm2d)
-    resnet = build_model("resnet18", (1, 8, 8), 10)
+    resnet = build_model("resnet18", (1, 8, 8), 10, seed=0)
     last = last_k_blocks(resnet, 1)
     assert last == ["features.6", "head"]  # layer4
     assert resnet.get_submodule("features.6")[0].conv1.out_channels == 512

@@ -143,7 +143,7 @@ def test_not_applicable_above_the_jacobian_limit() -> None:
     data, ctx = view_for("ntk", problem, original)
     n = 5 * 9 + data.x_forget.shape[0]  # default retain sample of the 9 remaining classes + the forgotten class
     for key in ("cnn", "mlp"):  # both digits models fit with the defaults
-        p = sum(q.numel() for q in build_model(key, problem.data.input_shape, 10).parameters())
+        p = sum(q.numel() for q in build_model(key, problem.data.input_shape, 10, seed=0).parameters())
         assert jacobian_bytes(n, 10, p) < MAX_JACOBIAN_BYTES
     wide = nn.Sequential(nn.Flatten(), nn.Linear(64, 4096), nn.ReLU(), nn.Linear(4096, 10))  # 307,210 params
     assert jacobian_bytes(n, 10, 307_210) > MAX_JACOBIAN_BYTES
@@ -169,7 +169,7 @@ def test_initial_weights_rebuilt_as_the_runner_seeds_them() -> None:
     init = initial_weights(original, ctx, problem.data.num_classes)
     assert torch.equal(torch.random.get_rng_state(), state)  # global RNG untouched
     torch.manual_seed(problem.seed)  # as engine.runner.jobs._train and tests.methods.conftest build the original
-    ref = build_model("cnn", problem.data.input_shape, problem.data.num_classes)
+    ref = build_model("cnn", problem.data.input_shape, problem.data.num_classes, seed=problem.seed)
     for a, b in zip(init.parameters(), ref.parameters(), strict=True):
         assert torch.equal(a, b)
 

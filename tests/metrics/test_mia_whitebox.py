@@ -27,7 +27,7 @@ MAX_DIM = W.MAX_LAYERS * W.LAYER_DIM + W.GRAD_DIM
 ])
 def test_feature_shapes_and_determinism(key, shape, k):
     torch.manual_seed(0)
-    model = build_model(key, shape, k)
+    model = build_model(key, shape, k, seed=0)
     model.train()
     x, y = torch.randn(6, *shape), torch.arange(6) % k
     a = W.whitebox_features(model, x, y, seed=3)
@@ -44,18 +44,18 @@ def test_exact_dimensions_of_the_small_models():
     # mlp: ReLU 512 / 256 / 128 (the features output and the last layer's input are that same tensor)
     # -> 128 + 128 + 128, gradient of the bias-free Linear(128, 10): 10 x 128
     torch.manual_seed(0)
-    mlp = build_model("mlp", (1, 8, 8), 10)
+    mlp = build_model("mlp", (1, 8, 8), 10, seed=0)
     assert W.whitebox_features(mlp, torch.randn(2, 1, 8, 8), torch.tensor([0, 1]), 0).shape == (2, 3 * 128 + 1280)
     # cnn on 8x8: conv ReLUs pooled to 2x2 (16*4, 32*4), features 256 -> 128, head hidden 128;
     # gradient of Linear(128, 10) with bias: 10 x 129
-    cnn = build_model("cnn", (1, 8, 8), 10)
+    cnn = build_model("cnn", (1, 8, 8), 10, seed=0)
     assert W.whitebox_features(cnn, torch.randn(2, 1, 8, 8), torch.tensor([0, 1]), 0).shape == (2, 64 + 128 + 128 + 128
                                                                                              + 1290)
 
 
 def test_gradient_and_activation_parts_equal_an_independent_computation():
     torch.manual_seed(1)
-    mlp = build_model("mlp", (1, 8, 8), 10).eval()
+    mlp = build_model("mlp", (1, 8, 8), 10, seed=1).eval()
     x, y = torch.randn(5, 1, 8, 8), torch.tensor([0, 3, 9, 3, 1])
     f = W.whitebox_features(mlp, x, y, seed=0)
     with torch.no_grad():
@@ -76,7 +76,7 @@ def overfit():
     perm = np.random.default_rng(0).permutation(d.x_train.shape[0])
     trained, unseen = np.sort(perm[:400]), np.sort(perm[400:])
     torch.manual_seed(0)
-    model = build_model("mlp", d.input_shape, 10)
+    model = build_model("mlp", d.input_shape, 10, seed=0)
     idx = torch.as_tensor(trained)
     fit(model, x_train[idx], one_hot_supervision(d.y_train[idx], 10), cross_entropy,
         TrainConfig(epochs=40, batch_size=32, weight_decay=0.0), 0)
@@ -132,13 +132,13 @@ def test_not_applicable_without_the_model_for_an_ensemble_and_for_a_whole_class(
     r = evaluate_all(make_inputs("random"), ["mia_whitebox"])["mia_whitebox"]
     assert r.value is None and "model itself" in r.reason
     torch.manual_seed(0)
-    ens = EnsembleModel([build_model("mlp", (1, 8, 8), 10) for _ in range(2)])
+    ens = EnsembleModel([build_model("mlp", (1, 8, 8), 10, seed=0) for _ in range(2)])
     inp = make_inputs("random", n_train=300, n_test=100)
     x_tr, x_te = torch.randn(300, 1, 8, 8), torch.randn(100, 1, 8, 8)
     r = W.mia_whitebox(attach_model_features(inp, ens, x_tr, x_te))
     assert r.value is None and "ensemble" in r.reason
     whole = make_inputs("class")  # class 0 has no retain sample left
-    mlp = build_model("mlp", (1, 8, 8), 10)
+    mlp = build_model("mlp", (1, 8, 8), 10, seed=0)
     r = W.mia_whitebox(attach_model_features(whole, mlp, x_tr, x_te, ["mia_whitebox"]))
     assert r.value is None and "whole class" in r.reason
     tiny = dataclasses.replace(inp, retain_idx=inp.retain_idx[:5])
@@ -147,7 +147,7 @@ def test_not_applicable_without_the_model_for_an_ensemble_and_for_a_whole_class(
 
 def test_other_metrics_untouched_by_the_hook():
     inp = make_inputs("random")
-    mlp = build_model("mlp", (1, 8, 8), 10)
+    mlp = build_model("mlp", (1, 8, 8), 10, seed=0)
     with_feats = attach_model_features(inp, mlp, torch.randn(300, 1, 8, 8), torch.randn(100, 1, 8, 8))
     assert set(with_feats.model_features) == {k for k, i in METRICS.items() if i.model_features is not None}
     keys = ["forget_acc", "mia_efficacy", "mia_asr", "kl_to_retrain"]

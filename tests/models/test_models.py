@@ -33,13 +33,13 @@ def _one_thread() -> Iterator[None]:
 def _seeded(key: str, shape: tuple[int, int, int]) -> tuple[SplitModel, dict[str, torch.Tensor]]:
     """Build (once per session) ``key`` for ``shape`` under ``torch.manual_seed(0)``, with its initial state."""
     torch.manual_seed(0)
-    model = build_model(key, shape, K)
+    model = build_model(key, shape, K, seed=0)
     return model, {name: t.clone() for name, t in model.state_dict().items()}
 
 
 def test_every_module_registers() -> None:
-    """Each module in engine/models (bar base/__init__) registers at least one key; the zoo is complete."""
-    names = [m.name for m in pkgutil.iter_modules(engine.models.__path__) if m.name != "base"]
+    """Each module in engine/models (bar base, init and __init__) registers at least one key; the zoo is complete."""
+    names = [m.name for m in pkgutil.iter_modules(engine.models.__path__) if m.name not in ("base", "init")]
     for name in names:
         importlib.import_module(f"engine.models.{name}")
     assert set(MODELS.keys()) == EXPECTED
@@ -71,7 +71,7 @@ def test_seeded_build_is_deterministic(key: str, shape: tuple[int, int, int]) ->
     """Building twice under ``torch.manual_seed(0)`` gives identical parameters and buffers."""
     _, a = _seeded(key, shape)
     torch.manual_seed(0)
-    b = build_model(key, shape, K).state_dict()
+    b = build_model(key, shape, K, seed=0).state_dict()
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
@@ -79,7 +79,7 @@ def test_seeded_build_is_deterministic(key: str, shape: tuple[int, int, int]) ->
 
 def test_dry_forward_leaves_buffers_untouched() -> None:
     """Building smallvgg leaves BatchNorm statistics alone (eval-mode dry forward) and the model in train mode."""
-    model = build_model("smallvgg", (1, 8, 8), K)
+    model = build_model("smallvgg", (1, 8, 8), K, seed=0)
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
             assert int(m.num_batches_tracked) == 0
@@ -90,7 +90,7 @@ def test_dry_forward_leaves_buffers_untouched() -> None:
 
 def test_mlp_is_bias_free() -> None:
     """UDRU's MLP has no bias parameters and the 512-256-128 widths."""
-    model = build_model("mlp", (1, 28, 28), K)
+    model = build_model("mlp", (1, 28, 28), K, seed=0)
     assert not [n for n, _ in model.named_parameters() if n.endswith("bias")]
     widths = [m.out_features for m in model.modules() if isinstance(m, nn.Linear)]
     assert widths == [512, 256, 128, K]
@@ -99,7 +99,7 @@ def test_mlp_is_bias_free() -> None:
 def test_cnn_learns_on_digits_shape() -> None:
     """A few SGD steps on random 1x8x8 data reduce the cross-entropy of ``cnn``."""
     torch.manual_seed(0)
-    model = build_model("cnn", (1, 8, 8), K)
+    model = build_model("cnn", (1, 8, 8), K, seed=0)
     x, y = torch.randn(64, 1, 8, 8), torch.randint(0, K, (64,))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
@@ -112,3 +112,56 @@ def test_cnn_learns_on_digits_shape() -> None:
     with torch.no_grad():
         after = loss_fn(model(x), y).item()
     assert after < 0.9 * before  # 2.31 -> 1.81 with this seed
+
+
+def test_build_model_isolated_from_the_global_rng() -> None:
+    """``build_model(seed=s)`` is a function of ``s`` alone and leaves the global RNG untouched."""
+    torch.manual_seed(1)
+    expected = build_model("cnn", (1, 8, 8), K, seed=7).state_dict()
+    torch.manual_seed(99)
+    state = torch.random.get_rng_state()
+    got = build_model("cnn", (1, 8, 8), K, seed=7).state_dict()
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_build_model_is_thread_safe() -> None:
+    """Models built in threads that also draw from the global RNG equal the ones built alone."""
+    import threading
+
+    alone = {s: build_model("mlp", (1, 8, 8), K, seed=s).state_dict() for s in range(4)}
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    stop = threading.Event()
+
+    def noise() -> None:
+        while not stop.is_set():
+            torch.rand(100)  # a careless neighbour drawing from the global RNG
+
+    def build(s: int) -> None:
+        for _ in range(5):
+            out[s] = build_model("mlp", (1, 8, 8), K, seed=s).state_dict()
+
+    t_noise = threading.Thread(target=noise)
+    t_noise.start()
+    workers = [threading.Thread(target=build, args=(s,)) for s in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    stop.set()
+    t_noise.join()
+    for s in range(4):
+        assert all(torch.equal(alone[s][k], out[s][k]) for k in alone[s])
+
+
+def test_seeded_dropout_masks_come_from_the_model_seed() -> None:
+    """smallvgg's dropout masks depend on the build seed only, not on the global RNG."""
+    x = torch.randn(8, 1, 8, 8)
+
+    def forward(global_seed: int, seed: int) -> torch.Tensor:
+        m = build_model("smallvgg", (1, 8, 8), K, seed=seed).train()
+        torch.manual_seed(global_seed)
+        return m.features(x)
+
+    assert torch.equal(forward(1, 0), forward(2, 0))
+    assert not torch.equal(forward(1, 0), forward(1, 1))

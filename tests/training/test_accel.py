@@ -26,7 +26,7 @@ GOLDEN = {
 def test_cpu_training_numbers_are_unchanged(key: str, tmp_path: Path) -> None:
     data = load_dataset("digits", tmp_path, device="cpu")
     torch.manual_seed(0)
-    model = build_model(key, data.input_shape, data.num_classes)
+    model = build_model(key, data.input_shape, data.num_classes, seed=0)
     result = fit(model, data.x_train, one_hot_supervision(data.y_train, 10), cross_entropy, TrainConfig(epochs=2),
                  seed=0)
     logits = predict_logits(model, data.x_test)
@@ -37,13 +37,13 @@ def test_cpu_training_numbers_are_unchanged(key: str, tmp_path: Path) -> None:
 
 def test_cpu_helpers_are_no_ops() -> None:
     cpu = torch.device("cpu")
-    model = build_model("cnn", (1, 8, 8), 10)
+    model = build_model("cnn", (1, 8, 8), 10, seed=0)
     x = torch.randn(4, 1, 8, 8)
     forward, x2 = prepare(model, x)
     assert forward is model and x2 is x
     assert not amp_enabled(cpu) and not use_channels_last(model, cpu)
     assert isinstance(autocast(cpu), contextlib.nullcontext)
-    assert has_conv(model) and not has_conv(build_model("mlp", (1, 8, 8), 10))
+    assert has_conv(model) and not has_conv(build_model("mlp", (1, 8, 8), 10, seed=0))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -54,7 +54,7 @@ def test_cuda_fast_path_trains_close_to_fp32(monkeypatch: pytest.MonkeyPatch, tm
     for amp in ("0", "1"):
         monkeypatch.setenv("UNLEARN_AMP", amp)
         torch.manual_seed(0)
-        model = build_model("cnn", data.input_shape, data.num_classes).cuda()
+        model = build_model("cnn", data.input_shape, data.num_classes, seed=0).cuda()
         fit(model, data.x_train, one_hot_supervision(data.y_train, 10), cross_entropy, TrainConfig(epochs=10), seed=0)
         accs[amp] = float((predict_logits(model, data.x_test).argmax(1) == data.y_test).float().mean())
     assert abs(accs["0"] - accs["1"]) < 0.03 and accs["1"] > 0.9
