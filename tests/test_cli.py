@@ -12,7 +12,7 @@ import pytest
 
 from engine.cli import main
 from engine.metrics import METRICS
-from engine.runner import ID_COLUMNS
+from engine.runner import ID_COLUMNS, SIZE_COLUMNS
 
 FAST = ["--train", "epochs=4"]
 
@@ -28,7 +28,8 @@ def test_compare_writes_one_row_per_method_and_seed(tmp_path):
                "--cache-dir", str(tmp_path / "c"), "--out", str(out), *FAST, "--hparam", "finetune.epochs=1"])
     assert rc == 0
     df = pd.read_csv(out)
-    assert list(df.columns) == [*ID_COLUMNS, *METRICS.keys(), "note"]
+    assert list(df.columns) == [*ID_COLUMNS, *SIZE_COLUMNS, *METRICS.keys(), "note"]
+    assert (df["n_val"] > 0).all() and (df["n_test"] > 0).all()
     assert len(df) == 6 and set(df["seed"]) == {0, 1}
     assert set(df["status"]) == {"ok"}
     assert (df.loc[df["method"] == "retrain", "forget_acc"] == 0).all()

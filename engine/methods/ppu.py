@@ -12,8 +12,9 @@ probabilities with a KL loss, forget rows weighted 1 and retain rows lambda (Eq.
 (Sec. 5.5) keeps a checkpoint per epoch and returns the one whose forget error is closest to the error on
 held-out data of the forget classes (:func:`select_checkpoint`), as SCRUB+R does in the same repository.
 
-Defaults: lambda 1 (paper, all experiments), uniform pseudo-probabilities, 10 solver iterations (official);
-epochs / lr / batch are ours (not published). Needs: forget and retain *inputs* and held-out inputs (privacy
+Defaults: lambda 1 (paper, all experiments), uniform pseudo-probabilities, 10 solver iterations (official),
+class masses per task (``target=auto``: bias removal keeps the pseudo-probabilities as they are, privacy maintains
+the original model's class masses so that the refinement runs); epochs / lr / batch are ours (not published). Needs: forget and retain *inputs* and held-out inputs (privacy
 mode); no labels, so it runs under every paradigm, ``label_free`` included.
 """
 
@@ -33,16 +34,20 @@ from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnD
 from engine.methods.common import batches, check_finite
 
 PSEUDO = ("uniform", "random")
-TARGETS = ("pseudo", "original")
+TARGETS = ("auto", "pseudo", "original")
 MODES = ("bias_removal", "privacy")
+# target "auto": the class masses of the paper's task (Sec. 5.4 bias removal: the forget probabilities are simply
+# replaced, no optimisation; Sec. 4.1 / 5.5 privacy: the original model's class masses are maintained)
+MODE_TARGET = {"bias_removal": "pseudo", "privacy": "original"}
 LAYERS = ("all", "head")
 
 # The paper gives lambda = 1 for every experiment (Sec. 5.2, Sec. 6) and the two tasks' settings (Sec. 5.4/5.5);
-# epochs, lr and batch size of the weight update are not published; the class masses are the official script's
-# (column sums of [A_r; pseudo]) for both tasks. PAPER_DEFAULTS[dataset][mode] -> {config field: value}.
+# epochs, lr and batch size of the weight update are not published. Class masses: bias removal the official
+# script's (column sums of [A_r; pseudo]: no optimisation, Sec. 5.4), privacy the original model's (the paper's
+# "maintain M_k", Sec. 4.1 / 5.5: the refinement of Eq. 1-7 runs). PAPER_DEFAULTS[dataset][mode] -> {field: value}.
 # The paper's other datasets (Lacuna-10, the 5-class CIFAR-5 / Lacuna-5 subsets) are not in our registry.
 _BIAS = {"mode": "bias_removal", "target": "pseudo", "pseudo": "uniform", "lam": 1.0, "refine_iters": 10}
-_PRIVACY = {"mode": "privacy", "target": "pseudo", "pseudo": "uniform", "lam": 1.0, "refine_iters": 10}
+_PRIVACY = {"mode": "privacy", "target": "original", "pseudo": "uniform", "lam": 1.0, "refine_iters": 10}
 PAPER_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "cifar10": {"bias_removal": dict(_BIAS), "privacy": dict(_PRIVACY)},
 }
@@ -60,11 +65,16 @@ class PpuConfig:
     pseudo: str = param("uniform", "pseudo-probabilities replacing the forget outputs: uniform 1/K, or seeded "
                                    "uniform draws normalised per row (official code)", choices=PSEUDO,
                         source="paper: both (Table 1), uniform for privacy; official script: random")
-    target: str = param("pseudo", "class masses the refinement must meet (Eq. 2): pseudo = column sums of "
-                                  "[A_r; pseudo] (official script; the refinement is then the identity), "
-                                  "original = column sums of the model's outputs on all training inputs (the "
-                                  "paper's 'maintain M_k')", choices=TARGETS,
-                        source="official script: pseudo; paper Sec. 4.1: original")
+    target: str = param("auto", "class masses M_k the refinement must meet (Eq. 2): auto = the mode's (pseudo "
+                                "for bias_removal, original for privacy); original = column sums of the "
+                                "model's outputs on all training inputs (the paper's 'maintain M_k': Eq. 1-7 "
+                                "move the forget rows back towards the model's class distribution); pseudo = "
+                                "column sums of [A_r; pseudo] themselves (official script): every constraint "
+                                "already holds, so the refinement returns its input unchanged and the targets "
+                                "are exactly the pseudo-probabilities (maximal forgetting, no optimisation)",
+                        choices=TARGETS,
+                        source="paper: Sec. 5.4 bias removal replaces the probabilities without optimising "
+                               "(pseudo), Sec. 4.1 / 5.5 privacy maintains M_k (original); official script: pseudo")
     lam: float = param(1.0, "lambda of Eq. 1: weight of the retain rows, in the refinement and in the KL fit",
                        range=(1e-3, 100.0), log=True, source="paper: 1 in all experiments (Table 5 ablation: 1-4)")
     epochs: int = param(5, "passes of the KL fit over forget + retain", range=(1, 200),
@@ -163,6 +173,34 @@ def pseudo_probabilities(n: int, k: int, kind: str, generator: torch.Generator) 
     raise ValueError(f"pseudo: unknown kind {kind!r}; valid: {', '.join(PSEUDO)}")
 
 
+def class_target(cfg: PpuConfig) -> str:
+    """The class masses ``cfg`` asks for: ``cfg.target``, or for ``auto`` the mode's (:data:`MODE_TARGET`)."""
+    return MODE_TARGET[cfg.mode] if cfg.target == "auto" else cfg.target
+
+
+def refined_targets(a_r: torch.Tensor, a_f: torch.Tensor, cfg: PpuConfig,
+                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stages 1-2: ``A = [A_r; pseudo]`` and its refinement ``M`` under the class masses of ``cfg`` (Eq. 1-7).
+
+    Args:
+        a_r: ``(n_r, K)`` the model's probabilities on the retain inputs.
+        a_f: ``(n_f, K)`` its probabilities on the forget inputs (only their class masses are used: ``original``).
+        cfg: ``pseudo``, ``target`` (see :func:`class_target`), ``mode``, ``lam``, ``refine_iters``, ``refine_tol``.
+        generator: draws the ``random`` pseudo-probabilities.
+
+    Returns:
+        ``(A, M)``, both ``(n_r + n_f, K)`` float64 on the CPU, retain rows first. With target ``pseudo`` the
+        class masses are A's own column sums, A is already feasible and ``M == A``; with ``original`` they are the
+        column sums of ``[A_r; A_f]``, so the forget rows get back the mass the pseudo-probabilities took away.
+    """
+    a_r, a_f = a_r.detach().to("cpu", torch.float64), a_f.detach().to("cpu", torch.float64)
+    n_r, n_f, k = a_r.shape[0], a_f.shape[0], a_r.shape[1]
+    stacked = torch.cat([a_r, pseudo_probabilities(n_f, k, cfg.pseudo, generator)])
+    col_target = stacked.sum(0) if class_target(cfg) == "pseudo" else torch.cat([a_r, a_f]).sum(0)
+    row_w = torch.cat([torch.full((n_r,), cfg.lam, dtype=torch.float64), torch.ones(n_f, dtype=torch.float64)])
+    return stacked, refine(stacked, col_target, row_w, cfg.refine_iters, cfg.refine_tol)
+
+
 # ------------------------------------------------------------------------------------------ the weight fit
 
 
@@ -203,21 +241,16 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PpuConfig, ctx: UnlearnCon
     if data.x_retain is None:
         raise NotApplicable("PPU needs the retain inputs")
     x_f, x_r = data.x_forget, data.x_retain
-    n_f, n_r, k = x_f.shape[0], x_r.shape[0], data.num_classes
+    n_f, n_r = x_f.shape[0], x_r.shape[0]
 
     # Stage 1: outputs of the model we start from, forget rows replaced by pseudo-probabilities
     model.eval()
     logits_r, logits_f = _logits(model, x_r), _logits(model, x_f)
     a_r = torch.softmax(logits_r.double(), dim=1).cpu()
     a_f = torch.softmax(logits_f.double(), dim=1).cpu()
-    pseudo = pseudo_probabilities(n_f, k, cfg.pseudo, ctx.generator(1))
-    stacked = torch.cat([a_r, pseudo])
 
-    # Stage 2: refinement under the class-mass constraints
-    col_target = stacked.sum(0) if cfg.target == "pseudo" else torch.cat([a_r, a_f]).sum(0)
-    row_w = torch.cat([torch.full((n_r,), cfg.lam, dtype=torch.float64),
-                       torch.ones(n_f, dtype=torch.float64)])
-    refined = refine(stacked, col_target, row_w, cfg.refine_iters, cfg.refine_tol)
+    # Stage 2: refinement under the class-mass constraints (the identity for target "pseudo")
+    _, refined = refined_targets(a_r, a_f, cfg, ctx.generator(1))
     targets = refined.to(ctx.device, torch.float32)
     targets = targets / targets.sum(1, keepdim=True)
 
@@ -277,14 +310,22 @@ so PPU runs under every paradigm, `label_free` included.
    $M_{ik} = A_{ik}\,e^{-(w_i+\alpha_i+\nu_k)/w_i}$ (Eq. 6); coordinate ascent alternates the row duals
    $\alpha_i$ (closed form: row scaling) and the class duals $\nu_k$ (one monotone 1-D root per class, Newton,
    as in the official `opt_solver`) until every class mass is within `refine_tol` of $M_k$.
-   The class masses $M_k$ (`target`): `pseudo` = column sums of $[A_r; \hat p_f]$, as the official script
-   sets them; $A$ then already satisfies every constraint and the refinement returns it unchanged (the
-   paper's bias-removal task: "instead of performing optimizations, we directly modify the forget set
-   probabilities", Sec. 5.4). `original` = column sums of the model's outputs on *all* training inputs, the
-   paper's "total probability for class k ... we strive to maintain this constant" (Sec. 4.1, 5.5): the mass
-   the forget rows lost is put back, mostly into the forget rows (the retain rows of other classes hardly
-   take any; more so as $\lambda$ grows, cf. Table 5). On digits with a whole class forgotten this undoes the
-   forgetting (forget accuracy back to 1.0), so it is an option, not the default.
+   The class masses $M_k$ (`target`; `auto`, the default, takes the mode's: `pseudo` for `bias_removal`,
+   `original` for `privacy`):
+   - `original` = column sums of the model's outputs on *all* training inputs, the paper's "total probability
+     for class k ... we strive to maintain this constant" (Sec. 4.1) and its privacy task ("with the refinement
+     of pseudo-probabilities, the model can maintain the original distribution while effectively forgetting",
+     Sec. 5.5). Eq. 1-7 then do real work: the mass the pseudo-probabilities took from the forget set's classes
+     is put back, mostly into the forget rows (retain rows of other classes take little; less as $\lambda$
+     grows, cf. Table 5), so the forget outputs move from uniform towards the model's class distribution. On
+     digits with 25 samples of class 5 forgotten the forget rows keep ~0.6 of their own class instead of 0.1.
+     With a *whole class* forgotten it gives the class its mass back and undoes the forgetting (digits, class
+     3: forget accuracy 0.99), so class removal should use `bias_removal` or `target=pseudo`.
+   - `pseudo` = column sums of $[A_r; \hat p_f]$ themselves, as the official script sets them: $A$ then already
+     satisfies every constraint, so the refinement returns it **unchanged** and the targets are exactly the
+     retain outputs plus the pseudo-probabilities. This is the paper's bias-removal task ("instead of performing
+     optimizations, we directly modify the forget set probabilities", Sec. 5.4): pick it for the largest forget
+     error, or to fit the weights to the raw pseudo-probabilities in any mode.
 3. **Weight update** (Sec. 4.3, Fig. 1). SGD (momentum 0.9, weight decay 5e-4) on
    $\frac1B\big(\sum_{f} \mathrm{KL}(M_f \| f(x_f;w)) + \lambda \sum_{r} \mathrm{KL}(M_r \| f(x_r;w))\big)$ over
    shuffled mini-batches that mix forget and retain samples, for `epochs` passes.
@@ -303,7 +344,7 @@ so PPU runs under every paradigm, `label_free` included.
 | --- | --- | --- | --- |
 | `mode` | bias_removal, privacy | bias_removal | both tasks |
 | `pseudo` | uniform, random | uniform | both (Table 1); uniform for privacy; official script: random |
-| `target` | pseudo, original | pseudo | official script: pseudo (both presets); paper text: original |
+| `target` | auto, pseudo, original | auto (bias_removal: pseudo, privacy: original) | official script: pseudo; paper: Sec. 5.4 no optimisation (pseudo), Sec. 4.1 / 5.5 maintain $M_k$ (original) |
 | `lam` (λ) | 0.001-100 | 1 | 1 everywhere; ablation 1-4 (Table 5) |
 | `epochs` | 1-200 | 5 | not published |
 | `lr` | 1e-7-1 | 0.01 | not published |
@@ -337,9 +378,8 @@ always, since needs are static). No labels, no training-time state.
   error closest to the original's, ~0) it would always return the first epoch, contradicting the stated goal
   (forget error close to retraining's). We implement the goal with SCRUB+R's reference (see 4), with the
   starting model's predictions instead of labels; only epochs 1..E are candidates (not the starting model).
-- *Held-out data*: privacy mode reads the test inputs (never their labels) to set the reference, as SCRUB+R
-  reads a validation split; our datasets have no separate validation split, so the checkpoint choice has
-  seen the inputs `test_acc` is later measured on (not their labels).
+- *Held-out data*: privacy mode reads the validation inputs (never their labels, never the test split) to set
+  the reference, as SCRUB+R reads a validation split.
 - *Incremental requests*: each request starts from the current model (its outputs are the new $A$).
 """
 

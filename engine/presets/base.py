@@ -2,13 +2,20 @@
 
 A :class:`Preset` names a dataset, paradigm (+ rate), scenario (+ parameters), model, methods (+ any
 hyper-parameters that differ from the defaults) and seeds. CPU presets shrink the paper's setting to
-the embedded ``digits`` dataset (same scenario, paradigm and methods); full-size presets keep the
-paper's dataset and model and are marked ``gpu_recommended``. :class:`PaperRef` points at the rows of
-the paper's results table (``engine/presets/paper_tables/<paper>.csv``) that the preset reproduces.
+the embedded ``digits`` dataset (same scenario, paradigm and methods) and run the methods' digits defaults
+(:data:`DIGITS_DEFAULTS` says so in their text), plus the paper's values where a task fixes them (LAF's
+tau, PGU's de-poisoning mode, PPU's privacy mode). Full-size presets keep the paper's dataset and model, are
+marked ``gpu_recommended`` and run every method's official values, ``PAPER_DEFAULTS`` of its module for the
+preset's dataset and scenario / paradigm / task (:func:`paper_hparams`; DESIGN.md "presets name what they
+run"); the few deviations are written next to the preset and in its ``differences``. :class:`PaperRef`
+points at the rows of the paper's results table (``engine/presets/paper_tables/<paper>.csv``) that the
+preset reproduces.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +54,8 @@ class PaperRef:
     ``paradigm`` ``None`` keeps every paradigm of the table (LAF prints supervised baselines and
     label-free LAF rows side by side); ``scenario_params`` keeps rows with those ``scenario_param``
     values plus rows that have none (empty = all rows); ``note_prefix`` keeps rows whose note starts with
-    it (UDRU's Table 5 prints one MIA value per forgotten label: ``"label 0;"``).
+    it (UDRU's Table 5 prints one MIA value per forgotten label: ``"label 0;"``); ``scenario`` keeps rows of
+    that scenario (``None`` = all).
     """
 
     table: str
@@ -56,6 +64,7 @@ class PaperRef:
     paradigm: str | None = None
     scenario_params: tuple[str, ...] = ()
     note_prefix: str = ""
+    scenario: str | None = None  # keep only rows of this scenario (PPU's Table 4 prints class and selective)
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,49 @@ class Preset:
 
 
 PRESETS: Registry[Preset] = Registry("preset")
+
+DIGITS_DEFAULTS = ("hyper-parameters: the methods' digits defaults, not the paper's values (except where named "
+                   "here): chosen by hand on digits / cnn with class 3 forgotten, judged by accuracies measured "
+                   "on the test split (there was no validation split then; they are to be re-tuned on val), or "
+                   "the official values kept where those worked on digits (each method's doc says which)")
+"""What every digits preset says about its hyper-parameters (the methods' docs give the values and reasons)."""
+
+
+def paper_defaults(method: str, dataset: str, scenario: str, paradigm: str, key: str | None = None) -> dict[str, Any]:
+    """The official values of ``method`` for a setting: its module's ``PAPER_DEFAULTS`` (``{}`` where none).
+
+    The tables are keyed by dataset, then, where the official code sets values per experiment, by what it
+    distinguishes: the scenario (LAF, LAF+R, PGU), the paradigm (UDRU) or the task (PPU's ``mode``, given as
+    ``key``). ``key`` is tried first, then ``scenario``, then ``paradigm``.
+    """
+    from engine.methods import METHODS  # the method registry (heavy import) only when a preset asks
+
+    if method not in METHODS:
+        return {}
+    module = importlib.import_module(METHODS.get(method).unlearn.__module__)
+    entry = getattr(module, "PAPER_DEFAULTS", {}).get(dataset)
+    if not entry:
+        return {}
+    if all(isinstance(v, Mapping) for v in entry.values()):
+        for k in (key, scenario, paradigm):
+            if k is not None and k in entry:
+                return dict(entry[k])
+        return {}
+    return dict(entry)
+
+
+def paper_hparams(methods: Iterable[str], dataset: str, scenario: str, paradigm: str = "supervised", *,
+                  keys: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[tuple[str, tuple], ...]:
+    """A full-size preset's ``hparams``: :func:`paper_defaults` of every method (``keys``: its task key), then
+    ``overrides`` on top (the preset's documented deviations from the official values)."""
+    keys, overrides = keys or {}, overrides or {}
+    out = []
+    for m in methods:
+        values = {**paper_defaults(m, dataset, scenario, paradigm, keys.get(m)), **overrides.get(m, {})}
+        if values:
+            out.append((m, tuple(values.items())))
+    return tuple(out)
 
 
 def register(preset: Preset) -> Preset:

@@ -101,6 +101,8 @@ def _select(df: pd.DataFrame, ref: PaperRef) -> pd.DataFrame:
         m &= df["scenario_param"].isin([*ref.scenario_params, ""])
     if ref.note_prefix:
         m &= df["note"].str.startswith(ref.note_prefix)
+    if ref.scenario is not None:
+        m &= df["scenario"] == ref.scenario
     return df[m]
 
 

@@ -90,6 +90,8 @@ def make_view(method: Method, problem: Problem, forget_idx: torch.Tensor, retain
 
 
 def _row_digests(x: torch.Tensor) -> set[bytes]:
+    if x.shape[0] == 0:
+        return set()
     flat = x.detach().reshape(x.shape[0], -1).to("cpu", torch.float32).contiguous().numpy()
     return {hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat}
 

@@ -11,7 +11,13 @@ import torch
 
 from engine.config import build_config, config_dict, schema
 from engine.methods import METHODS
+from engine.methods.base import UnlearnData
+from engine.paradigms import PARADIGMS
+from engine.paradigms.base import Supervision, one_hot_supervision
+from engine.runner.views import ViewLeak, audit_view, not_applicable_reason
 from tests.methods.conftest import cached_problem, view_for
+
+PARADIGM_KEYS = ("supervised", "partial_label", "noisy_label", "label_free")
 
 FAST = {"epochs": 1, "steps": 2, "iterations": 2, "fisher_noise": False}
 
@@ -63,3 +69,97 @@ def test_method_declares_its_needs_and_doc(key: str) -> None:
     assert (data.sup_forget is not None) == needs.forget_labels
     assert (data.x_retain is not None) == (needs.retain_data or needs.retain_labels or needs.labelled_retain_sample)
     assert set(data.train_state) == set(needs.train_time_state)
+
+
+def _snapshot(data: UnlearnData) -> dict[str, torch.Tensor]:
+    """Clones of every tensor a view holds (inputs, supervision, validation, training-time state)."""
+    out: dict[str, torch.Tensor] = {}
+    for f in dataclasses.fields(data):
+        v = getattr(data, f.name)
+        if isinstance(v, torch.Tensor):
+            out[f.name] = v.clone()
+        elif isinstance(v, Supervision):
+            for part in ("labels", "candidates", "labelled"):
+                out[f"{f.name}.{part}"] = getattr(v, part).clone()
+    for k, v in data.train_state.items():
+        tensors = v.items() if isinstance(v, dict) else [("", v)]
+        for name, t in tensors:
+            if isinstance(t, torch.Tensor):
+                out[f"train_state.{k}.{name}"] = t.clone()
+    return out
+
+
+def _current(data: UnlearnData, key: str) -> torch.Tensor:
+    name, _, rest = key.partition(".")
+    if name == "train_state":
+        rec, _, sub = rest.partition(".")
+        v = data.train_state[rec]
+        return v[sub] if sub else v
+    v = getattr(data, name)
+    return getattr(v, rest) if rest else v
+
+
+@pytest.mark.parametrize("paradigm", PARADIGM_KEYS)
+@pytest.mark.parametrize("key", METHODS.keys())
+def test_label_contract_every_method_every_paradigm(key: str, paradigm: str) -> None:
+    """The sealed label contract (DESIGN.md evaluation protocol), for every method under all four paradigms:
+    the view holds only what the method declares and the paradigm allows, never the test split, and the
+    method modifies none of its inputs in place."""
+    method = METHODS.get(key)
+    reason = not_applicable_reason(method, PARADIGMS.get(paradigm))
+    if reason is not None:  # a method the paradigm cannot serve is reported as not applicable, never run
+        assert method.needs.forget_labels or method.needs.retain_labels or method.needs.val_labels \
+            or method.paradigms is not None
+        return
+    problem, original = cached_problem(paradigm=paradigm)
+    data, ctx = view_for(key, problem, original)  # make_view audits the view; a leak raises ViewLeak
+    needs = method.needs
+    assert data.x_val is None or (needs.val_data or needs.val_labels)
+    if paradigm == "label_free":
+        assert data.sup_forget is None and data.sup_val is None
+        if data.sup_retain is not None:
+            assert needs.labelled_retain_sample and data.retain_sample_idx is not None
+            assert int(data.sup_retain.labelled.sum()) <= int(data.retain_sample_idx.numel())
+    if data.sup_val is not None:  # the paradigm's supervision of val: noisy stays noisy, candidate sets stay sets
+        assert torch.equal(data.sup_val.labels, problem.val_supervision.labels)
+    before = _snapshot(data)
+    method.unlearn(copy.deepcopy(original), data, fast_config(key), ctx)
+    for name, t in before.items():
+        assert torch.equal(_current(data, name), t), f"{key} modified {name} in place"
+
+
+def test_a_leaking_view_is_caught() -> None:
+    """Deliberately leaking views (test inputs, labels under label-free, true labels in place of noisy ones,
+    undeclared data) are refused by the audit every view goes through."""
+    method = METHODS.get("pgu")
+    problem, original = cached_problem()
+    data, _ = view_for("pgu", problem, original)
+    f, r = problem.step(0)
+    audit_view(data, method, problem, f, r)  # the honest view passes
+    leaks = {
+        "test inputs as validation": dataclasses.replace(data, x_val=problem.data.x_test),
+        "test inputs mixed into the forget set": dataclasses.replace(
+            data, x_forget=torch.cat([data.x_forget, problem.data.x_test[:1]])),
+        "undeclared retain inputs": dataclasses.replace(data, x_retain=problem.data.x_train[r]),
+        "validation labels that are not the paradigm's": dataclasses.replace(
+            data, sup_val=one_hot_supervision((problem.data.y_val + 1) % 10, 10)),
+    }
+    for what, view in leaks.items():
+        with pytest.raises(ViewLeak):
+            audit_view(view, method, problem, f, r)
+        assert what
+
+    lf, lf_model = cached_problem(paradigm="label_free")
+    ppu = METHODS.get("ppu")
+    view, _ = view_for("ppu", lf, lf_model)
+    f, r = lf.step(0)
+    with pytest.raises(ViewLeak, match="label-free"):
+        audit_view(dataclasses.replace(view, sup_forget=lf.supervision.take(f)), ppu, lf, f, r)
+
+    noisy, noisy_model = cached_problem(paradigm="noisy_label")
+    view, _ = view_for("pgu", noisy, noisy_model)
+    f, r = noisy.step(0)
+    true = one_hot_supervision(noisy.data.y_train[f], 10)
+    assert not torch.equal(true.labels, noisy.supervision.labels[f])  # some forget labels are noisy
+    with pytest.raises(ViewLeak, match="observed supervision"):
+        audit_view(dataclasses.replace(view, sup_forget=true), method, noisy, f, r)

@@ -11,7 +11,15 @@ import torch
 from engine.config import build_config
 from engine.errors import NotApplicable
 from engine.methods import METHODS
-from engine.methods.ppu import kl_to_targets, pseudo_probabilities, refine, select_checkpoint
+from engine.methods.ppu import (
+    PAPER_DEFAULTS,
+    class_target,
+    kl_to_targets,
+    pseudo_probabilities,
+    refine,
+    refined_targets,
+    select_checkpoint,
+)
 from engine.methods.ppu_after import BASES
 from engine.paradigms import PARADIGMS
 from engine.runner.views import not_applicable_reason
@@ -110,12 +118,13 @@ def test_ppu_end_to_end_forgets_the_class(pseudo: str) -> None:
 
 
 def test_ppu_privacy_mode_keeps_a_forgetting_epoch_for_a_class() -> None:
-    """A whole class: held-out samples of the class are forgotten too, so the reference is high."""
+    """A whole class: held-out samples of the class are forgotten too, so the reference is high. (With the
+    privacy mode's own class masses, ``original``, a whole class gets its mass back: see the method doc.)"""
     problem, original = cached_problem()
     data, ctx = view_for("ppu", problem, original)
-    assert data.x_test is not None
+    assert data.x_val is not None
     fi, _ = problem.step(0)
-    cfg = build_config(METHODS.get("ppu").config, {"mode": "privacy", "epochs": 3}, "ppu")
+    cfg = build_config(METHODS.get("ppu").config, {"mode": "privacy", "target": "pseudo", "epochs": 3}, "ppu")
     out = METHODS.get("ppu").unlearn(copy.deepcopy(original), data, cfg, ctx)
     assert accuracy(out, problem.data.x_train[fi], problem.data.y_train[fi]) < 0.5
 
@@ -146,3 +155,42 @@ def test_ppu_after_unregistered_base_is_not_applicable(monkeypatch: pytest.Monke
     cfg = build_config(METHODS.get("ppu_after").config, {"base": missing[0]}, "ppu_after")
     with pytest.raises(NotApplicable, match=missing[0]):
         METHODS.get("ppu_after").unlearn(copy.deepcopy(original), data, cfg, ctx)
+
+
+SELECTIVE = {"scenario": "selective", "params": (("forget_class", 5), ("count", 25))}  # PPU Table 3 on digits
+
+
+def _outputs(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return torch.softmax(model(x).double(), 1)
+
+
+def test_target_auto_is_the_modes_and_the_papers_privacy_setting_refines() -> None:
+    config = METHODS.get("ppu").config
+    assert class_target(build_config(config, {}, "ppu")) == "pseudo"  # bias removal: Sec. 5.4, no optimisation
+    assert class_target(build_config(config, {"mode": "privacy"}, "ppu")) == "original"  # Sec. 4.1 / 5.5
+    assert class_target(build_config(config, {"mode": "privacy", "target": "pseudo"}, "ppu")) == "pseudo"
+    assert PAPER_DEFAULTS["cifar10"]["privacy"]["target"] == "original"
+    assert PAPER_DEFAULTS["cifar10"]["bias_removal"]["target"] == "pseudo"
+
+
+def test_privacy_refinement_moves_the_forget_rows_towards_the_original_class_masses() -> None:
+    """Eq. 1-7 are not the identity in privacy mode: the refined targets differ from [A_r; pseudo], meet the
+    original model's class masses, and give the forget rows back mass of their class; ``pseudo`` is the identity."""
+    problem, original = cached_problem(**SELECTIVE)
+    data, ctx = view_for("ppu", problem, original)
+    fi, _ = problem.step(0)
+    a_r, a_f = _outputs(original, data.x_retain), _outputs(original, data.x_forget)
+    n_r, k = a_r.shape[0], data.num_classes
+    cfg = build_config(METHODS.get("ppu").config, {"mode": "privacy", "refine_iters": 1000}, "ppu")
+    stacked, refined = refined_targets(a_r, a_f, cfg, ctx.generator(1))
+    torch.testing.assert_close(stacked[n_r:], torch.full((a_f.shape[0], k), 1.0 / k, dtype=torch.float64))
+    assert float((refined - stacked).abs().max()) > 0.1  # the refinement changed the targets
+    torch.testing.assert_close(refined.sum(0), torch.cat([a_r, a_f]).sum(0), atol=1e-5, rtol=0)  # Eq. 2: M_k
+    torch.testing.assert_close(refined.sum(1), torch.ones(refined.shape[0], dtype=torch.float64))  # Eq. 3
+    own = refined[n_r:].gather(1, problem.data.y_train[fi].cpu().long()[:, None])
+    assert float(own.mean()) > 0.3 > 1.0 / k  # forget rows moved from uniform towards the forgotten class
+    pseudo_cfg = build_config(METHODS.get("ppu").config, {"mode": "privacy", "target": "pseudo"}, "ppu")
+    stacked, refined = refined_targets(a_r, a_f, pseudo_cfg, ctx.generator(1))
+    torch.testing.assert_close(refined, stacked, atol=1e-9, rtol=0)  # pseudo: the documented identity

@@ -104,28 +104,100 @@ def test_attacker_flags_training_members_above_chance(overfit):
     np.testing.assert_array_equal(again.arrays["proba"], r_in.arrays["proba"])
 
 
-def test_value_equals_an_independent_computation(overfit):
+def test_value_and_attacker_accuracy_equal_an_independent_computation(overfit):
     from sklearn.neural_network import MLPClassifier
     from sklearn.preprocessing import StandardScaler
 
     model, x_train, x_test, trained, _, inputs = overfit
     inp = inputs(trained[:100], seed=5)
-    value = W.mia_whitebox(attach_model_features(inp, model, x_train, x_test, ["mia_whitebox"])).value
+    out = evaluate_all(attach_model_features(inp, model, x_train, x_test, ["mia_whitebox"]),
+                       ["mia_whitebox", "mia_whitebox_attacker_acc"])
     members, nonmembers, scored = W.groups(inp)
     assert len(members) == len(nonmembers) == 300 and len(scored) == 100  # balanced: min(|retain|, |test|)
     assert not set(members) & set(scored) and set(members) <= set(trained[100:])
+    fit_in, fit_out, hold_in, hold_out = W.split_holdout(members, nonmembers, 5)
 
     def feats(x: torch.Tensor, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return W.whitebox_features(model, x[torch.as_tensor(idx)], torch.as_tensor(y[idx]), 5)
 
     y_tr, y_te = inp.y_train, inp.y_test
-    xa = np.concatenate([feats(x_train, y_tr, members), feats(x_test, y_te, nonmembers)])
-    la = np.r_[np.ones(len(members)), np.zeros(len(nonmembers))]
+    xa = np.concatenate([feats(x_train, y_tr, fit_in), feats(x_test, y_te, fit_out)])
+    la = np.r_[np.ones(len(fit_in)), np.zeros(len(fit_out))]
     scaler = StandardScaler().fit(xa)
     clf = MLPClassifier(hidden_layer_sizes=(128, 64), early_stopping=True, max_iter=200, random_state=5)
     clf.fit(scaler.transform(xa).astype(np.float32), la)
-    expected = clf.predict(scaler.transform(feats(x_train, y_tr, scored)).astype(np.float32)).mean()
-    assert value == pytest.approx(expected, abs=1e-12)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return clf.predict(scaler.transform(x).astype(np.float32))
+
+    held = np.r_[predict(feats(x_train, y_tr, hold_in)) == 1, predict(feats(x_test, y_te, hold_out)) == 0]
+    assert out["mia_whitebox_attacker_acc"].value == pytest.approx(held.mean(), abs=1e-12)
+    assert held.mean() > W.chance_bound(len(held))  # informative: the value is reported
+    assert out["mia_whitebox"].value == pytest.approx(predict(feats(x_train, y_tr, scored)).mean(), abs=1e-12)
+
+
+def test_holdout_split_is_balanced_disjoint_and_seeded():
+    members, nonmembers = np.arange(0, 400, 2), np.arange(1000, 1200)
+    fit_in, fit_out, hold_in, hold_out = W.split_holdout(members, nonmembers, 0)
+    assert len(hold_in) == len(hold_out) == 50 and len(fit_in) == len(fit_out) == 150  # 25 % of 200
+    np.testing.assert_array_equal(np.union1d(fit_in, hold_in), members)
+    np.testing.assert_array_equal(np.union1d(fit_out, hold_out), nonmembers)
+    assert not set(fit_in) & set(hold_in) and not set(fit_out) & set(hold_out)
+    assert all(np.all(np.diff(a) > 0) for a in (fit_in, fit_out, hold_in, hold_out))
+    again = W.split_holdout(members, nonmembers, 0)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (fit_in, fit_out, hold_in, hold_out), strict=True))
+    assert not np.array_equal(W.split_holdout(members, nonmembers, 1)[2], hold_in)
+
+
+def test_chance_bound():
+    # two standard errors of a chance attacker (0.5 / sqrt(n)) or 5 points, whichever is larger
+    assert W.chance_bound(180) == pytest.approx(0.5 + 2 * 0.5 / np.sqrt(180))  # digits: 90 + 90 held out
+    assert W.chance_bound(1000) == pytest.approx(0.55)
+    assert W.chance_bound(4) == pytest.approx(1.0)  # 4 samples can never show an attacker above chance
+
+
+def test_not_informative_when_the_attacker_is_at_chance(overfit):
+    # "members" that the model never trained on: nothing tells them from the test samples
+    model, x_train, x_test, trained, unseen, inputs = overfit
+    inp = dataclasses.replace(inputs(trained[:100]), retain_idx=unseen)
+    out = evaluate_all(attach_model_features(inp, model, x_train, x_test, ["mia_whitebox"]),
+                       ["mia_whitebox", "mia_whitebox_attacker_acc"])
+    r, acc = out["mia_whitebox"], out["mia_whitebox_attacker_acc"]
+    assert r.value is None and r.reason.startswith("not informative") and "held-out" in r.reason
+    assert r.per_sample is None and r.arrays["attacker_acc"][0] == acc.value
+    assert abs(acc.value - 0.5) < 0.1 and acc.value <= r.arrays["chance_bound"][0]
+    assert r.arrays["chance_bound"][0] == pytest.approx(W.chance_bound(180))  # 25 % of 360 per group
+
+
+def test_attacker_accuracy_reuses_the_attack_and_the_features(overfit):
+    model, x_train, x_test, trained, _, inputs = overfit
+    keys = ["mia_whitebox", "mia_whitebox_attacker_acc"]
+    inp = attach_model_features(inputs(trained[:100]), model, x_train, x_test, keys)
+    assert inp.model_features["mia_whitebox"] is inp.model_features["mia_whitebox_attacker_acc"]  # one computation
+    fake = dataclasses.replace(inp, own_results={"mia_whitebox": W.MetricValue(0.3, arrays={
+        "attacker_acc": np.array([0.77]), "chance_bound": np.array([0.6])})})
+    assert W.mia_whitebox_attacker_acc(fake).value == 0.77  # read from mia_whitebox's result, not refitted
+    alone = attach_model_features(inputs(trained[:100]), model, x_train, x_test, ["mia_whitebox_attacker_acc"])
+    assert W.mia_whitebox_attacker_acc(alone).value == evaluate_all(inp, keys)["mia_whitebox_attacker_acc"].value
+
+
+def test_digits_cnn_within_class_is_not_informative():
+    """The reported finding: digits CNN, 20 % of class 3 forgotten; the model generalises (train 1.0, test ~0.98)
+    and the attacker cannot tell retain from test samples, so the forget-set share it calls member is noise."""
+    d = load_dataset("digits", Path("data"))
+    model = build_model("cnn", d.input_shape, 10, seed=0)
+    fit(model, d.x_train, one_hot_supervision(d.y_train, 10), cross_entropy, TrainConfig(), 0)
+    y = d.y_train.numpy()
+    threes = np.flatnonzero(y == 3)
+    forget = np.sort(np.random.default_rng(0).choice(threes, size=round(0.2 * len(threes)), replace=False))
+    lt, ls = predict_logits(model, d.x_train).numpy(), predict_logits(model, d.x_test).numpy()
+    inp = EvalInputs(lt, ls, y, d.y_test.numpy(), forget, np.setdiff1d(np.arange(len(y)), forget), None, (), (3,), 0,
+                     None, None, None, None)
+    out = evaluate_all(attach_model_features(inp, model, d.x_train, d.x_test, ["mia_whitebox"]),
+                       ["mia_whitebox", "mia_whitebox_attacker_acc"])
+    assert (lt[forget].argmax(1) == 3).all() and (ls.argmax(1) == d.y_test.numpy()).mean() > 0.95
+    assert out["mia_whitebox"].value is None and out["mia_whitebox"].reason.startswith("not informative")
+    assert out["mia_whitebox_attacker_acc"].value < W.chance_bound(180)
 
 
 def test_not_applicable_without_the_model_for_an_ensemble_and_for_a_whole_class():
@@ -158,4 +230,6 @@ def test_other_metrics_untouched_by_the_hook():
 def test_metadata():
     info = METRICS.get("mia_whitebox")
     assert info.direction == "closer_to_retrain" and info.group == "privacy" and "UDRU" in info.papers
-    assert info.model_features is not None
+    assert info.model_features is not None and "held-out" in info.description
+    acc = METRICS.get("mia_whitebox_attacker_acc")
+    assert acc.group == "privacy" and acc.model_features is info.model_features and "chance" in acc.description

@@ -64,7 +64,7 @@ def test_per_class_accuracy_matches_sklearn_confusion(random_run):
     for method in ("original", "finetune"):
         for seed in (0, 1):
             out, prob, _ = _stored(res, store, method, seed)
-            for split, y, logits in (("test", y_test, out["logits_test"]),
+            for split, y, logits in (("test", y_test[prob["test_idx"]], out["logits_test"]),
                                      ("train_forget", y_train[prob["forget_idx"]],
                                       out["logits_train"][prob["forget_idx"]]),
                                      ("train_retain", y_train[prob["retain_idx"]],
