@@ -371,8 +371,8 @@ METRICS.register(
         direction="closer_to_retrain",
         fn=mia_whitebox_attacker_acc,
         description="Accuracy of mia_whitebox's attacker on held-out retain (member) vs test (non-member) samples "
-        "of this model, balanced: the attack's own strength (0.5 = chance: it cannot tell members from non-members, and "
-        "mia_whitebox is then reported as not informative).",
+        "of this model, balanced: the attack's own strength (0.5 = chance: it cannot tell members from "
+        "non-members, and mia_whitebox is then reported as not informative).",
         papers="UDRU: not reported (a check on the white-box MIA's attacker; its Table 5 values presume an attacker "
         "above chance)",
         ideal=None,

@@ -20,6 +20,11 @@ EXPECTED = {
     "mia_asr",
     "mia_shadow_auc",
     "mia_whitebox",
+    "mia_whitebox_attacker_acc",
+    "forget_acc_observed",
+    "retain_acc_observed",
+    "mia_efficacy_observed",
+    "mia_loss_acc_observed",
     "kl_to_retrain",
     "gap_to_retrain",
     "unlearn_seconds",
@@ -50,6 +55,24 @@ def test_evaluate_all_default_and_subset():
     sub = evaluate_all(inp, ["test_acc", "forget_acc"])
     assert list(sub) == ["test_acc", "forget_acc"]
     assert sub["test_acc"] == out["test_acc"]
+
+
+def test_observed_variants_mirror_their_true_label_metric():
+    observed = [k for k in METRICS.keys() if k.endswith("_observed")]
+    assert set(observed) == {"forget_acc_observed", "retain_acc_observed", "mia_efficacy_observed",
+                             "mia_loss_acc_observed"}  # mia_asr is label-free: no variant
+    clean = evaluate_all(make_inputs("random"), observed)
+    for key in observed:
+        base, obs = METRICS.get(key.removesuffix("_observed")), METRICS.get(key)
+        assert (obs.direction, obs.ideal, obs.group, obs.needs_retrain) == (base.direction, base.ideal, base.group,
+                                                                            base.needs_retrain)
+        assert clean[key].value is None and "only under the noisy_label paradigm" in clean[key].reason
+    # observed labels equal to the true ones: every variant gives its true-label metric's value
+    inp = make_inputs("random")
+    same = dataclasses.replace(inp, y_train_observed=inp.y_train.copy())
+    both = evaluate_all(same, observed + [k.removesuffix("_observed") for k in observed])
+    for key in observed:
+        assert both[key].value == both[key.removesuffix("_observed")].value, key
 
 
 def test_random_scenario_not_applicable_parts():
