@@ -151,6 +151,12 @@ def scenario_schema(key: str) -> list[ParamSchema]:
     return schema(SCENARIOS.get(key, "scenario").config)
 
 
+def paradigm_schema(key: str) -> list[ParamSchema]:
+    """The paradigm's generator / training-loss options (noisy labels: noise, pairs, classes, train loss, ...)."""
+    config = PARADIGMS.get(key, "paradigm").config
+    return [] if config is None else schema(config)
+
+
 def models() -> dict[str, str]:
     return {k: m.title for k, m in MODELS.items()}
 
@@ -237,6 +243,7 @@ class Selection:
     dataset: str = "digits"
     paradigm: str = "supervised"
     rate: float | None = None
+    paradigm_params: dict[str, Any] = field(default_factory=dict)  # the paradigm's options (noise type, loss, ...)
     scenario: str = "class"
     scenario_params: dict[str, Any] = field(default_factory=dict)
     model: str = "cnn"
@@ -259,6 +266,8 @@ def build_spec(sel: Selection) -> ComparisonSpec:
     # only the user's departures from the defaults go into the spec, so the cache key matches the CLI's
     scen_defaults = {p.name: p.default for p in scenario_schema(sel.scenario)}
     scen = tuple((k, v) for k, v in sel.scenario_params.items() if k in scen_defaults)
+    para_defaults = {p.name: p.default for p in paradigm_schema(sel.paradigm)}
+    para = tuple((k, v) for k, v in sel.paradigm_params.items() if k in para_defaults and v != para_defaults[k])
     meths = []
     for name in sel.methods:
         defaults = {p.name: p.default for p in method_schema(name)}
@@ -267,7 +276,8 @@ def build_spec(sel: Selection) -> ComparisonSpec:
                                             if k in defaults and v != defaults[k])))
     return ComparisonSpec(
         dataset=sel.dataset, coarse=dataset_has_groups(sel.dataset) and sel.scenario == "subclass",
-        paradigm=sel.paradigm, rate=sel.rate if rate_name else None, scenario=sel.scenario, scenario_params=scen,
+        paradigm=sel.paradigm, rate=sel.rate if rate_name else None, paradigm_params=para, scenario=sel.scenario,
+        scenario_params=scen,
         model=sel.model, train=train, methods=tuple(meths), seeds=tuple(range(int(sel.seeds))), device=sel.device,
         shadow_models=int(sel.shadow_models))
 

@@ -36,6 +36,11 @@ HISTORY_PICK = "history.pick"
 HISTORY_SIDE_BY_SIDE = "history.side_by_side"
 
 
+def paradigm_param(paradigm: str, name: str) -> str:
+    """Widget key of one paradigm parameter (noise type, train loss, ...)."""
+    return f"sel.paradigm_param.{paradigm}.{name}"
+
+
 def scenario_param(scenario: str, name: str) -> str:
     """Widget key of one scenario parameter."""
     return f"sel.scenario_param.{scenario}.{name}"

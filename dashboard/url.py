@@ -1,6 +1,7 @@
 """The Compare page's selection <-> URL query parameters (a shareable link reproduces the selection).
 
-Parameters: ``dataset``, ``paradigm``, ``rate``, ``scenario``, ``s.<param>`` (scenario parameters), ``model``,
+Parameters: ``dataset``, ``paradigm``, ``rate``, ``p.<param>`` (paradigm parameters that differ from their
+default), ``scenario``, ``s.<param>`` (scenario parameters), ``model``,
 ``methods`` (comma-separated), ``h.<method>.<param>`` (hyper-parameters that differ from their default),
 ``seeds``, ``device``, ``epochs``, ``shadow`` (shadow-model pairs).
 """
@@ -25,6 +26,10 @@ def to_params(sel: data.Selection) -> dict[str, str]:
     q = {"dataset": sel.dataset, "paradigm": sel.paradigm}
     if sel.rate is not None and data.paradigm_rate(sel.paradigm)[0]:
         q["rate"] = _text(sel.rate)
+    para_defaults = {p.name: p.default for p in data.paradigm_schema(sel.paradigm)}
+    for k, v in sel.paradigm_params.items():
+        if k in para_defaults and v != para_defaults[k]:
+            q[f"p.{k}"] = _text(v)
     q["scenario"] = sel.scenario
     for k, v in sel.scenario_params.items():
         q[f"s.{k}"] = "" if v is None else _text(v)
@@ -72,6 +77,7 @@ def to_state(q: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         except ValueError as e:
             errors.append(f"rate: {e}")
     scen = {p.name: p for p in data.scenario_schema(scenario)}
+    para = {p.name: p for p in data.paradigm_schema(paradigm)}
     methods = data.methods()
     if "methods" in q:
         names = [m.strip() for m in q["methods"].split(",") if m.strip()]
@@ -81,7 +87,12 @@ def to_state(q: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         out[state.METHODS] = [m for m in names if m in methods]
     for k, v in q.items():
         try:
-            if k.startswith("s."):
+            if k.startswith("p."):
+                name = k[2:]
+                if name not in para:
+                    raise ValueError(f"paradigm {paradigm!r} has no parameter {name!r}")
+                out[state.paradigm_param(paradigm, name)] = forms.from_text(para[name], v)
+            elif k.startswith("s."):
                 name = k[2:]
                 if name not in scen:
                     raise ValueError(f"scenario {scenario!r} has no parameter {name!r}")

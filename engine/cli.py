@@ -1,5 +1,6 @@
-"""Command line: ``python -m engine compare ...`` runs a cached comparison headless; ``list`` shows registries;
-``bundle export|import`` moves finished comparisons between caches.
+"""Command line: ``python -m engine compare ...`` runs a cached comparison headless (``--preset KEY`` fills it
+with a seed paper's setting); ``list`` shows registries and the paper presets; ``bundle export|import`` moves
+finished comparisons between caches.
 
 Environment: ``UNLEARN_CACHE_DIR``, ``UNLEARN_DATA_DIR``, ``UNLEARN_EXECUTOR`` (``local`` | ``ray``; with
 ``RAY_ADDRESS`` to join a cluster) and ``UNLEARN_DEMO=1`` (demo caps, see :mod:`engine.demo`).
@@ -19,6 +20,9 @@ from engine.errors import SpecError
 KINDS = ("datasets", "paradigms", "scenarios", "models", "methods", "metrics")
 SCENARIO_FLAGS = {"forget_class": "--forget-class", "fraction": "--fraction", "count": "--count",
                   "steps": "--steps", "classes": "--classes", "forget_group": "--forget-group"}
+# CLI option (dest) -> paradigm parameter (``ComparisonSpec.paradigm_params``)
+PARADIGM_FLAGS = {"noise": "noise", "noise_pairs": "pairs", "noise_classes": "classes", "noise_targets": "targets",
+                  "train_loss": "train_loss", "official_generator": "official"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--paradigm", default="supervised")
     c.add_argument("--rate", type=float, default=None, help="partial rate q / noise rate r")
     c.add_argument("--labelled-fraction", type=float, default=1.0, help="label_free: labelled share at training")
+    c.add_argument("--noise", default=None, metavar="symmetric|pair|class_subset",
+                   help="noisy_label: how labels are corrupted (default symmetric)")
+    c.add_argument("--noise-pairs", default=None, metavar="A-B,C-D",
+                   help="noisy_label pair noise: mutual partner classes (default each class k -> k+1)")
+    c.add_argument("--noise-classes", default=None, metavar="C,C,...",
+                   help="noisy_label: true classes whose samples are corrupted (class_subset: LAF uses 0,1,2,3,4)")
+    c.add_argument("--noise-targets", default=None, metavar="C,C,...",
+                   help="noisy_label class_subset: classes a wrong label is drawn from (default any other)")
+    c.add_argument("--train-loss", default=None, metavar="gce|ce",
+                   help="noisy_label: loss of original/retrain training and the methods' task loss (default gce)")
+    c.add_argument("--official-generator", action="store_true", default=None,
+                   help="partial_label / symmetric noisy_label: the official UDRU code's label generator")
     c.add_argument("--scenario", default="class")
     c.add_argument("--forget-class", type=int, default=None)
     c.add_argument("--fraction", type=float, default=None)
@@ -55,8 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--executor", default=None, metavar="local|ray",
                    help="where jobs run (default $UNLEARN_EXECUTOR or local; ray joins $RAY_ADDRESS or starts "
                         "a local runtime)")
-    ls = sub.add_parser("list", help="list registered components")
-    ls.add_argument("kind", choices=KINDS)
+    add_preset_option(c)
+    ls = sub.add_parser("list", help="list registered components, or the paper presets")
+    ls.add_argument("kind", choices=(*KINDS, PRESET_KIND))
     b = sub.add_parser("bundle", help="export or import finished comparisons as a portable archive")
     bsub = b.add_subparsers(dest="bundle_command", required=True)
     be = bsub.add_parser("export", help="write comparisons (specs, metrics, arrays; no pickles) to a zip file")
@@ -102,9 +119,12 @@ def build_spec(args: argparse.Namespace) -> Any:
             raise SpecError("hparam", f"method {m!r} is not among the selected methods")
         hparams[m].append((name, v))
     scen = tuple((name, getattr(args, name)) for name in SCENARIO_FLAGS if getattr(args, name) is not None)
+    para = tuple((name, getattr(args, flag)) for flag, name in PARADIGM_FLAGS.items()
+                 if getattr(args, flag, None) is not None)
     return ComparisonSpec(
         dataset=args.dataset, coarse=args.coarse, paradigm=args.paradigm, rate=args.rate,
-        labelled_fraction=args.labelled_fraction, scenario=args.scenario, scenario_params=scen, model=args.model,
+        labelled_fraction=args.labelled_fraction, paradigm_params=para, scenario=args.scenario,
+        scenario_params=scen, model=args.model,
         train=tuple(_key_values(args.train, "train")),
         methods=tuple(MethodSpec(n, tuple(hparams[n])) for n in names), seeds=tuple(range(args.seeds)),
         device=args.device, shadow_models=args.shadow_models,
@@ -186,7 +206,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     try:
         executor = make_executor(args.executor)
-        spec = build_spec(args)
+        spec = build_preset_spec(args) if getattr(args, "preset", None) is not None else build_spec(args)
         if demo.demo_enabled():
             demo.check_spec(spec, data_dir)
         if executor.name == "local":  # Ray workers resolve the device where they run
@@ -242,11 +262,99 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- paper presets: ``list presets`` and ``compare --preset KEY`` -----------------------------------------------
+PRESET_KIND = "presets"
+
+
+class _PresetOption(argparse.Action):
+    """``--preset KEY``: keeps the key, and the parser it was read by (see :func:`given_options`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.preset_parser = parser
+
+
+def add_preset_option(c: argparse.ArgumentParser) -> None:
+    """``compare --preset KEY``: the preset fills the spec; every option given on the command line overrides it."""
+    c.add_argument("--preset", default=None, metavar="KEY", action=_PresetOption,
+                   help="a seed paper's setting ('python -m engine list presets'); options given explicitly "
+                        "override it (e.g. --seeds 1, --methods original,retrain,pgu, --train epochs=5)")
+
+
+class _NotGiven(list):
+    """The default of every option while :func:`given_options` re-parses (a list: append options copy it)."""
+
+
+def given_options(args: argparse.Namespace, argv: list[str]) -> frozenset[str]:
+    """The ``compare`` options the command line gives (dest names), whatever their value.
+
+    The ``compare`` part of ``argv`` is parsed again by the same sub-parser with one marker as every default, so
+    an option given at its default value (``--dataset digits`` over a CIFAR-10 preset) still counts as given.
+    """
+    parser, marker = args.preset_parser, _NotGiven()
+    parser.set_defaults(**{dest: marker for dest in vars(args) if dest != "preset_parser"})
+    given, _ = parser.parse_known_args(argv[argv.index(args.command) + 1:])
+    return frozenset(d for d, v in vars(given).items() if v is not marker and d != "preset_parser")
+
+
+def build_preset_spec(args: argparse.Namespace) -> Any:
+    """The spec of preset ``args.preset`` with the options in ``args.given`` overriding it.
+
+    The preset fills dataset, model, paradigm (+ rate), scenario (+ parameters), methods (+ hyper-parameters),
+    seeds and training epochs. Given options replace those fields; ``--hparam``, ``--train`` and the scenario
+    flags are merged by name over the preset's values. A given paradigm or scenario other than the preset's
+    drops the preset's rate or scenario parameters (they belong to its own); methods listed by ``--methods``
+    keep the preset's hyper-parameters. Errors: ``preset`` (unknown key) or the overridden field.
+    """
+    from dataclasses import replace
+
+    from engine.methods import METHODS
+    from engine.presets import PRESETS
+
+    preset = PRESETS.get(args.preset, "preset")
+    given = getattr(args, "given", frozenset())
+    fill: dict[str, Any] = {
+        "dataset": preset.dataset, "coarse": preset.scenario == "subclass", "model": preset.model,
+        "paradigm": preset.paradigm, "rate": preset.rate, "scenario": preset.scenario, "seeds": preset.seeds,
+        "methods": ",".join(preset.available_methods(METHODS.keys())[0]),
+    }
+    for name, value in fill.items():
+        if name not in given:
+            setattr(args, name, value)
+    if "paradigm" in given and "rate" not in given and args.paradigm != preset.paradigm:
+        args.rate = None
+    spec = build_spec(args)  # the given options, validated as without a preset
+    own_scenario = spec.scenario == preset.scenario
+    scen = {**(dict(preset.scenario_params) if own_scenario else {}), **dict(spec.scenario_params)}
+    train = {**({"epochs": int(preset.epochs)} if preset.epochs is not None else {}), **dict(spec.train)}
+    hp = preset.hparam_dict()
+    methods = tuple(replace(m, hparams=tuple({**hp.get(m.name, {}), **m.hparam_dict()}.items()))
+                    for m in spec.methods)
+    extra: dict[str, Any] = {}
+    own = dict(getattr(preset, "paradigm_params", ()))
+    if own and hasattr(spec, "paradigm_params") and not spec.paradigm_params and spec.paradigm == preset.paradigm:
+        extra["paradigm_params"] = tuple(own.items())
+    return replace(spec, scenario_params=tuple(scen.items()), train=tuple(train.items()), methods=methods, **extra)
+
+
+def cmd_list_presets() -> int:
+    """Print every paper preset: key, paper, dataset / model, CPU or GPU recommended, title."""
+    from engine.presets import PRESETS
+
+    for key, p in PRESETS.items():
+        size = "GPU recommended" if p.gpu_recommended else "CPU"
+        sys.stdout.write(f"{key:<22}{p.paper_short:<10}{p.dataset + ' / ' + p.model:<22}{size:<17}{p.title}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine``."""
     args = _parser().parse_args(argv)
     if args.command == "list":
-        return cmd_list(args.kind)
+        return cmd_list_presets() if args.kind == PRESET_KIND else cmd_list(args.kind)
+    if args.command == "compare" and args.preset is not None:
+        args.given = given_options(args, sys.argv[1:] if argv is None else argv)
     if args.command == "bundle":
         return cmd_bundle(args)
     return cmd_compare(args)

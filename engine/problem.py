@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,29 @@ class Setting:
     scenario: Scenario
     scenario_cfg: Any
     train_cfg: TrainConfig
+    paradigm_cfg: Any = None  # the paradigm's options (``spec.paradigm_params``), ``None`` if it has none
+
+    @property
+    def loss(self) -> Callable[[torch.Tensor, Supervision], torch.Tensor]:
+        """The training loss (original, retrain) and the methods' task loss: the paradigm's, or the one its
+        options choose (noisy labels: ``train_loss`` gce | ce)."""
+        if self.paradigm.loss_of is not None and self.paradigm_cfg is not None:
+            return self.paradigm.loss_of(self.paradigm_cfg)
+        return self.paradigm.loss
+
+    def supervise_options(self) -> dict[str, Any]:
+        """The paradigm config as keywords of ``Paradigm.supervise``."""
+        return {} if self.paradigm_cfg is None else config_dict(self.paradigm_cfg)
 
     def problem_payload(self, seed: int) -> dict[str, Any]:
         """The canonical content of a problem (its cache key's input)."""
         s = self.spec
-        return {"dataset": s.dataset, "coarse": s.coarse, "paradigm": s.paradigm, "rate": s.rate,
-                "labelled_fraction": s.labelled_fraction, "scenario": s.scenario,
-                "scenario_params": config_dict(self.scenario_cfg), "seed": seed}
+        payload = {"dataset": s.dataset, "coarse": s.coarse, "paradigm": s.paradigm, "rate": s.rate,
+                   "labelled_fraction": s.labelled_fraction, "scenario": s.scenario,
+                   "scenario_params": config_dict(self.scenario_cfg), "seed": seed}
+        if self.paradigm_cfg is not None:
+            payload["paradigm_params"] = config_dict(self.paradigm_cfg)
+        return payload
 
     def problem_key(self, seed: int) -> str:
         return "problem-" + stable_hash(self.problem_payload(seed))
@@ -59,9 +76,18 @@ def resolve(spec: ComparisonSpec) -> Setting:
         raise SpecError("scenario", f"scenario {spec.scenario!r} needs a dataset trained on coarse labels with "
                                     "sub-classes (cifar100 with coarse labels)")
     scenario_cfg = build_config(scenario.config, dict(spec.scenario_params), "scenario")
+    if paradigm.config is None:
+        if spec.paradigm_params:
+            raise SpecError("paradigm_params", f"paradigm {spec.paradigm!r} takes no parameters")
+        paradigm_cfg = None
+    else:
+        paradigm_cfg = build_config(paradigm.config, dict(spec.paradigm_params), "paradigm_params")
+        validate = getattr(paradigm.config, "validate", None)
+        if validate is not None:
+            validate(paradigm_cfg, info.num_classes)
     base = default_train_config(spec.dataset, spec.model)
     train_cfg = build_config(TrainConfig, {**config_dict(base), **dict(spec.train)}, "train")
-    return Setting(spec, paradigm, scenario, scenario_cfg, train_cfg)
+    return Setting(spec, paradigm, scenario, scenario_cfg, train_cfg, paradigm_cfg)
 
 
 @dataclass(frozen=True)
@@ -86,8 +112,14 @@ class Problem:
     touched_classes: tuple[int, ...]
     test_forget_mask: torch.Tensor | None
     val_supervision: Supervision | None = None
+    loss_fn: Callable[[torch.Tensor, Supervision], torch.Tensor] | None = None  # Setting.loss (None: paradigm's)
     val_idx: torch.Tensor | None = None
     test_idx: torch.Tensor | None = None
+
+    @property
+    def loss(self) -> Callable[[torch.Tensor, Supervision], torch.Tensor]:
+        """The training / task loss of this problem (:attr:`Setting.loss`)."""
+        return self.loss_fn if self.loss_fn is not None else self.paradigm.loss
 
     def sizes(self) -> dict[str, int]:
         """``n_forget``, ``n_retain``, ``n_val``, ``n_test`` (the CSV's size columns)."""
@@ -123,11 +155,12 @@ def build_problem(setting: Setting, seed: int, data_dir: Path, device: torch.dev
     spec = setting.spec
     data = data if data is not None else load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device=device)
     data, val_idx, test_idx = split_validation(data, seeded(seed, 3))
+    opts = setting.supervise_options()
     sup = setting.paradigm.supervise(data.y_train, data.num_classes, spec.rate, spec.labelled_fraction,
-                                     seeded(seed, 1))
+                                     seeded(seed, 1), **opts)
     assert data.y_val is not None
     val_sup = setting.paradigm.supervise(data.y_val, data.num_classes, spec.rate, spec.labelled_fraction,
-                                         seeded(seed, 4))
+                                         seeded(seed, 4), **opts)
     sel = setting.scenario.select(SelectInputs(data, sup, spec.paradigm, seeded(seed, 2)), setting.scenario_cfg)
     forget = torch.cat(sel.requests).unique().sort().values
     n = data.x_train.shape[0]
@@ -143,4 +176,4 @@ def build_problem(setting: Setting, seed: int, data_dir: Path, device: torch.dev
     mask = sel.test_forget_mask.to(dev) if sel.test_forget_mask is not None else None
     return Problem(setting.problem_key(seed), seed, data, setting.paradigm, sup.to(dev), sel.requests,
                    forget.to(dev), retain.to(dev), sel.forget_classes, sel.touched_classes, mask,
-                   val_sup.to(dev), val_idx, test_idx)
+                   val_sup.to(dev), setting.loss, val_idx, test_idx)

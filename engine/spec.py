@@ -14,7 +14,7 @@ from engine.version import ENGINE_VERSION
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SHADOW_MODELS = 100
 # fields left out of the canonical JSON while at their default, so that adding them kept every existing key
-OMIT_AT_DEFAULT: dict[str, Any] = {"shadow_models": 0}
+OMIT_AT_DEFAULT: dict[str, Any] = {"shadow_models": 0, "paradigm_params": []}
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class ComparisonSpec:
     coarse: bool = False
     paradigm: str = "supervised"
     rate: float | None = None
+    # the paradigm's generator / training-loss options (e.g. noisy labels: noise, pairs, classes, train_loss)
+    paradigm_params: tuple[tuple[str, Any], ...] = ()
     labelled_fraction: float = 1.0
     scenario: str = "class"
     scenario_params: tuple[tuple[str, Any], ...] = ()
@@ -84,6 +86,7 @@ class ComparisonSpec:
         """Inverse of :meth:`to_json`."""
         d = dict(d)
         d["scenario_params"] = tuple(tuple(p) for p in d.get("scenario_params", ()))
+        d["paradigm_params"] = tuple(tuple(p) for p in d.get("paradigm_params", ()))
         d["train"] = tuple(tuple(p) for p in d.get("train", ()))
         d["methods"] = tuple(MethodSpec(m["name"], tuple(tuple(h) for h in m.get("hparams", ())))
                              for m in d.get("methods", ()))

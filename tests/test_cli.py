@@ -106,3 +106,101 @@ def test_shadow_models_option_reaches_the_spec():
     assert build_spec(_parser().parse_args(["compare", "--methods", "finetune"])).shadow_models == 0
     spec = build_spec(_parser().parse_args(["compare", "--methods", "finetune", "--shadow-models", "8"]))
     assert spec.shadow_models == 8 and spec.to_json()["shadow_models"] == 8
+
+
+# -- paper presets --------------------------------------------------------------------------------------------------
+def _preset_spec(*argv: str):
+    from engine.cli import _parser, build_preset_spec, given_options
+
+    args = _parser().parse_args(["compare", *argv])
+    args.given = given_options(args, ["compare", *argv])
+    return build_preset_spec(args)
+
+
+def test_list_presets_names_key_paper_setting_and_size(capsys):
+    from engine.presets import PRESETS
+
+    assert main(["list", "presets"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert list(lines) == PRESETS.keys()
+    for key, p in PRESETS.items():
+        line = lines[key]
+        assert p.paper_short in line and f"{p.dataset} / {p.model}" in line and p.title in line
+        assert ("GPU recommended" in line) == p.gpu_recommended
+
+
+@pytest.mark.parametrize("key", ["udru_sl", "laf_noisy_removal", "pgu_incremental", "ppu_privacy", "udru_cifar10",
+                                 "ugradsl_subclass", "ppu_privacy_cifar10"])
+def test_preset_alone_is_exactly_the_presets_spec(key):
+    from engine.methods import METHODS
+    from engine.presets import PRESETS
+
+    assert _preset_spec("--preset", key) == PRESETS.get(key).spec(METHODS.keys())  # same keys as the dashboard's
+
+
+def test_given_options_override_the_preset_and_merge_by_name():
+    spec = _preset_spec("--preset", "pgu_depoison", "--seeds", "1", "--methods", "original,retrain,pgu",
+                        "--hparam", "pgu.eps=0.2", "--train", "epochs=2")
+    assert spec.seeds == (0,) and [m.name for m in spec.methods] == ["original", "retrain", "pgu"]
+    pgu = next(m for m in spec.methods if m.name == "pgu").hparam_dict()
+    assert pgu["lam"] == -0.2 and pgu["trust_region"] is True and pgu["eps"] == "0.2"  # the preset's, then ours
+    assert (spec.paradigm, spec.rate, spec.scenario) == ("noisy_label", 0.1, "noisy_labels")
+    assert dict(spec.train) == {"epochs": "2"}
+    # an option given at the CLI's own default still overrides the preset; the preset's rest stays
+    spec = _preset_spec("--preset", "udru_cifar10", "--dataset", "digits", "--model", "cnn", "--forget-class", "3")
+    assert (spec.dataset, spec.model, spec.scenario) == ("digits", "cnn", "within_class")
+    assert dict(spec.scenario_params) == {"forget_class": 3, "fraction": 0.2}
+    # another paradigm or scenario drops the preset's rate / scenario parameters (they belong to its own)
+    spec = _preset_spec("--preset", "laf_noisy_removal", "--paradigm", "supervised", "--scenario", "class")
+    assert spec.rate is None and spec.scenario_params == ()
+
+
+def test_compare_with_a_preset_writes_the_csv(tmp_path):
+    out = tmp_path / "preset.csv"
+    rc = main(["compare", "--preset", "pgu_depoison", "--seeds", "1", "--methods", "original,retrain,pgu",
+               "--train", "epochs=1", "--hparam", "pgu.epochs=2", "--cache-dir", str(tmp_path / "c"),
+               "--out", str(out)])
+    assert rc == 0
+    df = pd.read_csv(out)
+    assert list(df["method"]) == ["original", "retrain", "pgu"] and set(df["seed"]) == {0}
+    assert set(df["status"]) == {"ok"}
+    assert set(df["paradigm"]) == {"noisy_label"} and set(df["scenario"]) == {"noisy_labels"}
+
+
+def test_unknown_preset_exits_2_naming_the_field(tmp_path):
+    out, cache = tmp_path / "r.csv", tmp_path / "cache"
+    proc = run_cli("compare", "--preset", "nope", "--cache-dir", str(cache), "--out", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: preset: ") and "pgu_depoison" in proc.stderr  # lists the valid keys
+    assert not out.exists() and not cache.exists()
+
+
+def test_pair_noise_with_ce_end_to_end_has_observed_columns(tmp_path):
+    """``--paradigm noisy_label --noise pair --train-loss ce`` (PGU's de-poisoning noise): every row ok, and the
+    label-based metrics come against the observed (noisy) training label too."""
+    out = tmp_path / "n.csv"
+    rc = main(["compare", "--paradigm", "noisy_label", "--noise", "pair", "--noise-pairs", "3-5,1-7",
+               "--train-loss", "ce", "--rate", "0.3", "--scenario", "noisy_labels", "--methods",
+               "original,retrain,finetune", "--train", "epochs=3", "--cache-dir", str(tmp_path / "c"),
+               "--out", str(out)])
+    assert rc == 0
+    df = pd.read_csv(out)
+    assert (df["status"] == "ok").all()
+    for col in ("forget_acc_observed", "retain_acc_observed"):
+        assert df[col].notna().all()
+    # the forget set is the mislabelled samples: observed label != true label on each, so a prediction matches
+    # at most one of them (a short CE training on digits mostly predicts the true class: it has not memorised)
+    for _, row in df.iterrows():
+        assert row["forget_acc_observed"] + row["forget_acc"] <= 1.0 + 1e-9
+    assert (df["retain_acc_observed"] == df["retain_acc"]).all()  # retain labels are clean in this scenario
+
+
+def test_paradigm_options_reach_the_spec():
+    from engine.cli import _parser, build_spec
+
+    args = _parser().parse_args(["compare", "--paradigm", "noisy_label", "--noise", "class_subset",
+                                 "--noise-classes", "0,1,2,3,4", "--train-loss", "ce"])
+    spec = build_spec(args)
+    assert dict(spec.paradigm_params) == {"noise": "class_subset", "classes": "0,1,2,3,4", "train_loss": "ce"}
+    args = _parser().parse_args(["compare", "--paradigm", "partial_label", "--official-generator"])
+    assert dict(build_spec(args).paradigm_params) == {"official": True}

@@ -74,8 +74,10 @@ def preset_menu() -> None:
     menu = data.presets()
     st.selectbox("Paper preset", list(menu), index=None, key=state.PRESET, on_change=apply_preset,
                  format_func=menu.__getitem__, placeholder="Fill the form with a seed paper's setting…",
-                 help="Each seed paper's main settings: shrunk to the embedded digits dataset so a CPU runs them, "
-                      "and at the paper's size (GPU recommended). The paper's numbers show beside ours.")
+                 help="Each seed paper's main settings: shrunk to the embedded digits dataset so a CPU runs them "
+                      "(with the methods' digits defaults, not the paper's hyper-parameters), and at the paper's "
+                      "size with each method's official hyper-parameters (GPU recommended). The paper's numbers "
+                      "show beside ours.")
 
 
 def preset_notes(spec: data.ComparisonSpec | None) -> list[str]:
@@ -89,6 +91,8 @@ def preset_notes(spec: data.ComparisonSpec | None) -> list[str]:
         if info["gpu_recommended"]:
             st.warning("Full-size setting: GPU recommended" +
                        ("" if info["offline"] else "; the dataset is downloaded on the first run") + ".")
+        if key == applied:
+            st.caption(f"How this setting differs from the paper's: {info['differences']}.")
         if info["missing"] and key == applied:
             st.caption(f"Not implemented here, left out of the preset: {', '.join(info['missing'])}.")
     return keys
@@ -107,6 +111,7 @@ def sidebar() -> data.Selection:
             st.session_state.setdefault(state.RATE, float(default_rate or 0.0))
             rate = st.number_input(f"Rate ({rate_name})", min_value=0.0, max_value=0.99, step=0.05,
                                    key=state.RATE, help="partial rate q / noise rate r of the paradigm")
+        para = forms.schema_form(data.paradigm_schema(paradigm), lambda n: state.paradigm_param(paradigm, n))
         scenario = _select("Scenario", state.SCENARIO, data.scenarios(), "class")
         st.caption(data.scenario_description(scenario))
         scen = forms.schema_form(data.scenario_schema(scenario), lambda n: state.scenario_param(scenario, n))
@@ -147,7 +152,8 @@ def sidebar() -> data.Selection:
                      "per seed and an XGBoost attacker on their forget-set outputs; 0 = off, 2 or more to run "
                      "it (PGU used 50). Costs 2N extra trainings per seed (batched for mlp / cnn)."
                      + (" Off in the hosted demo." if data.demo_enabled() else ""))
-    return data.Selection(dataset=dataset, paradigm=paradigm, rate=rate, scenario=scenario, scenario_params=scen,
+    return data.Selection(dataset=dataset, paradigm=paradigm, rate=rate, paradigm_params=para, scenario=scenario,
+                          scenario_params=scen,
                           model=model, methods=list(chosen), seeds=int(seeds), device=device, epochs=int(epochs),
                           shadow_models=int(shadow))
 

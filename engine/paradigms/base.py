@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +81,10 @@ class Paradigm:
     rate_name: str | None = None  # "q" (partial rate) / "r" (noise rate)
     default_rate: float | None = None
     source: str = ""
+    # options of the generator / training loss (``ComparisonSpec.paradigm_params``), a config dataclass whose
+    # fields are passed to ``supervise`` as keywords; ``loss_of(cfg)`` picks the training loss from it
+    config: type | None = None
+    loss_of: Callable[[Any], Callable[[torch.Tensor, Supervision], torch.Tensor]] | None = None
 
 
 PARADIGMS: Registry[Paradigm] = Registry("paradigm")

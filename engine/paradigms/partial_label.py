@@ -1,16 +1,29 @@
 """Partial-label learning (PLL) from UDRU (seed 000, Sec. 3.2): each sample has a candidate set.
 
-Generator (paper): the true label plus each wrong label independently with probability q
-(partial rate, default 0.2). The official UDRU code instead ORs ``int(q*K)`` random labels into
-the one-hot label (option ``official``). Loss: the classifier-consistent (CC) loss of
+Generator: the true label plus each wrong label independently with probability q (partial rate,
+default 0.2) -- the common independent-flip PLL generator of the PLL literature (ours; UDRU's paper does
+not spell its generator out). The official UDRU code instead ORs ``int(q*K)`` random labels into the
+one-hot label (``paradigm_params.official``). Loss: the classifier-consistent (CC) loss of
 Feng et al. (2020), ``-log sum_{j in S} p_j``. Unlearning methods see the candidate sets only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from engine.config import param
 from engine.paradigms.base import PARADIGMS, Paradigm, Supervision
+
+
+@dataclass(frozen=True)
+class PartialLabelConfig:
+    """Which candidate-set generator draws the partial labels (``paradigm_params``)."""
+
+    official: bool = param(False, "draw the official UDRU code's candidate sets (int(q*K) random labels ORed "
+                                  "into the one-hot label) instead of independent flips with probability q",
+                           source="UDRU official code")
 
 
 def supervise(y_true: torch.Tensor, num_classes: int, rate: float | None, labelled_fraction: float,
@@ -45,6 +58,7 @@ def cc_loss(logits: torch.Tensor, sup: Supervision) -> torch.Tensor:
 
 PARADIGMS.register("partial_label", Paradigm(
     key="partial_label", title="Partial-label (PLL)", short="PLL", supervise=supervise, loss=cc_loss,
+    config=PartialLabelConfig,
     loss_name="classifier-consistent (CC)", visible="candidates", rate_name="q", default_rate=0.2,
     description="Each training sample has a candidate label set containing the true label; "
                 "methods see candidate sets, never the true label.",

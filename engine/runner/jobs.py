@@ -159,7 +159,7 @@ def _train(job: Job, env: JobEnv, retain_only: bool) -> tuple[dict[str, Any], di
     recorders = {k: RECORDERS.get(k).make() for k in job.payload.get("record_during", [])}
     started = time.perf_counter()
     env.progress(job, "running", 0, setting.train_cfg.epochs, "training", started)
-    result = fit(model, problem.data.x_train[idx], problem.supervision.take(idx), problem.paradigm.loss,
+    result = fit(model, problem.data.x_train[idx], problem.supervision.take(idx), problem.loss,
                  setting.train_cfg, seed,
                  lambda d, t, m: env.progress(job, "running", d, t, m, started), hooks=list(recorders.values()))
     extra: dict[str, Any] = {}
@@ -200,7 +200,7 @@ def run_train_state(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, by
         init = build_model(setting.spec.model, problem.data.input_shape, problem.data.num_classes,
                            seed=seed).to(env.device)  # exactly as _train builds the original
         rec = info.make(**job.payload.get("options", {}))
-        rec.begin(init, TrainingContext(problem.data.x_train, problem.supervision, problem.paradigm.loss,
+        rec.begin(init, TrainingContext(problem.data.x_train, problem.supervision, problem.loss,
                                         setting.train_cfg, seed,
                                         lambda d, t, m: env.progress(job, "running", d, t, m, started)))
         state = rec.finish(init, problem.data.x_train)
@@ -289,7 +289,7 @@ def run_shadow(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]]
         for i, (name, x, sup) in enumerate((("original", data.x_train, problem.supervision),
                                             ("retrain", data.x_train[retain], problem.supervision.take(retain)))):
             models = train_shadow_models(
-                setting.spec.model, data.input_shape, data.num_classes, x, sup, problem.paradigm.loss,
+                setting.spec.model, data.input_shape, data.num_classes, x, sup, problem.loss,
                 setting.train_cfg, seeds,
                 lambda d, t, m, i=i, name=name: env.progress(job, "running", i * t + d, total,
                                                              f"shadow {name}s, {m}", started))

@@ -78,7 +78,7 @@ def make_view(method: Method, problem: Problem, forget_idx: torch.Tensor, retain
     wants_val = needs.val_data or needs.val_labels
     view = UnlearnData(
         x_forget=x[forget_idx], sup_forget=sup_forget, x_retain=x_retain, sup_retain=sup_retain,
-        num_classes=problem.data.num_classes, paradigm=problem.paradigm.key, loss=problem.paradigm.loss,
+        num_classes=problem.data.num_classes, paradigm=problem.paradigm.key, loss=problem.loss,
         train_state={k: v for k, v in train_state.items() if k in needs.train_time_state},
         x_val=problem.data.x_val if wants_val else None,
         sup_val=problem.val_supervision if (needs.val_labels and visible) else None,

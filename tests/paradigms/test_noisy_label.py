@@ -137,3 +137,60 @@ def test_gce_ignores_unlabelled_samples() -> None:
     observed[:4] = -1
     got = gce_loss(z, one_hot_supervision(observed, K))
     assert torch.allclose(got, gce_loss(z[4:], one_hot_supervision(y[4:], K)), atol=1e-12)
+
+
+def test_pair_noise_flips_to_the_partner_only() -> None:
+    """``pair``: a flipped label becomes its class's mutual partner (PGU Sec. 4.5); default k -> k+1 mod K."""
+    y = torch.arange(K).repeat(200)
+    noisy = draw(y, 0.4, 3, noise="pair", pairs="0-1,2-3").labels
+    changed = noisy != y
+    assert changed.any()
+    assert set(y[changed].tolist()) <= {0, 1, 2, 3}
+    partner = {0: 1, 1: 0, 2: 3, 3: 2}
+    assert all(partner[int(a)] == int(b) for a, b in zip(y[changed], noisy[changed], strict=True))
+    default = draw(y, 0.4, 3, noise="pair").labels
+    moved = default != y
+    assert torch.equal(default[moved], (y[moved] + 1) % K)
+    assert abs(float(moved.float().mean()) - 0.4) < 0.05
+
+
+def test_class_subset_noise_relabels_the_share_of_the_chosen_classes() -> None:
+    """``class_subset`` (LAF Table 3): exactly round(r * n_c) samples of each chosen class get a wrong label."""
+    y = torch.arange(K).repeat(50)
+    noisy = draw(y, 0.6, 4, noise="class_subset", classes="0,1,2,3,4").labels
+    for c in range(K):
+        n_wrong = int((noisy[y == c] != c).sum())
+        assert n_wrong == (30 if c < 5 else 0)
+    only = draw(y, 0.6, 4, noise="class_subset", classes="0,1", targets="7,8").labels
+    assert set(only[only != y].tolist()) <= {7, 8}
+
+
+def test_noise_options_are_validated_with_the_field_named() -> None:
+    from engine.errors import SpecError
+    from engine.problem import resolve
+    from engine.spec import ComparisonSpec
+
+    ok = resolve(ComparisonSpec(paradigm="noisy_label", paradigm_params=(("noise", "pair"), ("train_loss", "ce"))))
+    from engine.paradigms.base import cross_entropy
+    assert ok.loss is cross_entropy
+    assert resolve(ComparisonSpec(paradigm="noisy_label")).loss is P.loss  # GCE by default (UDRU)
+    for params, field in (((("noise", "flip"),), "paradigm_params.noise"),
+                          ((("noise", "symmetric"), ("pairs", "1-2")), "paradigm_params.pairs"),
+                          ((("noise", "pair"), ("pairs", "1-12")), "paradigm_params.pairs"),
+                          ((("classes", "a,b"),), "paradigm_params.classes"),
+                          ((("train_loss", "mse"),), "paradigm_params.train_loss")):
+        with pytest.raises(SpecError) as e:
+            resolve(ComparisonSpec(paradigm="noisy_label", paradigm_params=params))
+        assert e.value.field == field
+    with pytest.raises(SpecError) as e:
+        resolve(ComparisonSpec(paradigm="supervised", paradigm_params=(("noise", "pair"),)))
+    assert e.value.field == "paradigm_params"
+
+
+def test_noise_type_and_loss_are_part_of_the_problem_key() -> None:
+    from engine.problem import resolve
+    from engine.spec import ComparisonSpec
+
+    keys = {resolve(ComparisonSpec(paradigm="noisy_label", paradigm_params=p)).problem_key(0)
+            for p in ((), (("noise", "pair"),), (("train_loss", "ce"),))}
+    assert len(keys) == 3
