@@ -13,8 +13,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 ACCURACY = ("forget_acc", "retain_acc", "test_acc")
-MIA = ("mia_efficacy", "mia_loss_acc", "mia_asr", "mia_whitebox", "mia_shadow_auc")
-MIA_IDEAL_HALF = ("mia_loss_acc", "mia_asr", "mia_shadow_auc")
+MIA = ("mia_efficacy", "mia_loss_acc", "mia_asr", "mia_whitebox", "mia_shadow_auc", "mia_efficacy_observed",
+       "mia_loss_acc_observed")
+MIA_IDEAL_HALF = ("mia_loss_acc", "mia_asr", "mia_shadow_auc", "mia_loss_acc_observed")
 HEIGHT = 360
 
 

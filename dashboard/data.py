@@ -286,6 +286,8 @@ def spec_summary(spec: ComparisonSpec | dict[str, Any]) -> str:
     """One line describing a comparison."""
     d = spec.to_json() if isinstance(spec, ComparisonSpec) else spec
     rate = f" {d['rate']}" if d.get("rate") is not None else ""
+    para = ", ".join(f"{k}={v}" for k, v in d.get("paradigm_params", []))
+    rate += f" ({para})" if para else ""
     params = ", ".join(f"{k}={v}" for k, v in d.get("scenario_params", []))
     train = ", ".join(f"{k}={v}" for k, v in d.get("train", []))
     return (f"{d['dataset']} · {d['paradigm']}{rate} · {d['scenario']}{f' ({params})' if params else ''} · "

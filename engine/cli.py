@@ -301,11 +301,12 @@ def given_options(args: argparse.Namespace, argv: list[str]) -> frozenset[str]:
 def build_preset_spec(args: argparse.Namespace) -> Any:
     """The spec of preset ``args.preset`` with the options in ``args.given`` overriding it.
 
-    The preset fills dataset, model, paradigm (+ rate), scenario (+ parameters), methods (+ hyper-parameters),
-    seeds and training epochs. Given options replace those fields; ``--hparam``, ``--train`` and the scenario
-    flags are merged by name over the preset's values. A given paradigm or scenario other than the preset's
-    drops the preset's rate or scenario parameters (they belong to its own); methods listed by ``--methods``
-    keep the preset's hyper-parameters. Errors: ``preset`` (unknown key) or the overridden field.
+    The preset fills dataset, model, paradigm (+ rate and options), scenario (+ parameters), methods (+
+    hyper-parameters), seeds and training epochs. Given options replace those fields; ``--hparam``, ``--train``,
+    the scenario flags and the paradigm options (``--noise`` ...) are merged by name over the preset's values. A
+    given paradigm or scenario other than the preset's drops the preset's rate and options or scenario
+    parameters (they belong to its own); methods listed by ``--methods`` keep the preset's hyper-parameters.
+    Errors: ``preset`` (unknown key) or the overridden field.
     """
     from dataclasses import replace
 
@@ -325,17 +326,14 @@ def build_preset_spec(args: argparse.Namespace) -> Any:
     if "paradigm" in given and "rate" not in given and args.paradigm != preset.paradigm:
         args.rate = None
     spec = build_spec(args)  # the given options, validated as without a preset
-    own_scenario = spec.scenario == preset.scenario
-    scen = {**(dict(preset.scenario_params) if own_scenario else {}), **dict(spec.scenario_params)}
+    scen = {**(dict(preset.scenario_params) if spec.scenario == preset.scenario else {}), **dict(spec.scenario_params)}
+    para = {**(dict(preset.paradigm_params) if spec.paradigm == preset.paradigm else {}), **dict(spec.paradigm_params)}
     train = {**({"epochs": int(preset.epochs)} if preset.epochs is not None else {}), **dict(spec.train)}
     hp = preset.hparam_dict()
     methods = tuple(replace(m, hparams=tuple({**hp.get(m.name, {}), **m.hparam_dict()}.items()))
                     for m in spec.methods)
-    extra: dict[str, Any] = {}
-    own = dict(getattr(preset, "paradigm_params", ()))
-    if own and hasattr(spec, "paradigm_params") and not spec.paradigm_params and spec.paradigm == preset.paradigm:
-        extra["paradigm_params"] = tuple(own.items())
-    return replace(spec, scenario_params=tuple(scen.items()), train=tuple(train.items()), methods=methods, **extra)
+    return replace(spec, scenario_params=tuple(scen.items()), paradigm_params=tuple(para.items()),
+                   train=tuple(train.items()), methods=methods)
 
 
 def cmd_list_presets() -> int:

@@ -129,8 +129,8 @@ def test_list_presets_names_key_paper_setting_and_size(capsys):
         assert ("GPU recommended" in line) == p.gpu_recommended
 
 
-@pytest.mark.parametrize("key", ["udru_sl", "laf_noisy_removal", "pgu_incremental", "ppu_privacy", "udru_cifar10",
-                                 "ugradsl_subclass", "ppu_privacy_cifar10"])
+@pytest.mark.parametrize("key", ["udru_sl", "laf_noisy_removal", "pgu_incremental", "pgu_depoison", "ppu_privacy",
+                                 "udru_cifar10", "ugradsl_subclass", "ppu_privacy_cifar10"])
 def test_preset_alone_is_exactly_the_presets_spec(key):
     from engine.methods import METHODS
     from engine.presets import PRESETS
@@ -150,9 +150,13 @@ def test_given_options_override_the_preset_and_merge_by_name():
     spec = _preset_spec("--preset", "udru_cifar10", "--dataset", "digits", "--model", "cnn", "--forget-class", "3")
     assert (spec.dataset, spec.model, spec.scenario) == ("digits", "cnn", "within_class")
     assert dict(spec.scenario_params) == {"forget_class": 3, "fraction": 0.2}
-    # another paradigm or scenario drops the preset's rate / scenario parameters (they belong to its own)
+    # paradigm options merge by name over the preset's
+    spec = _preset_spec("--preset", "laf_noisy_removal", "--train-loss", "gce")
+    assert dict(spec.paradigm_params) == {"noise": "class_subset", "classes": "0,1,2,3,4",
+                                          "targets": "0,1,2,3,4,5,6,7,8", "train_loss": "gce"}
+    # another paradigm or scenario drops the preset's rate, options and scenario parameters (they are its own)
     spec = _preset_spec("--preset", "laf_noisy_removal", "--paradigm", "supervised", "--scenario", "class")
-    assert spec.rate is None and spec.scenario_params == ()
+    assert spec.rate is None and spec.paradigm_params == () and spec.scenario_params == ()
 
 
 def test_compare_with_a_preset_writes_the_csv(tmp_path):

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import engine.presets as presets_pkg
+from engine.config import build_config
 from engine.data import DATASETS
 from engine.errors import SpecError
 from engine.methods import METHODS
-from engine.config import build_config
 from engine.presets import PAPERS, PRESETS, PaperRef, Preset, map_rows, paper_numbers, paper_table
 from engine.problem import resolve
 from engine.runner import make_plan
@@ -304,3 +305,26 @@ def test_paper_ref_can_keep_one_scenario():
     assert set(both["scenario"]) == {"class", "selective"}
     one = _select(paper_table("ppu"), PaperRef("Table 4", "", "allcnn", scenario="class"))
     assert set(one["scenario"]) == {"class"} and len(one) == len(both) // 2
+
+
+def test_noisy_presets_corrupt_labels_as_their_papers():
+    """LAF Table 3: 60 % of each of classes 0-4 relabelled (targets 0-8, CE); PGU Table 4: pair flips of the
+    official pairs (CE). The forget set is the relabelled samples."""
+    from engine.problem import build_problem
+
+    laf = build_problem(resolve(PRESETS.get("laf_noisy_removal").spec(METHODS.keys())), 0, DATA)
+    y, seen = laf.data.y_train.cpu(), laf.supervision.labels.cpu()
+    flipped = y != seen
+    assert set(y[flipped].tolist()) == {0, 1, 2, 3, 4} and set(seen[flipped].tolist()) <= set(range(9))
+    for c in range(5):
+        assert abs(float(flipped[y == c].float().mean()) - 0.6) < 0.01
+    forget, _ = laf.step(0)
+    assert set(forget.cpu().tolist()) == set(torch.nonzero(flipped).flatten().tolist())
+    pgu = build_problem(resolve(PRESETS.get("pgu_depoison").spec(METHODS.keys())), 0, DATA)
+    y, seen = pgu.data.y_train.cpu(), pgu.supervision.labels.cpu()
+    partner = {7: 8, 8: 7, 1: 5, 5: 1, 3: 4, 4: 3, 2: 0, 0: 2, 9: 6, 6: 9}
+    flipped = torch.nonzero(y != seen).flatten().tolist()
+    assert flipped and all(partner[int(y[i])] == int(seen[i]) for i in flipped)
+    assert 0.05 < len(flipped) / len(y) < 0.15
+    for key in ("laf_noisy_removal", "pgu_depoison", "pgu_depoison_cifar10"):
+        assert dict(PRESETS.get(key).paradigm_params)["train_loss"] == "ce"  # both papers train with CE

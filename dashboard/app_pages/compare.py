@@ -44,10 +44,12 @@ def read_url_once() -> None:
 
 
 def preset_state(key: str) -> dict[str, object]:
-    """Widget values that reproduce preset ``key``: its selection, every other scenario parameter and every
-    hyper-parameter of its methods back at their defaults."""
+    """Widget values that reproduce preset ``key``: its selection, every other paradigm option, scenario parameter
+    and hyper-parameter of its methods back at their defaults."""
     sel = data.preset_selection(key)
     values: dict[str, object] = {}
+    for p in data.paradigm_schema(sel.paradigm):
+        values[state.paradigm_param(sel.paradigm, p.name)] = forms.initial(p)
     for p in data.scenario_schema(sel.scenario):
         values[state.scenario_param(sel.scenario, p.name)] = forms.initial(p)
     for m in sel.methods:

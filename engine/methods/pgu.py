@@ -35,7 +35,7 @@ from engine.methods.common import batches, check_finite
 from engine.rng import seed_dropout
 from engine.training.recording import layer_covariance_of, projectable_layers
 
-STOPPING = ("auto", "chance", "val_gap", "val_drop", "fixed")
+STOPPING = ("auto", "chance", "val_gap", "val_drop", "retain_drop", "fixed")
 # "auto": the paper's rule for the scenario (class removal: chance; de-poisoning: val_drop; samples: val_gap)
 AUTO_STOPPING = {"class": "chance", "subclass": "chance", "noisy_labels": "val_drop"}
 
@@ -119,18 +119,25 @@ class PGUConfig:
                                   "'chance' = once forget accuracy falls to chance level (class removal); "
                                   "'val_gap' = once forget accuracy falls below validation accuracy (sample "
                                   "removal); 'val_drop' = once validation accuracy dropped stop_drop points "
-                                  "(de-poisoning); 'fixed' = all epochs",
+                                  "(de-poisoning); 'retain_drop' = once the accuracy on the remaining classes "
+                                  "dropped stop_drop points (official class removal; measured on the validation "
+                                  "samples of the remaining classes, PGU sees no retain data); 'fixed' = all epochs",
                           choices=STOPPING,
                           source="official: unlearn.py val_gap, depoisoning.py val_drop, unlearn_class.py "
                                  "retain-accuracy drop (see doc); paper Sec. 3.2.3: validation or random "
                                  "performance")
-    stop_drop: float = param(5.0, "val_drop: accuracy points the validation accuracy may lose",
+    stop_drop: float = param(5.0, "val_drop / retain_drop: accuracy points the (remaining-class) validation "
+                                  "accuracy may lose",
                              range=(0.0, 100.0), source="official: 5.0")
     k_offset: int = param(0, "extra core directions added to k", range=(0, 64),
                           source="official: unlearn_class.py +1, unlearn.py 0")
     trust_region: bool = param(False, "TRGP on the last layer: also learn a scaling of its weights inside the core "
                                       "space (the paper's de-poisoning, Sec. 3.2.3)",
                                source="paper Sec. 3.2.3 and depoisoning.py: on for de-poisoning only")
+    remove_rows: bool = param(False, "class removal: delete the forgotten classes' rows of the last linear layer "
+                                     "after unlearning, so they can never be predicted (zero weights, bias -1e4)",
+                              source="paper Sec. 4.3: rows removed before evaluating (off by default, it is an "
+                                     "output filter on top of unlearning)")
 
     def __post_init__(self) -> None:
         parse_gamma_layers(self.gamma_layers)
@@ -191,6 +198,27 @@ def freeze_norm_stats(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d | nn.SyncBatchNorm):
             m.eval()
+
+
+def forgotten_classes(data: UnlearnData) -> tuple[int, ...]:
+    """The classes a class-removal request forgets: those in every forget sample's label / candidate set."""
+    if data.scenario != "class":
+        raise NotApplicable("removing last-layer rows / the retain_drop rule need the class-removal scenario")
+    assert data.sup_forget is not None
+    common = data.sup_forget.candidates.all(0)
+    return tuple(int(c) for c in torch.nonzero(common).flatten().tolist())
+
+
+@torch.no_grad()
+def remove_class_rows(model: nn.Module, classes: tuple[int, ...]) -> None:
+    """PGU Sec. 4.3: remove the forgotten classes' rows of the last linear layer (zero weights, bias -1e4, so the
+    logits keep their K columns but those classes are never predicted)."""
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    if head.bias is None:
+        raise NotApplicable("remove_rows needs a last linear layer with a bias (this model's head has none)")
+    for c in classes:
+        head.weight[c].zero_()
+        head.bias[c] = -1e4
 
 
 @torch.no_grad()
@@ -295,7 +323,14 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
     if unknown:
         raise SpecError("methods.pgu.gamma_layers", f"unknown layer {unknown[0]!r}; layers: {', '.join(layers)}")
     stopping = cfg.stopping if cfg.stopping != "auto" else AUTO_STOPPING.get(data.scenario, "val_gap")
-    val = _validation_split(data, ctx) if stopping in ("val_gap", "val_drop") else None
+    val = _validation_split(data, ctx) if stopping in ("val_gap", "val_drop", "retain_drop") else None
+    gone = forgotten_classes(data) if (cfg.remove_rows or stopping == "retain_drop") else ()
+    if stopping == "retain_drop" and val is not None:  # remaining-class validation samples only
+        keep = ~val[1][:, list(gone)].any(1) if gone else torch.ones(val[0].shape[0], dtype=torch.bool)
+        if not bool(keep.any()):
+            raise NotApplicable("retain_drop: no validation sample outside the forgotten classes")
+        keep = keep.to(val[0].device)
+        val = (val[0][keep], val[1][keep])
 
     # Eq. 3: the retain covariance without the retain data. The "full" covariance is the training-time one for
     # the first request and the previous request's retain covariance afterwards (Sec. 3.2.4).
@@ -354,7 +389,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
             if stopping == "fixed":
                 continue
             f_acc, ref = measure()
-            if stopping == "val_drop":
+            if stopping in ("val_drop", "retain_drop"):
                 if (ref0 - ref) * 100.0 > cfg.stop_drop:
                     proj.load(prev_state)  # the last epoch within the allowed drop
                     note = f"stopped at epoch {epoch}: validation accuracy dropped"
@@ -369,6 +404,8 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
                 break
             prev_state, prev_gap = proj.state(), gap
     proj.bake()
+    if cfg.remove_rows:
+        remove_class_rows(model, gone)
     model.train(was_training)
     if note:
         ctx.progress(cfg.epochs, cfg.epochs, note)
@@ -410,6 +447,12 @@ acc; at the first epoch with gap > 0 keep whichever of this and the previous epo
 gap is already positive before any step, the model is returned unchanged (the official script exits).
 `chance`: the same rule with the validation accuracy replaced by chance level (mean candidate-set size / K).
 `val_drop` (official `depoisoning.py`): stop once the validation accuracy lost more than `stop_drop` points.
+`retain_drop` (official `unlearn_class.py`: stop once retain-train accuracy dropped more than `early_stop_thres`
+= 5 points): the same rule on the validation samples of the remaining classes, because PGU is given no retain
+data (a deviation: held-out accuracy of the remaining classes stands in for their training accuracy).
+**Row removal** (`remove_rows`, Sec. 4.3: "we remove the rows corresponding to forgetting classes in the last
+linear layer of unlearned models before evaluating"): the forgotten classes' head rows get zero weights and a
+bias of -1e4, so the model never predicts them; the outputs keep K columns for the metrics. Class removal only.
 `fixed`: all epochs. Forget accuracy is measured on the cumulative forget set of all requests so far (official).
 The validation set is the problem's `val` split (held out, disjoint from `test`, drawn per seed; its labels as the
 paradigm shows them: noisy under noisy labels, candidate sets under partial labels); the test metrics use `test` only.
@@ -425,7 +468,8 @@ paradigm shows them: noisy under noisy labels, candidate sets under partial labe
 | `lam` | −10 … 10 | 0.2 | 0.2; de-poisoning −0.2 (non-label entropy) |
 | `eps` | 1e-4 … 1 | 0.05 | 0.05; de-poisoning 0.1 |
 | `batch_size` | 1 … 1e5 | 32 | 128 (sample removal, de-poisoning), 100 (class removal) |
-| `stopping` | auto, chance, val_gap, val_drop, fixed | auto | val_gap (samples), val_drop (poison), retain drop |
+| `stopping` | auto, chance, val_gap, val_drop, retain_drop, fixed | auto | val_gap (samples), val_drop (poison), retain drop |
+| `remove_rows` | bool | off | on for class removal (Sec. 4.3) |
 | `stop_drop` | 0 … 100 | 5 | 5 |
 | `k_offset` | 0 … 64 | 0 | 1 in `unlearn_class.py`, 0 elsewhere |
 | `trust_region` | bool | off | on for de-poisoning |

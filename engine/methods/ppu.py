@@ -14,8 +14,9 @@ held-out data of the forget classes (:func:`select_checkpoint`), as SCRUB+R does
 
 Defaults: lambda 1 (paper, all experiments), uniform pseudo-probabilities, 10 solver iterations (official),
 class masses per task (``target=auto``: bias removal keeps the pseudo-probabilities as they are, privacy maintains
-the original model's class masses so that the refinement runs); epochs / lr / batch are ours (not published). Needs: forget and retain *inputs* and held-out inputs (privacy
-mode); no labels, so it runs under every paradigm, ``label_free`` included.
+the original model's class masses so that the refinement runs); epochs / lr / batch are ours (not published).
+Needs: forget and retain *inputs* and held-out (validation) inputs (privacy mode); no labels, so it runs under
+every paradigm, ``label_free`` included.
 """
 
 from __future__ import annotations
@@ -344,7 +345,7 @@ so PPU runs under every paradigm, `label_free` included.
 | --- | --- | --- | --- |
 | `mode` | bias_removal, privacy | bias_removal | both tasks |
 | `pseudo` | uniform, random | uniform | both (Table 1); uniform for privacy; official script: random |
-| `target` | auto, pseudo, original | auto (bias_removal: pseudo, privacy: original) | official script: pseudo; paper: Sec. 5.4 no optimisation (pseudo), Sec. 4.1 / 5.5 maintain $M_k$ (original) |
+| `target` | auto, pseudo, original | auto: the mode's | pseudo (bias removal, Sec. 5.4), original (privacy) |
 | `lam` (λ) | 0.001-100 | 1 | 1 everywhere; ablation 1-4 (Table 5) |
 | `epochs` | 1-200 | 5 | not published |
 | `lr` | 1e-7-1 | 0.01 | not published |

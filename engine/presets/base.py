@@ -1,6 +1,6 @@
 """Preset contract: a seed paper's setting as a ready-made comparison, and where the paper reports its numbers.
 
-A :class:`Preset` names a dataset, paradigm (+ rate), scenario (+ parameters), model, methods (+ any
+A :class:`Preset` names a dataset, paradigm (+ rate and options), scenario (+ parameters), model, methods (+ any
 hyper-parameters that differ from the defaults) and seeds. CPU presets shrink the paper's setting to
 the embedded ``digits`` dataset (same scenario, paradigm and methods) and run the methods' digits defaults
 (:data:`DIGITS_DEFAULTS` says so in their text), plus the paper's values where a task fixes them (LAF's
@@ -80,6 +80,7 @@ class Preset:
     methods: tuple[str, ...]
     paradigm: str = "supervised"
     rate: float | None = None
+    paradigm_params: tuple[tuple[str, Any], ...] = ()  # the paradigm's options (noise type, train loss, ...)
     scenario_params: tuple[tuple[str, Any], ...] = ()
     hparams: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # method -> ((name, value), ...)
     seeds: int = 1
@@ -114,7 +115,8 @@ class Preset:
         hp = self.hparam_dict()
         train = (("epochs", int(self.epochs)),) if self.epochs is not None else ()
         return ComparisonSpec(dataset=self.dataset, coarse=self.scenario == "subclass", paradigm=self.paradigm,
-                              rate=self.rate, scenario=self.scenario, scenario_params=self.scenario_params,
+                              rate=self.rate, paradigm_params=self.paradigm_params, scenario=self.scenario,
+                              scenario_params=self.scenario_params,
                               model=self.model, train=train,
                               methods=tuple(MethodSpec(m, tuple(hp.get(m, {}).items())) for m in names),
                               seeds=tuple(range(self.seeds)), device=device)

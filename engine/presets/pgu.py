@@ -24,8 +24,13 @@ DEPOISON_MODE = {name: _POISON[name] for name in ("lam", "eps", "trust_region", 
 DEPOISON_TEXT = (f"the paper's de-poisoning mode: lambda = {DEPOISON_MODE['lam']:g} (< 0: the entropy over the "
                  f"non-label classes is minimised), TRGP trust region on the last layer, eps "
                  f"{DEPOISON_MODE['eps']:g}, stopping {DEPOISON_MODE['stopping']} (official depoisoning.py)")
-PAIR_FLIPS = ("the paper flips labels between class pairs and trains the poisoned model with CE; the engine's noise "
-              "is symmetric and the model is trained with the NLL loss (GCE)")
+# the official poisoning (datasets/poison_cifar.py): Python's random.seed(0) shuffles the classes, consecutive ones
+# are mutual partners (7-8, 1-5, 3-4, 2-0, 9-6) and a fixed number of samples per class flips to the partner;
+# the poisoned model is trained with cross-entropy
+POISON = (("noise", "pair"), ("pairs", "7-8,1-5,3-4,2-0,9-6"), ("train_loss", "ce"))
+PAIR_FLIPS = ("poisoning as the official code: labels flip to the partner class of five mutual pairs (7-8, 1-5, 3-4, "
+              "2-0, 9-6), the poisoned model trained with CE; each label flips with probability 0.1 (the official "
+              "code flips exactly 10 % of every class)")
 
 register(Preset(
     key="pgu_selective", paper="pgu", title=f"PGU Table 1: 10 % of class 0 (15 samples), {DIGITS_TITLE}",
@@ -46,7 +51,7 @@ register(Preset(
 register(Preset(
     key="pgu_depoison", paper="pgu",
     title="PGU Table 4: de-poisoning (10 % flipped labels; lambda < 0, trust region), digits / CNN, digits defaults",
-    dataset="digits", model="cnn", paradigm="noisy_label", rate=0.1, scenario="noisy_labels",
+    dataset="digits", model="cnn", paradigm="noisy_label", rate=0.1, paradigm_params=POISON, scenario="noisy_labels",
     scenario_params=(("fraction", 1.0),), methods=("original", "retrain", "pgu"),
     hparams=(("pgu", tuple(DEPOISON_MODE.items())),), seeds=3,
     tables=(PaperRef("Table 4", "cifar10", "smallvgg", None, ("5000",)),),
@@ -68,7 +73,8 @@ PGU_TABLE4 = ("original", "retrain", "pgu")
 register(Preset(
     key="pgu_depoison_cifar10", paper="pgu",
     title="PGU Table 4: de-poisoning (5 000 flipped labels; lambda < 0, trust region), CIFAR-10 / SmallVGG",
-    dataset="cifar10", model="smallvgg", paradigm="noisy_label", rate=0.1, scenario="noisy_labels",
+    dataset="cifar10", model="smallvgg", paradigm="noisy_label", rate=0.1, paradigm_params=POISON,
+    scenario="noisy_labels",
     scenario_params=(("fraction", 1.0),), methods=PGU_TABLE4,
     hparams=paper_hparams(PGU_TABLE4, "cifar10", "noisy_labels", "noisy_label"), seeds=5, gpu_recommended=True,
     tables=(PaperRef("Table 4", "cifar10", "smallvgg", None, ("5000",)),),

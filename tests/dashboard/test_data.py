@@ -149,3 +149,22 @@ def test_shadow_models_in_url_spec_and_roc(tmp_path):
     fig = charts.shadow_roc(roc)
     assert len(fig.data) == 4
     assert "ideal = retrain" in str(charts.mia_panel(res.summary).layout.annotations)
+
+
+def test_paradigm_options_reach_the_spec_and_the_url():
+    """The noise type / train loss selects under the paradigm: departures from defaults go into the spec (same
+    cache key as the CLI's) and survive the shareable URL."""
+    names = {p.name for p in data.paradigm_schema("noisy_label")}
+    assert {"noise", "pairs", "classes", "targets", "official", "train_loss"} <= names
+    assert data.paradigm_schema("supervised") == []
+    sel = data.Selection(paradigm="noisy_label", rate=0.3,
+                         paradigm_params={"noise": "pair", "pairs": "", "train_loss": "ce", "official": False})
+    spec = data.build_spec(sel)
+    assert dict(spec.paradigm_params) == {"noise": "pair", "train_loss": "ce"}
+    q = url.to_params(sel)
+    assert q["p.noise"] == "pair" and q["p.train_loss"] == "ce" and "p.pairs" not in q
+    values, errors = url.to_state(q)
+    assert errors == []
+    assert values[state.paradigm_param("noisy_label", "noise")] == "pair"
+    _, errors = url.to_state({**q, "p.noise": "flip"})
+    assert errors and errors[0].startswith("p.noise")

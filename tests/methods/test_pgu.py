@@ -292,3 +292,38 @@ def test_incremental_requests_carry_the_retain_covariance() -> None:
     x, y = problem.data.x_train, problem.data.y_train
     assert accuracy(model, x[retain_idx], y[retain_idx]) > 0.95
     assert not torch.equal(model.head[1].weight, original.head[1].weight)
+
+
+def test_remove_rows_deletes_the_forgotten_class_from_the_head() -> None:
+    """Sec. 4.3: with ``remove_rows`` the forgotten class's last-layer row is removed (never predicted); the rest
+    of the head is what PGU alone produces."""
+    problem, original = cached_problem()
+    data, ctx = view_for("pgu", problem, original)
+    plain = METHODS.get("pgu").unlearn(copy.deepcopy(original), data, cfg_of(epochs=2, stopping="fixed"), ctx)
+    cut = METHODS.get("pgu").unlearn(copy.deepcopy(original), data,
+                                     cfg_of(epochs=2, stopping="fixed", remove_rows=True), ctx)
+    with torch.no_grad():
+        pred = cut(problem.data.x_train).argmax(1)
+    assert not bool((pred == 3).any())
+    hp, hc = ([m for m in net.modules() if isinstance(m, nn.Linear)][-1] for net in (plain, cut))
+    wp, wc = hp.weight, hc.weight
+    assert torch.equal(wc[3], torch.zeros_like(wc[3])) and float(hc.bias[3].detach()) == -1e4
+    others = [c for c in range(10) if c != 3]
+    assert torch.equal(wp[others], wc[others])
+
+
+def test_retain_drop_stops_on_the_remaining_classes_validation_accuracy() -> None:
+    """The official class-removal rule (retain accuracy drop), measured on validation samples of the remaining
+    classes: a huge learning rate breaks the model and the rule stops after the first epoch."""
+    problem, original = cached_problem()
+    data, ctx = view_for("pgu", problem, original)
+    msgs: list[str] = []
+    ctx.progress = lambda d, t, m: msgs.append(m)
+    METHODS.get("pgu").unlearn(copy.deepcopy(original), data,
+                               cfg_of(epochs=5, stopping="retain_drop", start_lr=5.0, end_lr=5.0, stop_drop=1.0), ctx)
+    assert any("validation accuracy dropped" in m for m in msgs)
+    assert not any(m == "epoch 5/5" for m in msgs)
+    within, _ = cached_problem(scenario="within_class", params=(("forget_class", 3), ("fraction", 0.2)))
+    wdata, wctx = view_for("pgu", within, original)
+    with pytest.raises(NotApplicable, match="class-removal"):
+        METHODS.get("pgu").unlearn(copy.deepcopy(original), wdata, cfg_of(epochs=1, remove_rows=True), wctx)

@@ -12,13 +12,14 @@ from engine.metrics.mia_asr import mia_asr, sorted_softmax
 from tests.metrics.conftest import make_inputs
 
 
-def reference_asr(inp, *, sort=True, eval_half="B", members="retain"):
+def reference_asr(inp, *, sort=True, eval_half="B", members="retain", with_predictions=False):
     """LAF's ASR written out from the protocol (seeded, balanced version; not from our code).
 
     Test split permuted and halved (A trains, B evaluates); m = min(|forget|, |A|, |retain|, 5000) random
     retain samples (1) vs the first m of A (0); XGBClassifier(100 trees, binary:logistic); accuracy on the
     forget samples (1) vs B (0), the larger group subsampled. The keywords switch on deliberate mistakes
     (unsorted vectors, scoring on the training half, forget samples as training members).
+    ``with_predictions``: also return the attacker's membership prediction for every forget sample.
     """
     rng = np.random.default_rng(inp.seed)
 
@@ -38,9 +39,10 @@ def reference_asr(inp, *, sort=True, eval_half="B", members="retain"):
     n = min(len(f), len(outs))
     keep_f = np.arange(len(f)) if len(f) <= n else np.sort(rng.choice(len(f), size=n, replace=False))
     keep_o = outs if len(outs) <= n else np.sort(rng.choice(outs, size=n, replace=False))
-    hit_in = clf.predict(feat(inp.logits_train[f]))[keep_f] == 1
+    pred_f = clf.predict(feat(inp.logits_train[f]))
     hit_out = clf.predict(feat(inp.logits_test[keep_o])) == 0
-    return float(np.r_[hit_in, hit_out].mean())
+    asr = float(np.r_[pred_f[keep_f] == 1, hit_out].mean())
+    return (asr, pred_f) if with_predictions else asr
 
 
 def test_sorted_softmax():
@@ -62,10 +64,10 @@ def test_equals_the_reference(n_train, n_test, seed):
     inp = make_inputs("random", n_train=n_train, n_test=n_test, seed=seed, retain_margin=3.0, forget_margin=2.5,
                       test_margin=2.0)
     r = mia_asr(inp)
-    want = reference_asr(inp)
+    want, pred_forget = reference_asr(inp, with_predictions=True)
     assert 0.5 < want < 0.95  # not at a limit
     assert r.value == pytest.approx(want, abs=1e-12)
-    assert r.per_sample.shape == (len(inp.forget_idx),)
+    np.testing.assert_array_equal(r.per_sample, pred_forget)
 
 
 def test_reference_fixture_detects_protocol_drift():

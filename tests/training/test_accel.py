@@ -15,6 +15,7 @@ from engine.paradigms.base import cross_entropy, one_hot_supervision
 from engine.training import TrainConfig, fit, predict_logits
 from engine.training.accel import amp_enabled, autocast, has_conv, prepare, use_channels_last
 
+
 @pytest.mark.parametrize("key", ["mlp", "cnn"])
 def test_cpu_training_numbers_are_unchanged(key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On CPU, ``fit`` with the fast-path hooks gives bit-identical numbers to ``fit`` with them replaced by the plain
