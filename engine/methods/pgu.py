@@ -468,7 +468,7 @@ paradigm shows them: noisy under noisy labels, candidate sets under partial labe
 | `lam` | −10 … 10 | 0.2 | 0.2; de-poisoning −0.2 (non-label entropy) |
 | `eps` | 1e-4 … 1 | 0.05 | 0.05; de-poisoning 0.1 |
 | `batch_size` | 1 … 1e5 | 32 | 128 (sample removal, de-poisoning), 100 (class removal) |
-| `stopping` | auto, chance, val_gap, val_drop, retain_drop, fixed | auto | val_gap (samples), val_drop (poison), retain drop |
+| `stopping` | auto, chance, val_gap, val_drop, retain_drop, fixed | auto | val_gap, val_drop (poison), retain_drop |
 | `remove_rows` | bool | off | on for class removal (Sec. 4.3) |
 | `stop_drop` | 0 … 100 | 5 | 5 |
 | `k_offset` | 0 … 64 | 0 | 1 in `unlearn_class.py`, 0 elsewhere |
