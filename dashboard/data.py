@@ -19,7 +19,7 @@ import pandas as pd
 
 from engine import demo as demo_module
 from engine.bundle import BundleError, export_bundle, import_bundle
-from engine.config import ParamSchema, schema
+from engine.config import ParamSchema, config_dict, schema
 from engine.data import DATASETS, default_data_dir, load_dataset
 from engine.errors import SpecError
 from engine.executors import Executor, default_executor_name, executor_names, make_executor
@@ -28,6 +28,7 @@ from engine.metrics import METRICS
 from engine.models import MODELS
 from engine.paradigms import PARADIGMS
 from engine.presets import PAPERS, PRESETS, paper_numbers
+from engine.problem import resolve
 from engine.runner import ComparisonResult, Plan, collect, inspect, make_plan, per_sample, run_comparison
 from engine.runner import plan as plan_module
 from engine.runner.views import not_applicable_reason
@@ -531,18 +532,23 @@ def preset_selection(key: str) -> Selection:
     scen = {q.name: given.get(q.name, q.default) for q in scenario_schema(p.scenario)}
     runnable, _ = p.available_methods(METHODS.keys())
     hp = p.hparam_dict()
-    return Selection(dataset=p.dataset, paradigm=p.paradigm, rate=p.rate, scenario=p.scenario, scenario_params=scen,
+    return Selection(dataset=p.dataset, paradigm=p.paradigm, rate=p.rate, paradigm_params=dict(p.paradigm_params),
+                     scenario=p.scenario, scenario_params=scen,
                      model=p.model, methods=runnable, hparams={m: dict(hp[m]) for m in runnable if m in hp},
                      seeds=p.seeds, epochs=p.epochs if p.epochs is not None else default_epochs(p.dataset, p.model))
 
 
 def _setting_id(spec: ComparisonSpec) -> str:
+    """The setting (everything but methods, seeds and device) with every parameter resolved to its value, so that
+    a parameter given at its default and one left out compare equal."""
     d = spec.to_json()
     for k in ("methods", "seeds", "device"):
         d.pop(k)
-    d["scenario_params"] = sorted(map(list, d["scenario_params"]))
-    d["train"] = sorted(map(list, d["train"]))
-    return json.dumps(d, sort_keys=True)
+    setting = resolve(spec)
+    d["scenario_params"] = config_dict(setting.scenario_cfg)
+    d["train"] = config_dict(setting.train_cfg)
+    d["paradigm_params"] = config_dict(setting.paradigm_cfg) if setting.paradigm_cfg is not None else {}
+    return json.dumps(d, sort_keys=True, default=str)
 
 
 def matching_presets(spec: ComparisonSpec) -> list[str]:

@@ -19,7 +19,8 @@ from engine.errors import SpecError
 
 KINDS = ("datasets", "paradigms", "scenarios", "models", "methods", "metrics")
 SCENARIO_FLAGS = {"forget_class": "--forget-class", "fraction": "--fraction", "count": "--count",
-                  "steps": "--steps", "classes": "--classes", "forget_group": "--forget-group"}
+                  "steps": "--steps", "classes": "--classes", "forget_group": "--forget-group",
+                  "stratified": "--stratified"}
 # CLI option (dest) -> paradigm parameter (``ComparisonSpec.paradigm_params``)
 PARADIGM_FLAGS = {"noise": "noise", "noise_pairs": "pairs", "noise_classes": "classes", "noise_targets": "targets",
                   "train_loss": "train_loss", "official_generator": "official"}
@@ -54,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=None)
     c.add_argument("--classes", default=None, help="random: comma-separated classes to draw from")
     c.add_argument("--forget-group", type=int, default=None, help="subclass: fine class to forget")
+    c.add_argument("--stratified", action="store_true", default=None,
+                   help="random: draw the fraction from every class separately (UGradSL Sec. 5.3)")
     c.add_argument("--methods", default="original,retrain,finetune,gradient_ascent,neggrad_plus,random_label",
                    help="comma-separated method keys, or 'all'")
     c.add_argument("--hparam", action="append", default=[], metavar="METHOD.NAME=VALUE",

@@ -487,13 +487,13 @@ set), the training-time `layer_covariance` state, and the validation split with 
 Never the retain data, never the test split.
 
 **Where we differ, and why**
-- The `val_gap`/`val_drop` rules need the validation labels; this engine version passes the test inputs but no
-  test labels to methods, so with those rules the run is reported as not applicable until it does (`chance`
-  and `fixed` always work).
+- The `val_gap`/`val_drop`/`retain_drop` rules read the problem's `val` split (inputs and labels as the paradigm
+  shows them), never the test split; under `label_free` PGU is not applicable (it needs forget labels).
 - Class removal: `unlearn_class.py` stops when the *retain-train* accuracy dropped 5 points (and otherwise runs
-  all 100 epochs); that needs the retain data, which PGU is designed not to need, so we offer the paper's
-  other criterion ("random performance", `chance`) instead. The paper also deletes the forgotten classes' rows
-  of the last layer before evaluating; we evaluate every method the same way and do not.
+  all 100 epochs); that needs the retain data, which PGU is designed not to need, so `auto` uses the paper's
+  other criterion ("random performance", `chance`) and `retain_drop` offers the official rule on the
+  remaining classes' validation samples. The paper also deletes the forgotten classes' rows of the last layer
+  before evaluating: `remove_rows` (off by default, so that every method is evaluated the same way).
 - `val_drop` returns the last epoch *within* the allowed drop; the official script keeps the epoch that broke it.
 - A sample-removal run that never crosses the target returns the last model (the official script then falls
   back to the model before the request).

@@ -247,7 +247,8 @@ supervised, partial_label, noisy_label (label-free is not applicable: the target
   *mean* MSE and accumulates, i.e. the MSE term is #batches times heavier relative to the penalty than in the
   full-batch mode. Our chunking is exact (each chunk's squared error is divided by the total $N\times K$ and the
   penalty is added once), so `chunk_size` never changes the result; the CIFAR-10 preset converts the official
-  dp to the equivalent full-batch $\delta$ = 0.5/40 for a whole class.
+  dp to the equivalent full-batch $\delta$: 0.5/40 for a whole class (40 batches), 0.5/8 = 0.0625 for the preset's
+  1 000 images (20 % of class 0, 8 batches).
 - The original model stays in eval mode during unlearning (BatchNorm statistics and dropout frozen), which is
   what the official code does in effect (its `valid()` switches to eval and never back).
 - A sample whose positive set covers all $K$ classes (possible under PLL) has no reference logit ($K-|S|=0$,

@@ -1,7 +1,9 @@
 """``random``: forget a random fraction of the training set across all classes (UGradSL: 10 %).
 
 ``classes`` optionally restricts the draw to some classes, stratified per class (LAF's data
-removal: 40 % of each of classes 5-9).
+removal: 40 % of each of classes 5-9). ``stratified`` draws the fraction from every class separately
+(UGradSL Sec. 5.3: "select data randomly from every class ... making sure all the classes are selected",
+10 % of the training set); off, the draw is uniform over the whole training set.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class RandomConfig:
                             range=(0.0001, 0.99), source="UGradSL: 10 %")
     classes: str = param("", "comma-separated classes to draw from, stratified (empty = all classes; "
                              "LAF's data removal: 5,6,7,8,9 with fraction 0.4)")
+    stratified: bool = param(False, "draw the fraction from every class separately, so every class is selected "
+                                    "in proportion (always so when classes are listed)",
+                             source="UGradSL Sec. 5.3 (random forgetting across all classes)")
 
 
 def parse_classes(text: str, num_classes: int) -> tuple[int, ...]:
@@ -42,6 +47,8 @@ def select(inp: SelectInputs, cfg: RandomConfig) -> Selection:
     """A seeded random ``fraction`` of all training samples, or of each listed class."""
     y = inp.data.y_train.cpu()
     classes = parse_classes(cfg.classes, inp.data.num_classes)
+    if not classes and cfg.stratified:
+        classes = tuple(range(inp.data.num_classes))
     if classes:
         parts = [sample_fraction(torch.nonzero(y == c).flatten(), cfg.fraction, inp.generator) for c in classes]
         idx = torch.cat(parts).sort().values

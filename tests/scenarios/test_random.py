@@ -88,3 +88,17 @@ def test_config_fraction_range() -> None:
 
 def test_config_defaults_build() -> None:
     assert build_config(RandomConfig, {"fraction": 0.1}, "scenario") == RandomConfig(fraction=0.1)
+
+
+
+def test_stratified_draws_the_fraction_from_every_class() -> None:
+    """UGradSL Sec. 5.3: with ``stratified`` every class contributes round(fraction * n_c) samples."""
+    from engine.scenarios.random_samples import RandomConfig
+    from tests.scenarios.conftest import TRAIN_COUNTS, make_data, select
+
+    data = make_data()
+    sel = select("random", data, RandomConfig(fraction=0.2, stratified=True))
+    counts = torch.bincount(data.y_train[sel.requests[0]], minlength=data.num_classes)
+    assert counts.tolist() == [int(round(0.2 * n)) for n in TRAIN_COUNTS]
+    plain = select("random", data, RandomConfig(fraction=0.2))
+    assert plain.requests[0].numel() == int(round(0.2 * sum(TRAIN_COUNTS)))
