@@ -210,6 +210,7 @@ def method_catalogue() -> list[dict[str, Any]]:
         out.append({
             "key": k, "title": m.title, "family": m.family, "paper": m.paper, "doc": m.doc or "",
             "needs": needs.describe(), "paradigms": ", ".join(m.paradigms) if m.paradigms else "all",
+            "defaults_chosen": m.defaults_chosen, "ours_fields": ", ".join(m.ours_fields()),
             "schema": pd.DataFrame([{"name": p.name, "type": p.type, "default": _text(p.default),
                                      "range": _text(p.range or p.choices or ""), "help": p.help,
                                      "source": p.source} for p in schema(m.config)]),

@@ -21,6 +21,8 @@ def main() -> None:
             with st.expander(f"**{m['title']}** · `{m['key']}` · {m['family']}"):
                 st.markdown(f"**Paper:** {m['paper']}  \n**Needs:** {m['needs']}  \n"
                             f"**Paradigms:** {m['paradigms']}")
+                ours = f" Defaults that are ours: {m['ours_fields']}." if m["ours_fields"] else ""
+                st.info(f"**How the defaults were chosen:** {m['defaults_chosen']}.{ours}")
                 if m["doc"]:
                     st.markdown(m["doc"])
                 if m["schema"].empty:

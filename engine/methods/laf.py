@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import param
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.common import batches, check_finite
 
 # hyperparameter.md of the official code, per dataset of the paper and per task (our scenario keys).
@@ -275,6 +275,7 @@ digits defaults it reaches ~0 in 20 epochs, retain accuracy ~1.0, test accuracy 
 """
 
 METHODS.register("laf", Method(
+    defaults_chosen=CHOSEN_ON_TEST,
     key="laf", title="LAF (Label-Agnostic Forgetting)", family="seed",
     paper="Shen et al., Label-Agnostic Forgetting: A Supervision-Free Unlearning in Deep Models, ICLR 2024 (seed 001)",
     config=LafConfig, needs=Needs(retain_data=True), unlearn=unlearn, doc=DOC.strip(),

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from engine.config import param
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.common import batches, check_finite
 from engine.methods.laf import DOC as LAF_DOC
 from engine.methods.laf import PAPER_DEFAULTS as LAF_PAPER_DEFAULTS
@@ -109,6 +109,7 @@ the labelled sample carries hard labels only, which partial-label supervision do
 """ + LAF_DOC.strip()
 
 METHODS.register("laf_r", Method(
+    defaults_chosen=CHOSEN_ON_TEST,
     key="laf_r", title="LAF+R (LAF with supervised repair)", family="seed",
     paper="Shen et al., Label-Agnostic Forgetting: A Supervision-Free Unlearning in Deep Models, ICLR 2024 (seed 001)",
     config=LafRConfig, needs=Needs(retain_data=True, labelled_retain_sample=True), unlearn=unlearn,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import METHODS, NO_HYPERPARAMETERS, Method, Needs, UnlearnContext, UnlearnData
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: OriginalConfig, ctx: Unlea
 
 
 METHODS.register("original", Method(
+    defaults_chosen=NO_HYPERPARAMETERS,
     key="original", title="Original (no unlearning)", family="reference", paper="all seed papers",
     config=OriginalConfig, needs=Needs(), unlearn=unlearn,
     doc="The model trained on the whole training set. It shows what forgetting has to undo: a method "

@@ -30,7 +30,7 @@ from torch import nn
 
 from engine.config import param
 from engine.errors import NotApplicable, RunFailed, SpecError
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.common import batches, check_finite
 from engine.rng import seed_dropout
 from engine.training.recording import layer_covariance_of, projectable_layers
@@ -512,6 +512,7 @@ Never the retain data, never the test split.
 """
 
 METHODS.register("pgu", Method(
+    defaults_chosen=CHOSEN_ON_TEST,
     key="pgu", title="PGU (projected-gradient unlearning)", family="seed",
     paper="Hoang et al., Learn to Unlearn for Deep Neural Networks: Minimizing Unlearning Interference with "
           "Gradient Projection, WACV 2024 (seed 003); code hnanhtuan/projected_gradient_unlearning",

@@ -31,7 +31,7 @@ from torch import nn
 
 from engine.config import param
 from engine.errors import NotApplicable
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.common import batches, check_finite
 
 PSEUDO = ("uniform", "random")
@@ -385,6 +385,7 @@ always, since needs are static). No labels, no training-time state.
 """
 
 METHODS.register("ppu", Method(
+    defaults_chosen=CHOSEN_ON_TEST,
     key="ppu", title="PPU (Pseudo-Probability Unlearning)", family="seed",
     paper="Zhao et al., Pseudo-Probability Unlearning: Towards Efficient and Privacy-Preserving Machine "
           "Unlearning (seed 004)",

@@ -15,7 +15,7 @@ from torch import nn
 from engine.config import build_config, param
 from engine.errors import NotApplicable
 from engine.methods import ppu
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
 
 BASES = ("scrub", "finetune", "neggrad_plus", "gradient_ascent", "random_label", "ugradsl", "ugradsl_plus",
          "udru", "pgu", "laf", "bad_teacher", "salun", "l1_sparse", "cf_k", "eu_k", "boundary_shrink", "ssd")
@@ -97,6 +97,7 @@ differences are listed on its own entry.
 """
 
 METHODS.register("ppu_after", Method(
+    defaults_chosen=CHOSEN_ON_TEST,
     key="ppu_after", title="Method + PPU (plug-in)", family="seed",
     paper="Zhao et al., Pseudo-Probability Unlearning (seed 004), Sec. 5.7 and Appendix A.1",
     config=PpuAfterConfig, needs=NEEDS, unlearn=unlearn, doc=DOC.strip(),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import METHODS, NO_HYPERPARAMETERS, Method, Needs, UnlearnContext, UnlearnData
 from engine.models import build_model
 from engine.training.loop import fit
 
@@ -29,6 +29,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: RetrainConfig, ctx: Unlear
 
 
 METHODS.register("retrain", Method(
+    defaults_chosen=NO_HYPERPARAMETERS,
     key="retrain", title="Retrain from scratch", family="reference", paper="all seed papers (exact unlearning)",
     config=RetrainConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn,
     doc="Exact unlearning: a fresh model trained on the retain set only, with the same training "

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import param
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.common import check_finite
 from engine.paradigms.base import Supervision
 
@@ -257,6 +257,7 @@ supervised, partial_label, noisy_label (label-free is not applicable: the target
 """
 
 METHODS.register("udru", Method(
+    defaults_chosen=CHOSEN_ON_TEST,
     key="udru", title="UDRU (uniform-target regression)", family="seed",
     paper="Tang et al., Unlearning From Weakly Supervised Learning, IJCAI 2024 (seed 000); code Ehwartz/udru",
     config=UDRUConfig, needs=Needs(forget_labels=True), unlearn=unlearn, doc=_DOC.strip(), paradigms=PARADIGMS,

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import param
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.common import check_finite, sgd
 from engine.paradigms.base import Supervision
 
@@ -249,6 +249,7 @@ the gradient mixing. Not applicable under partial-label (no hard forget label to
 """
 
 METHODS.register("ugradsl", Method(
+    defaults_chosen=CHOSEN_ON_TEST,
     key="ugradsl", title="UGradSL", family="seed",
     paper="UGradSL: Machine Unlearning Using Gradient-Based Smoothed Label (seed 002; Di et al., arXiv 2406.07698)",
     config=UGradSLConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True),

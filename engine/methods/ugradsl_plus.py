@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from engine.config import param
-from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
 from engine.methods.ugradsl import PARADIGMS, run_gradient_mixed
 
 # What the paper states per dataset (Appendix D.3: batch 256 for all datasets; FT baseline: lr 0.01, 10 epochs).
@@ -97,6 +97,7 @@ Not applicable under partial-label (no hard forget label to smooth) or label-fre
 """
 
 METHODS.register("ugradsl_plus", Method(
+    defaults_chosen=CHOSEN_ON_TEST,
     key="ugradsl_plus", title="UGradSL+", family="seed",
     paper="UGradSL: Machine Unlearning Using Gradient-Based Smoothed Label (seed 002; Di et al., arXiv 2406.07698)",
     config=UGradSLPlusConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True),

@@ -30,7 +30,8 @@ register(Preset(
 ))
 register(Preset(
     key="ugradsl_random", paper="ugradsl", title=f"UGradSL Table 8: random 10 % across all classes, {DIGITS_TITLE}",
-    dataset="digits", model="cnn", scenario="random", scenario_params=(("fraction", 0.1), ("classes", ""), ("stratified", True)),
+    dataset="digits", model="cnn", scenario="random",
+    scenario_params=(("fraction", 0.1), ("classes", ""), ("stratified", True)),  # Sec. 5.3: from every class
     methods=METHODS, seeds=3, tables=(PaperRef("Table 8", "cifar10", "resnet18", None, ("0.1",)),),
     differences=DIGITS,
 ))
