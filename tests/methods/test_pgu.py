@@ -24,6 +24,7 @@ from engine.methods.pgu import (
     retain_spectrum,
 )
 from engine.paradigms.base import cross_entropy, one_hot_supervision
+from engine.rng import SeededDropout
 from engine.training.recording import layer_covariance_of, projectable_layers
 from tests.methods.conftest import TINY_TRAIN, accuracy, cached_problem, view_for
 
@@ -164,7 +165,7 @@ class _Tiny(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
-                                      nn.Dropout(0.5), nn.Linear(4 * 8 * 8, 16), nn.BatchNorm1d(16), nn.ReLU())
+                                      SeededDropout(0.5), nn.Linear(4 * 8 * 8, 16), nn.BatchNorm1d(16), nn.ReLU())
         self.head = nn.Linear(16, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -185,7 +186,7 @@ def _tiny_setup() -> tuple[nn.Module, UnlearnData, UnlearnContext]:
     cov = {f"cov.{k}": v for k, v in layer_covariance_of(net, x).items()}
     data = UnlearnData(x_forget=x[:40], sup_forget=one_hot_supervision(y[:40], 3), x_retain=None, sup_retain=None,
                        num_classes=3, paradigm="supervised", loss=cross_entropy,
-                       train_state={"layer_covariance": cov}, x_test=torch.randn(20, 1, 8, 8, generator=gen))
+                       train_state={"layer_covariance": cov}, x_val=torch.randn(20, 1, 8, 8, generator=gen))
     ctx = UnlearnContext(seed=3, device=torch.device("cpu"), train_cfg=TINY_TRAIN, model_key="tiny",
                          input_shape=(1, 8, 8))
     return net, data, ctx
@@ -238,11 +239,12 @@ def test_trust_region_lets_the_last_layer_move_inside_the_core_space() -> None:
 
 def test_validation_rules_need_labels_and_use_them_when_given() -> None:
     net, data, ctx = _tiny_setup()
-    with pytest.raises(NotApplicable, match="held-out"):
-        PGU.unlearn(copy.deepcopy(net), dataclasses.replace(data, y_test=None), cfg_of(stopping="val_gap"), ctx)
+    with pytest.raises(NotApplicable, match="labelled validation split"):
+        PGU.unlearn(copy.deepcopy(net), dataclasses.replace(data, sup_val=None), cfg_of(stopping="val_gap"), ctx)
     problem, original = cached_problem()
     labelled, pctx = view_for("pgu", problem, original)
-    assert labelled.y_test is not None  # the runner passes held-out labels to methods that declare test_data
+    assert labelled.sup_val is not None and labelled.x_val is not None  # the val split, never the test split
+    assert torch.equal(labelled.x_val, problem.data.x_val)
     msgs: list[str] = []
     pctx.progress = lambda d, t, m: msgs.append(m)
     out = PGU.unlearn(copy.deepcopy(original), labelled, cfg_of(stopping="val_gap", epochs=30), pctx)
