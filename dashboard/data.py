@@ -334,6 +334,16 @@ class Results:
     eval_jobs: dict[tuple[str, int], str]  # (method, seed) -> evaluation job of ok rows
     cache_dir: Path
     plan: Plan | None = None
+    include_imported: bool = False  # rows may come from an imported results bundle (``source`` column says)
+
+    def _store(self) -> Any:
+        store = self._store()
+        return store.with_imported() if self.include_imported else store
+
+    @property
+    def n_imported(self) -> int:
+        """Rows whose numbers come from an imported results bundle, not from this engine."""
+        return int((self.wide["source"] == "imported").sum()) if "source" in self.wide else 0
 
     @property
     def any_ok(self) -> bool:
@@ -350,7 +360,7 @@ class Results:
     def forget_entropy_samples(self) -> pd.DataFrame:
         """Per-sample forget-set entropy of every finished run: columns method, seed, entropy."""
         frames = []
-        store = Store(self.cache_dir)
+        store = self._store()
         try:
             for (method, seed), job in self.eval_jobs.items():
                 try:
@@ -368,7 +378,7 @@ class Results:
         columns method, fpr, tpr. Empty when the comparison ran without shadow models."""
         frames = []
         first = min((s for (_, s) in self.eval_jobs), default=0)
-        store = Store(self.cache_dir)
+        store = self._store()
         try:
             for (method, seed), job in self.eval_jobs.items():
                 if seed != first:
@@ -399,7 +409,7 @@ class Results:
         spec = self.spec
         data = load_dataset(spec.dataset, Path(data_dir) if data_dir is not None else default_data_dir(),
                             coarse=spec.coarse, device="cpu")
-        store = Store(self.cache_dir)
+        store = self._store()
         try:
             p = self.plan
             return Inspection(inspect.per_class_accuracy(p, store, data), inspect.forget_confusion(p, store, data),
@@ -409,54 +419,69 @@ class Results:
             store.close()
 
 
-def _results(result: ComparisonResult, cache_dir: Path) -> Results:
+def _results(result: ComparisonResult, cache_dir: Path, include_imported: bool = False) -> Results:
     wide = result.wide
     rows = {(r.method, r.seed): r.eval_job for r in result.plan.rows}
     ok = wide[wide["status"] == "ok"]
     eval_jobs = {(m, int(s)): rows[(m, int(s))] for m, s in zip(ok["method"], ok["seed"], strict=True)
                  if rows.get((m, int(s)))}
     return Results(result.plan.key, result.plan.spec, wide, result.summary,
-                   not (wide["status"] == "pending").any(), eval_jobs, cache_dir, result.plan)
+                   not (wide["status"] == "pending").any(), eval_jobs, cache_dir, result.plan, include_imported)
 
 
-def stored_results(p: Plan, cache_dir: Path | None = None) -> Results:
+def stored_results(p: Plan, cache_dir: Path | None = None, include_imported: bool = False) -> Results:
     """What the store already holds for plan ``p`` (nothing is computed).
 
     Rows whose jobs failed in an earlier run show as ``failed`` with the job's error (``collect`` reads
-    the failure the store recorded), not as ``pending``.
+    the failure the store recorded), not as ``pending``. With ``include_imported`` rows this engine has not
+    computed are filled from imported results bundles, marked ``source="imported"``.
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    store = Store(cache_dir)
+    base = Store(cache_dir)
+    store = base.with_imported() if include_imported else base
     try:
         result = collect(p, store)
-        return _results(result, cache_dir)
+        return _results(result, cache_dir, include_imported)
     finally:
         store.close()
 
 
+def provenance(rec: dict[str, Any]) -> str:
+    """``computed`` or ``imported (bundle <sha256 prefix>, <time>)`` for a comparison record."""
+    imp = rec.get("imported")
+    if not imp:
+        return "computed"
+    when = pd.Timestamp(imp.get("imported_at", 0), unit="s").strftime("%Y-%m-%d %H:%M")
+    return f"imported (bundle {str(imp.get('bundle_sha256', ''))[:12]}, {when})"
+
+
 def history(cache_dir: Path | None = None) -> pd.DataFrame:
-    """Every comparison recorded in the store, newest first."""
+    """Every comparison recorded in the store, newest first; ``source`` says which were imported."""
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     store = Store(cache_dir)
     rows = []
     try:
-        for key, rec in store.comparisons():
-            n_ok = sum(1 for r in rec["rows"] if r["eval_job"] and store.has(r["eval_job"]))
-            rows.append({"key": key, "comparison": spec_summary(rec["spec"]),
+        recs = [(k, r, False) for k, r in store.comparisons()]
+        local = {k for k, _, _ in recs}
+        recs += [(k, r, True) for k, r in store.imported_comparisons() if k not in local]
+        for key, rec, imported in recs:
+            found = store.imported_result if imported else store.result
+            n_ok = sum(1 for r in rec["rows"] if r["eval_job"] and found(r["eval_job"]) is not None)
+            rows.append({"key": key, "comparison": spec_summary(rec["spec"]), "source": provenance(rec),
                          "created": pd.Timestamp(rec["created"], unit="s").strftime("%Y-%m-%d %H:%M:%S"),
                          "rows ok": f"{n_ok}/{len(rec['rows'])}", "_t": rec["created"]})
     finally:
         store.close()
-    df = pd.DataFrame(rows, columns=["key", "comparison", "created", "rows ok", "_t"])
+    df = pd.DataFrame(rows, columns=["key", "comparison", "source", "created", "rows ok", "_t"])
     return df.sort_values("_t", ascending=False).drop(columns="_t").reset_index(drop=True)
 
 
 def history_spec(key: str, cache_dir: Path | None = None) -> ComparisonSpec | None:
-    """The spec of a recorded comparison."""
+    """The spec of a recorded (or imported) comparison."""
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     store = Store(cache_dir)
     try:
-        rec = store.comparison(key)
+        rec = store.with_imported().comparison(key)
     finally:
         store.close()
     return None if rec is None else ComparisonSpec.from_json(rec["spec"])
@@ -489,7 +514,28 @@ def side_by_side(keys: list[str], cache_dir: Path | None = None) -> tuple[dict[s
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     specs = {k: s for k in keys if (s := history_spec(k, cache_dir)) is not None}
     labels = short_labels(specs)
-    return labels, {k: stored_results(plan(s), cache_dir) for k, s in specs.items()}
+    return labels, {k: stored_results(plan(s), cache_dir, include_imported=True) for k, s in specs.items()}
+
+
+def comparison_source(key: str, cache_dir: Path | None = None) -> str:
+    """``computed`` / ``imported (bundle …)`` / ``computed; also imported (bundle …)`` for a comparison key."""
+    store = Store(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    try:
+        local, imported = store.comparison(key), store.imported_comparison(key)
+    finally:
+        store.close()
+    if imported is None:
+        return "computed"
+    return provenance(imported) if local is None else f"computed; also {provenance(imported)}"
+
+
+def has_imported(key: str, cache_dir: Path | None = None) -> bool:
+    """Whether a results bundle brought rows of comparison ``key`` (they are shown only when asked for)."""
+    store = Store(Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    try:
+        return store.imported_comparison(key) is not None
+    finally:
+        store.close()
 
 
 def combined_summary(labels: dict[str, str], results: dict[str, Results]) -> pd.DataFrame:

@@ -115,6 +115,9 @@ def show(res: Results, prefix: str, presets: list[str] | None = None) -> None:
     setting this is (their reported numbers get a tab of their own)."""
     if not res.complete:
         st.info("Some runs of this comparison have not finished yet; showing what is stored.")
+    if res.n_imported:
+        st.warning(f"**{res.n_imported} row(s) are imported** from a results bundle: their numbers were not "
+                   "computed by this engine (column `source` = imported). Run the comparison to compute them here.")
     issues = res.issues()
     if not res.any_ok:
         st.warning("No finished runs to show.")
@@ -198,7 +201,9 @@ def summary_figures(res: Results) -> dict[str, object]:
 
 
 def _jobs(res: Results) -> tuple[tuple[str, int, str], ...]:
-    return tuple(sorted((m, s, j) for (m, s), j in res.eval_jobs.items()))
+    source = dict(zip(zip(res.wide["method"], res.wide["seed"], strict=True), res.wide["source"], strict=True)) \
+        if "source" in res.wide else {}
+    return tuple(sorted((m, s, f"{j}:{source.get((m, s), '')}") for (m, s), j in res.eval_jobs.items()))
 
 
 def per_class_tab(res: Results, insp: data.Inspection | None, prefix: str) -> None:

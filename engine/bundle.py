@@ -97,7 +97,8 @@ def export_bundle(cache_dir: Path | str, out: str | os.PathLike[str] | IO[bytes]
     cache_dir = Path(cache_dir).expanduser()
     if not cache_dir.is_dir():
         raise BundleError(f"no results cache at {cache_dir}")
-    store = Store(cache_dir)
+    base = Store(cache_dir)
+    store = base.with_imported()  # an imported comparison can be passed on (it is imported again at the other end)
     try:
         wanted = list(dict.fromkeys(keys)) if keys is not None else sorted(k for k, _ in store.comparisons())
         if not wanted:
@@ -380,21 +381,45 @@ def _contents(manifest: dict[str, Any], data: dict[str, bytes]) -> BundleContent
 
 
 # -- import -----------------------------------------------------------------------------------------------------
+def bundle_sha256(source: BundleSource) -> str:
+    """SHA-256 of the bundle's bytes (streamed from a path or a file object, which is rewound afterwards)."""
+    h = hashlib.sha256()
+    if isinstance(source, bytes | bytearray | memoryview):
+        h.update(bytes(source))
+        return h.hexdigest()
+    if isinstance(source, str | os.PathLike):
+        try:
+            with open(source, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError as e:
+            raise BundleError(f"cannot read {os.fspath(source)}: {e.strerror or e}") from None
+        return h.hexdigest()
+    pos = source.tell()
+    for chunk in iter(lambda: source.read(1 << 20), b""):
+        h.update(chunk)
+    source.seek(pos)
+    return h.hexdigest()
+
+
 def import_bundle(cache_dir: Path | str, path: BundleSource) -> list[str]:
-    """Validate the bundle at ``path`` (a path, bytes or binary file) and add it to the store at ``cache_dir``.
+    """Validate the bundle at ``path`` (a path, bytes or binary file) and add it to the store at ``cache_dir``
+    as *imported* (DESIGN.md "provenance").
 
     Everything is checked before the store is opened; then every job result and comparison record is
-    written in one transaction. Results the store already holds are kept (same key, same content);
-    saved comparisons too. Returns the bundle's comparison keys.
+    written in one transaction into the store's imported key space, each comparison with its provenance
+    (the bundle's SHA-256 and the import time). Imported results never satisfy a local job: a local comparison
+    that needs them computes its own. Entries already imported are kept. Returns the bundle's comparison keys.
     """
     from engine.store import Store
 
+    digest = bundle_sha256(path)
     contents = read_bundle(path)
     store = Store(cache_dir)
     try:
-        results = {k: v for k, v in contents.results.items() if not store.has(k)}
-        comparisons = {k: v for k, v in contents.comparisons.items() if store.comparison(k) is None}
-        store.put_verbatim(results, comparisons)
+        results = {k: v for k, v in contents.results.items() if store.imported_result(k) is None}
+        comparisons = {k: v for k, v in contents.comparisons.items() if store.imported_comparison(k) is None}
+        store.put_imported(results, comparisons, {"bundle_sha256": digest, "imported_at": time.time()})
     finally:
         store.close()
     return list(contents.manifest["comparisons"])

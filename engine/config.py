@@ -1,8 +1,9 @@
 """Frozen-dataclass configs with a schema (defaults, ranges, help) read from field metadata.
 
 Method hyper-parameters and scenario parameters are dataclasses whose fields carry
-``metadata={"help": ..., "range": (lo, hi), "choices": (...)}``. The dashboard builds its
-forms from :func:`schema`; :func:`build_config` validates user values and names the field.
+``metadata={"help": ..., "range": (lo, hi), "choices": (...), "cost": ...}``. The dashboard builds its
+forms from :func:`schema`; :func:`build_config` validates user values and names the field; the demo caps
+(:mod:`engine.demo`) read each field's ``cost``: whether its value multiplies or divides the work.
 """
 
 from __future__ import annotations
@@ -17,15 +18,32 @@ from typing import Any
 
 from engine.errors import SpecError
 
+# How a numeric field's value scales the work of a run (``param(cost=...)``, read by the demo caps):
+COST_LINEAR = "linear"  # the work grows with the value: epochs, steps, iterations, samples, models, requests
+COST_INVERSE = "inverse"  # the work grows as the value shrinks: batch and chunk sizes (per-step overhead)
+COSTS = (COST_LINEAR, COST_INVERSE)
+
 
 def param(default: Any, help: str, range: tuple[float, float] | None = None,
-          choices: tuple[Any, ...] | None = None, log: bool = False, source: str = "") -> Any:
-    """A config field with its help text, allowed range/choices and where the default comes from."""
+          choices: tuple[Any, ...] | None = None, log: bool = False, source: str = "",
+          cost: str | None = None) -> Any:
+    """A config field with its help text, allowed range/choices and where the default comes from.
+
+    ``cost`` says how the field's value scales the work of a run: :data:`COST_LINEAR` (about proportionally or
+    faster: epochs, steps, samples), :data:`COST_INVERSE` (a batch or chunk size: smaller means more steps)
+    or ``None`` (it does not). Every numeric field that changes the work must declare it: the demo caps are
+    derived from it. On a nullable field ``None`` stands for the whole set (all samples, the full batch),
+    i.e. the largest value.
+    """
+    if cost is not None and cost not in COSTS:
+        raise ValueError(f"param(cost=...) must be one of {', '.join(COSTS)} or None, got {cost!r}")
     meta: dict[str, Any] = {"help": help, "log": log, "source": source}
     if range is not None:
         meta["range"] = range
     if choices is not None:
         meta["choices"] = choices
+    if cost is not None:
+        meta["cost"] = cost
     return field(default=default, metadata=meta)
 
 
@@ -41,6 +59,7 @@ class ParamSchema:
     choices: tuple[Any, ...] | None
     log: bool
     source: str
+    cost: str | None = None  # COST_LINEAR | COST_INVERSE | None: how the value scales the work (demo caps)
 
 
 def _type_name(tp: Any) -> str:
@@ -60,9 +79,13 @@ def schema(cls: type) -> list[ParamSchema]:
         meta = f.metadata
         kind = "choice" if "choices" in meta else _type_name(f.type)
         default = f.default if f.default is not MISSING else None
+        cost = meta.get("cost")
+        if cost is not None and kind.removesuffix("_or_none") not in ("int", "float"):
+            raise TypeError(f"{cls.__name__}.{f.name}: a cost annotation needs a numeric field, not {kind}")
         out.append(ParamSchema(
             name=f.name, type=kind, default=default, help=meta.get("help", ""), range=meta.get("range"),
             choices=meta.get("choices"), log=bool(meta.get("log", False)), source=meta.get("source", ""),
+            cost=cost,
         ))
     return out
 

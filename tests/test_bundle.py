@@ -75,22 +75,31 @@ def snapshot(cache: Path) -> dict[str, object]:
         store.close()
 
 
-def test_round_trip_is_exact_and_computes_nothing(source, tmp_path):
+def test_round_trip_is_exact_marked_imported_and_never_satisfies_a_local_job(source, tmp_path):
     keys = import_bundle(tmp_path / "dst", source["bundle"])
     assert keys == [SPEC.comparison_key()]
     src, dst = Store(source["cache"]), Store(tmp_path / "dst")
-    assert dst.comparison_json(keys[0]) == src.comparison_json(keys[0])  # the record byte for byte
-    rec = Recorder()
-    again = run_comparison(SPEC, cache_dir=tmp_path / "dst", data_dir=DATA, executor="local", on_event=rec)
-    assert set(rec.states) == {"cached"}  # no job ran
-    assert {o.status for o in again.outcomes.values()} == {"cached"}
-    pd.testing.assert_frame_equal(again.wide, source["result"].wide)  # timings included: they are stored
-    pd.testing.assert_frame_equal(again.tidy, source["result"].tidy)
-    for job in again.plan.jobs:
-        if dst.has(job.key):
-            assert dst.result_json(job.key) == src.result_json(job.key)  # meta byte for byte
-            assert all(dst.blob(job.key, n) == src.blob(job.key, n) for n in dst.result(job.key).meta["blobs"])
-    pd.testing.assert_frame_equal(collect(make_plan(SPEC, DATA), dst).wide, source["result"].wide)
+    rec = dst.imported_comparison(keys[0])
+    assert rec is not None and dst.comparison(keys[0]) is None  # imported, not computed here
+    assert rec["imported"]["bundle_sha256"] == hashlib.sha256(source["bundle"]).hexdigest()
+    assert {k: v for k, v in rec.items() if k != "imported"} == src.comparison(keys[0])
+    plan = make_plan(SPEC, DATA)
+    for job in plan.jobs:
+        if dst.imported_result(job.key) is not None:
+            assert not dst.has(job.key)  # never visible to execution
+            assert dst.imported_result_json(job.key) == src.result_json(job.key)  # meta byte for byte
+            assert all(dst.imported_blob(job.key, n) == src.blob(job.key, n)
+                       for n in dst.imported_result(job.key).meta["blobs"])
+    shown = collect(plan, dst.with_imported()).wide  # shown when asked: identical numbers, marked imported
+    assert set(shown["source"]) == {"imported"}
+    pd.testing.assert_frame_equal(shown.drop(columns="source"), source["result"].wide.drop(columns="source"))
+    assert set(collect(plan, dst).wide["status"]) == {"pending"}  # not computed here
+    # running the comparison locally computes every job (and, on CPU, reproduces the bundle's numbers)
+    again = run_comparison(SPEC, cache_dir=tmp_path / "dst", data_dir=DATA, executor="local")
+    assert {o.status for o in again.outcomes.values()} == {"done"}
+    assert set(again.wide["source"]) == {"computed"}
+    numbers = [c for c in again.wide.columns if c not in ("unlearn_seconds", "speedup_vs_retrain")]
+    pd.testing.assert_frame_equal(again.wide[numbers], source["result"].wide[numbers])
 
 
 def test_default_bundle_has_no_weights_and_no_pickles(source):
@@ -113,7 +122,7 @@ def test_a_new_method_after_import_retrains_the_models_it_needs(source, tmp_path
     res = run_comparison(spec, cache_dir=tmp_path, data_dir=DATA, executor="local")
     assert set(res.wide["status"]) == {"ok"}
     done = {j.kind for j in res.plan.jobs if j.key in res.outcomes and res.outcomes[j.key].status == "done"}
-    assert done == {"original", "retrain", "unlearn", "evaluate"}  # the weightless models are trained again
+    assert done == {"problem", "original", "retrain", "unlearn", "evaluate"}  # imported results are never reused
     pd.testing.assert_frame_equal(res.wide.iloc[:3], source["result"].wide)
 
 
@@ -125,7 +134,7 @@ def test_with_weights_the_models_come_along(source, tmp_path):
     spec = replace(SPEC, methods=(MethodSpec("gradient_ascent", (("epochs", 1),)),))
     res = run_comparison(spec, cache_dir=tmp_path / "dst", data_dir=DATA, executor="local")
     done = {j.kind for j in res.plan.jobs if res.outcomes[j.key].status == "done"}
-    assert done == {"unlearn", "evaluate"}  # the imported original is reused
+    assert done == {"problem", "original", "retrain", "unlearn", "evaluate"}  # imported weights are never reused
 
 
 def _first(m: dict[str, bytes], suffix: str) -> str:

@@ -299,7 +299,13 @@ def results(mgr: data.JobManager, spec: data.ComparisonSpec | None, plan: data.P
         return
     res = None
     if plan is not None:
-        res = data.stored_results(plan)
+        show_imported = False
+        if data.has_imported(key):
+            show_imported = st.toggle("Show imported results", key=state.SHOW_IMPORTED,
+                                      help="A results bundle brought rows of this comparison. They are not used "
+                                           "by Run (which computes its own); shown here only if you ask, marked "
+                                           "`source = imported`.")
+        res = data.stored_results(plan, include_imported=show_imported)
     elif mgr.status(key) != "idle":
         res = mgr.result(key)
     issues = res.issues() if res is not None else None

@@ -32,14 +32,14 @@ def open_one(labels: dict[str, str]) -> None:
         st.warning("This comparison is no longer in the store.")
         return
     try:
-        res = data.stored_results(data.plan(spec))
+        res = data.stored_results(data.plan(spec), include_imported=True)
     except data.SpecError as e:
         st.error(f"**{e.field}**: {e.message}")
         return
     except Exception as e:  # e.g. a dataset that is no longer on disk
         st.error(f"Cannot reopen this comparison: {type(e).__name__}: {e}")
         return
-    st.caption(data.spec_summary(spec))
+    st.caption(f"{data.spec_summary(spec)} · {data.comparison_source(key)}")
     results_view.show(res, "history", data.matching_presets(spec))
 
 

@@ -13,7 +13,7 @@ from engine.metrics import METRICS
 from engine.runner.plan import BEFORE_TITLES, Plan
 from engine.store import Store, arrays_from_bytes
 
-ID_COLUMNS = ["dataset", "paradigm", "scenario", "model", "method", "seed", "status"]
+ID_COLUMNS = ["dataset", "paradigm", "scenario", "model", "method", "seed", "status", "source"]
 SIZE_COLUMNS = ["n_forget", "n_retain", "n_val", "n_test"]  # the seed's split sizes (every CSV row)
 
 
@@ -26,7 +26,9 @@ def row_title(method_key: str) -> str:
 
 
 def row_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None = None) -> list[dict[str, Any]]:
-    """Per row: status (``ok`` / ``not_applicable`` / ``failed`` / ``cancelled`` / ``pending``), reason, metrics."""
+    """Per row: status (``ok`` / ``not_applicable`` / ``failed`` / ``cancelled`` / ``pending``), reason, metrics,
+    and ``source`` of an ``ok`` row: ``computed``, or ``imported`` when ``store`` is a
+    :meth:`~engine.store.Store.with_imported` view answering from a results bundle."""
     outcomes = outcomes or {}
     out = []
     spec = plan.spec
@@ -35,16 +37,17 @@ def row_status(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None 
                                "model": spec.model, "method": row.method, "seed": row.seed}
         metrics: dict[str, float | None] = {}
         reasons: dict[str, str] = {}
+        source = ""  # "computed" | "imported" (from a results bundle, only through Store.with_imported)
         if row.status == "not_applicable":
             status, note = "not_applicable", row.reason
         else:
             res = store.result(row.eval_job) if row.eval_job else None
             if res is not None:
-                status, note = "ok", ""
+                status, note, source = "ok", "", res.source
                 metrics, reasons = res.meta["metrics"], res.meta.get("reasons", {})
             else:
                 status, note = _unfinished_status(plan, store, outcomes, row.eval_job)
-        rec.update(status=status, note=note, metrics=metrics, reasons=reasons, eval_job=row.eval_job,
+        rec.update(status=status, source=source, note=note, metrics=metrics, reasons=reasons, eval_job=row.eval_job,
                    **{c: plan.sizes.get(row.seed, {}).get(c) for c in SIZE_COLUMNS})
         out.append(rec)
     return out

@@ -8,9 +8,16 @@ Layout (string keys, values are ``bytes`` or JSON ``str`` only -- never pickles 
 * ``progress/<job key>`` latest progress event of a job (readable by any process)
 * ``comparison/<key>``   a comparison's spec and job plan (History page)
 * ``flag/<name>``        small markers shared between processes (e.g. a Ray run's cancellation flag)
+* ``imported/result/<job key>``, ``imported/blob/<job key>/<name>``, ``imported/comparison/<key>``: results
+  and comparisons read from a results bundle, with their provenance (bundle SHA-256, import time) in the
+  comparison record. A separate key space: :meth:`Store.has` / :meth:`Store.result` / :meth:`Store.blob`
+  never see them, so an imported result can never satisfy a local job (DESIGN.md "provenance"). Reading
+  them takes :meth:`Store.with_imported`, a read-only view whose rows are marked ``source="imported"``.
 
 A job's result exists only once all of its blobs are in (one transaction): an interrupted job leaves
-nothing but, at most, a stale lock, which is broken when its process is gone.
+nothing but, at most, a stale lock, which is broken when its process is gone. A claim identifies its process
+by host, PID, the process's start time and the machine's boot id, so a restarted server that gets the same PID
+(PID 1 in a container) recognises its predecessor's claim as dead.
 """
 
 from __future__ import annotations
@@ -39,10 +46,11 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class JobResult:
-    """A finished job: its JSON meta and the names of its blobs."""
+    """A finished job: its JSON meta and the names of its blobs; ``source`` says where it came from."""
 
     key: str
     meta: dict[str, Any]
+    source: str = "computed"  # "computed" (by this engine, locally or on its Ray cluster) | "imported"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -55,13 +63,56 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def process_start(pid: int) -> str:
+    """The start time of process ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22), or ``""``."""
+    stat = _read_text(f"/proc/{pid}/stat")
+    if not stat:
+        return ""
+    fields = stat.rsplit(")", 1)[-1].split()  # the command name may hold spaces and parentheses
+    return fields[19] if len(fields) > 19 else ""
+
+
+def boot_id() -> str:
+    """This machine's boot id (``/proc/sys/kernel/random/boot_id``), or ``""`` where there is none."""
+    return _read_text("/proc/sys/kernel/random/boot_id")
+
+
+def claim_owner() -> dict[str, Any]:
+    """What identifies this process in a claim: host, PID, process start time, boot id, claim time."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "start": process_start(pid), "boot": boot_id(),
+            "since": time.time()}
+
+
+def owner_alive(owner: dict[str, Any]) -> bool | None:
+    """Whether the claim's process still runs: ``None`` when it cannot be told (another host)."""
+    if owner.get("host") != socket.gethostname():
+        return None
+    if owner.get("boot") and boot_id() and owner["boot"] != boot_id():
+        return False  # the machine rebooted since
+    pid = int(owner.get("pid", -1))
+    if pid <= 0 or not _pid_alive(pid):
+        return False
+    start = owner.get("start")
+    return not (start and process_start(pid) and process_start(pid) != start)  # same PID, another process
+
+
 class Store:
     """Process- and thread-safe results store in a private directory (mode 0700)."""
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory).expanduser().resolve()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
+        if not self.directory.exists():  # a new store is private; an existing directory's mode is the owner's
+            self.directory.mkdir(parents=True, mode=0o700)
+            os.chmod(self.directory, 0o700)  # mkdir's mode is masked by the umask
         self.cache = diskcache.Cache(str(self.directory), timeout=60, size_limit=2**40, eviction_policy="none")
 
     # -- results -------------------------------------------------------------------------------------------
@@ -99,15 +150,16 @@ class Store:
 
     # -- claims ---------------------------------------------------------------------------------------------
     def claim(self, key: str) -> bool:
-        """Try to become the one process computing ``key``; stale claims of dead processes are broken."""
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        """Try to become the one process computing ``key``; stale claims of dead processes are broken (a claim
+        of this host whose PID is gone, runs another process, or predates a reboot)."""
+        me = claim_owner()
         if self.cache.add(f"lock/{key}", json.dumps(me)):
             return True
         raw = self.cache.get(f"lock/{key}")
         if raw is None:
             return self.cache.add(f"lock/{key}", json.dumps(me))
         owner = json.loads(raw)
-        if owner["host"] == me["host"] and not _pid_alive(int(owner["pid"])):
+        if owner_alive(owner) is False:
             with self.cache.transact():
                 if self.cache.get(f"lock/{key}") == raw:
                     self.cache.set(f"lock/{key}", json.dumps(me))
@@ -120,6 +172,11 @@ class Store:
 
     def claimed(self, key: str) -> bool:
         return f"lock/{key}" in self.cache
+
+    def claim_info(self, key: str) -> dict[str, Any] | None:
+        """Who claims ``key`` (host, pid, start, boot, since), or ``None``."""
+        raw = self.cache.get(f"lock/{key}")
+        return None if raw is None else json.loads(raw)
 
     # -- progress -------------------------------------------------------------------------------------------
     def set_progress(self, key: str, event: dict[str, Any]) -> None:
@@ -164,16 +221,54 @@ class Store:
             if isinstance(k, str) and k.startswith(prefix):
                 yield k
 
-    def put_verbatim(self, results: dict[str, tuple[str, dict[str, bytes]]], comparisons: dict[str, str]) -> None:
-        """Write already-validated entries in one transaction: per job its blobs then its meta JSON text
-        (unchanged, so a round trip through a bundle is exact), then the comparison records."""
+    # -- imported results (results bundles): a separate key space ----------------------------------------------
+    def put_imported(self, results: dict[str, tuple[str, dict[str, bytes]]], comparisons: dict[str, str],
+                     provenance: dict[str, Any]) -> None:
+        """Write a validated bundle's entries as *imported*, in one transaction: job metas and blobs unchanged
+        (under ``imported/``), and each comparison record with ``provenance`` (bundle SHA-256, import time)
+        added as ``record["imported"]``. Local results are never touched."""
         with self.cache.transact():
             for key, (meta_json, blobs) in results.items():
                 for name, data in blobs.items():
-                    self.cache.set(f"blob/{key}/{name}", bytes(data))
-                self.cache.set(f"result/{key}", meta_json)
+                    self.cache.set(f"imported/blob/{key}/{name}", bytes(data))
+                self.cache.set(f"imported/result/{key}", meta_json)
             for key, record_json in comparisons.items():
-                self.cache.set(f"comparison/{key}", record_json)
+                record = json.loads(record_json)
+                record["imported"] = dict(provenance)
+                self.cache.set(f"imported/comparison/{key}", json.dumps(record))
+
+    def imported_result(self, key: str) -> JobResult | None:
+        """An imported job's meta (``source="imported"``), or ``None``."""
+        raw = self.cache.get(f"imported/result/{key}")
+        return None if raw is None else JobResult(key, json.loads(raw), "imported")
+
+    def imported_blob(self, key: str, name: str) -> bytes:
+        raw = self.cache.get(f"imported/blob/{key}/{name}")
+        if raw is None:
+            raise KeyError(f"no imported blob {name!r} for job {key}")
+        return bytes(raw)
+
+    def imported_result_json(self, key: str) -> str | None:
+        raw = self.cache.get(f"imported/result/{key}")
+        return None if raw is None else str(raw)
+
+    def imported_comparison(self, key: str) -> dict[str, Any] | None:
+        """An imported comparison's record, with its ``imported`` provenance, or ``None``."""
+        raw = self.cache.get(f"imported/comparison/{key}")
+        return None if raw is None else json.loads(raw)
+
+    def imported_comparisons(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every imported comparison, as ``(key, record)``."""
+        for k in list(self.cache.iterkeys()):
+            if isinstance(k, str) and k.startswith("imported/comparison/"):
+                raw = self.cache.get(k)
+                if raw is not None:
+                    yield k.removeprefix("imported/comparison/"), json.loads(raw)
+
+    def with_imported(self) -> StoreView:
+        """A read-only view that also answers from imported results (marked ``source="imported"``), for showing
+        an imported comparison when the user asks; computed results take precedence."""
+        return StoreView(self)
 
     def set_flag(self, name: str) -> None:
         """Raise a marker that any process using this store can see."""
@@ -188,6 +283,54 @@ class Store:
 
     def close(self) -> None:
         self.cache.close()
+
+
+class StoreView:
+    """Read-only :class:`Store` look-alike that falls back to imported results (``Store.with_imported``).
+
+    Only for *reading* finished results (tables, charts, per-sample views, bundle export); executing jobs always
+    uses the :class:`Store` itself, so an imported result never satisfies a job.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.directory = store.directory
+
+    def has(self, key: str) -> bool:
+        return self.store.has(key) or self.store.imported_result(key) is not None
+
+    def result(self, key: str) -> JobResult | None:
+        return self.store.result(key) or self.store.imported_result(key)
+
+    def result_json(self, key: str) -> str | None:
+        return self.store.result_json(key) or self.store.imported_result_json(key)
+
+    def blob(self, key: str, name: str) -> bytes:
+        if self.store.has(key):
+            return self.store.blob(key, name)
+        return self.store.imported_blob(key, name)
+
+    def progress(self, key: str) -> dict[str, Any] | None:
+        return self.store.progress(key)
+
+    def comparison(self, key: str) -> dict[str, Any] | None:
+        return self.store.comparison(key) or self.store.imported_comparison(key)
+
+    def comparison_json(self, key: str) -> str | None:
+        rec = self.comparison(key)
+        return None if rec is None else json.dumps({k: v for k, v in rec.items() if k != "imported"})
+
+    def comparisons(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        seen = set()
+        for k, rec in self.store.comparisons():
+            seen.add(k)
+            yield k, rec
+        for k, rec in self.store.imported_comparisons():
+            if k not in seen:
+                yield k, rec
+
+    def close(self) -> None:
+        self.store.close()
 
 
 # -- artifact encodings (no pickles) ----------------------------------------------------------------------------
