@@ -6,8 +6,13 @@ responsive for everyone, so in demo mode a comparison may only use
 * the embedded ``digits`` dataset, or a torchvision dataset whose files are already on disk (no downloads);
 * models not marked ``large`` (no ResNets on a shared CPU);
 * at most :attr:`DemoLimits.max_seeds` seeds and :attr:`DemoLimits.max_methods` methods;
-* no epoch-like setting (training ``epochs``, a method's ``epochs`` / ``*_epochs`` / ``steps``) above
-  :attr:`DemoLimits.max_epoch_factor` times its default;
+* no setting that multiplies the work beyond :attr:`DemoLimits.max_cost_factor` times its default's: every
+  field whose schema declares a ``cost`` (:func:`engine.config.param`) -- method hyper-parameters, scenario and
+  paradigm parameters, ``train`` overrides -- is capped by :func:`cost_bound`: a ``linear`` field (epochs,
+  steps, iterations, samples, requests) at most ``default x factor``, an ``inverse`` one (batch and chunk
+  sizes) at least ``default / factor``. The caps follow from the schema, never from field names, so a new
+  field is capped as soon as it declares its cost (``tests/test_demo_costs.py`` fails on an int field that
+  declares none and is not explained there);
 
 and at most :attr:`DemoLimits.max_concurrent` comparisons run at once: :class:`RunQueue` admits them in
 arrival order and tells each waiting one its position. :func:`check_spec` raises
@@ -18,6 +23,7 @@ arrival order and tells each waiting one its position. :func:`check_spec` raises
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import threading
 import uuid
@@ -25,7 +31,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from engine.config import COST_INVERSE, COST_LINEAR, build_config, schema
 from engine.errors import SpecError
 from engine.spec import ComparisonSpec
 
@@ -45,17 +53,68 @@ class DemoLimits:
     datasets: tuple[str, ...] = ("digits",)  # always allowed; other datasets only if already on disk
     max_seeds: int = 2
     max_methods: int = 6
-    max_epoch_factor: float = 1.0  # epoch-like settings at most this times their default
+    max_cost_factor: float = 1.0  # a cost-annotated field may make the work at most this times the default's
     large_models: bool = False
     max_concurrent: int = 1
     max_shadow_models: int = 0  # PGU's shadow attack trains 2N extra models: off in the demo
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_cost_factor) and self.max_cost_factor >= 1.0):
+            raise SpecError("max_cost_factor", f"must be a finite number >= 1 (1 = the defaults' work), "
+                                               f"got {self.max_cost_factor!r}")
 
 
 LIMITS = DemoLimits()
 
 
-def _epoch_like(name: str) -> bool:
-    return name == "steps" or name.endswith("epochs")
+def cost_bound(cost: str, default: float | None, factor: float) -> float:
+    """The demo's bound on a field with ``cost``: the most (``linear``) or the least (``inverse``) value allowed.
+
+    ``linear``: ``default * factor``; ``inverse``: ``default / factor``. ``None`` stands for the whole set
+    (the largest value, see :func:`engine.config.param`), so it is read as infinity: a linear field defaulting
+    to ``None`` is not capped, an inverse one must stay ``None``.
+    """
+    base = math.inf if default is None else float(default)
+    if cost == COST_LINEAR:
+        return base * factor
+    if cost == COST_INVERSE:
+        return base / factor
+    raise ValueError(f"unknown cost {cost!r}")
+
+
+def check_costs(cls: type, given: dict[str, Any], defaults: dict[str, Any] | None, where: str,
+                limits: DemoLimits = LIMITS) -> None:
+    """Raise :class:`SpecError` naming ``where.field`` if a given value of config ``cls`` exceeds its cost cap.
+
+    ``given`` are the user's values (validated here, so a bad one is named too); ``defaults`` the reference
+    values the caps derive from (the schema's defaults when ``None``; e.g. the dataset x model
+    :class:`~engine.training.config.TrainConfig` for ``train``).
+    """
+    fields = schema(cls)
+    reference = {p.name: p.default for p in fields} | dict(defaults or {})
+    cfg = build_config(cls, {**(defaults or {}), **given}, where)
+    for p in fields:
+        if p.cost is None or p.name not in given:
+            continue
+        value, default = getattr(cfg, p.name), reference[p.name]
+        bound = cost_bound(p.cost, default, limits.max_cost_factor)
+        v = math.inf if value is None else value
+        ref = "the default" if limits.max_cost_factor == 1.0 else f"{limits.max_cost_factor:g} x the default {default}"
+        if p.cost == COST_LINEAR and v > bound:
+            raise SpecError(f"{where}.{p.name}", f"demo mode: at most {_show(bound, p.type)} ({ref}; a larger "
+                                                 f"value multiplies the work), got {value}")
+        if p.cost == COST_INVERSE and v < bound:
+            if bound == math.inf:
+                raise SpecError(f"{where}.{p.name}", f"demo mode: only the default, none (= the whole set; a "
+                                                     f"smaller value means more steps), got {value}")
+            raise SpecError(f"{where}.{p.name}", f"demo mode: at least {_show(bound, p.type, up=True)} ({ref}; a "
+                                                 f"smaller value means more steps), got {value}")
+
+
+def _show(bound: float, kind: str, up: bool = False) -> str:
+    if kind.startswith("int"):
+        return str(math.ceil(bound) if up else math.floor(bound))
+    return f"{bound:g}"
 
 
 def dataset_on_disk(key: str, data_dir: Path | str | None = None) -> bool:
@@ -86,13 +145,15 @@ def allowed_datasets(data_dir: Path | str | None = None, limits: DemoLimits = LI
 def check_spec(spec: ComparisonSpec, data_dir: Path | str | None = None, limits: DemoLimits = LIMITS) -> None:
     """Raise :class:`SpecError` naming the field if ``spec`` exceeds a demo cap; return ``None`` otherwise.
 
+    The one demo check: the CLI (``compare``) and the dashboard (``dashboard.data.check_demo``) both call it.
     Unknown names and invalid values are left to :func:`engine.runner.make_plan` (except where a cap
     needs the value, e.g. a method's epochs, whose validation error is then raised here).
     """
-    from engine.config import build_config, schema
     from engine.data import DATASETS
     from engine.methods import METHODS
     from engine.models import MODELS
+    from engine.paradigms import PARADIGMS
+    from engine.scenarios import SCENARIOS
     from engine.training.config import TrainConfig, default_train_config
 
     if spec.dataset not in limits.datasets:
@@ -110,30 +171,16 @@ def check_spec(spec: ComparisonSpec, data_dir: Path | str | None = None, limits:
         raise SpecError("shadow_models", f"demo mode: at most {limits.max_shadow_models} shadow-model pairs "
                                          f"(each pair trains two extra models), got {spec.shadow_models}")
     if spec.dataset in DATASETS and spec.model in MODELS:
-        default = default_train_config(spec.dataset, spec.model)
-        over = dict(spec.train)
-        cfg = build_config(TrainConfig, {**dataclasses.asdict(default), **over}, "train")
-        _check_epochs(cfg, default, set(over), "train", limits)
+        default = dataclasses.asdict(default_train_config(spec.dataset, spec.model))
+        check_costs(TrainConfig, dict(spec.train), default, "train", limits)
+    if spec.scenario in SCENARIOS:
+        check_costs(SCENARIOS.get(spec.scenario).config, dict(spec.scenario_params), None, "scenario", limits)
+    paradigm = PARADIGMS.get(spec.paradigm) if spec.paradigm in PARADIGMS else None
+    if paradigm is not None and paradigm.config is not None:
+        check_costs(paradigm.config, dict(spec.paradigm_params), None, "paradigm_params", limits)
     for m in spec.methods:
-        if m.name not in METHODS:
-            continue
-        cls = METHODS.get(m.name).config
-        cfg = build_config(cls, m.hparam_dict(), f"methods.{m.name}")
-        defaults = {p.name: p.default for p in schema(cls)}
-        _check_epochs(cfg, defaults, set(m.hparam_dict()), f"methods.{m.name}", limits)
-
-
-def _check_epochs(cfg: object, default: object, given: set[str], where: str, limits: DemoLimits) -> None:
-    for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
-        if f.name not in given or not _epoch_like(f.name):
-            continue
-        value = getattr(cfg, f.name)
-        base = default[f.name] if isinstance(default, dict) else getattr(default, f.name)
-        if not isinstance(value, int) or isinstance(value, bool) or not isinstance(base, int):
-            continue
-        cap = int(max(base, 1) * limits.max_epoch_factor)
-        if value > cap:
-            raise SpecError(f"{where}.{f.name}", f"demo mode: at most {cap} (the default), got {value}")
+        if m.name in METHODS:
+            check_costs(METHODS.get(m.name).config, m.hparam_dict(), None, f"methods.{m.name}", limits)
 
 
 class RunQueue:

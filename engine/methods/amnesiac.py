@@ -30,10 +30,11 @@ class AmnesiacConfig:
 
     finetune_epochs: int = param(5, "passes of SGD over the retain set after the updates are removed (0 = pure "
                                     "amnesiac unlearning, as run by UDRU)", range=(0, 100),
-                                 source="Graves et al.: a brief retraining on the remaining data; UDRU: none")
+                                 source="Graves et al.: a brief retraining on the remaining data; UDRU: none",
+                                 cost="linear")
     lr: float = param(0.05, "SGD learning rate of the repair fine-tune (momentum 0.9, wd 5e-4)",
                       range=(1e-7, 1.0), log=True, source="ours (the paper gives none)")
-    batch_size: int = param(64, "mini-batch size of the repair fine-tune", range=(1, 4096))
+    batch_size: int = param(64, "mini-batch size of the repair fine-tune", range=(1, 4096), cost="inverse")
 
 
 def steps_to_undo(batch_index: torch.Tensor, batch_sizes: torch.Tensor, forget_train_idx: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ class BadTeacherConfig:
     """Hyper-parameters of Bad Teacher."""
 
     epochs: int = param(1, "passes over the retain set (forget batches are cycled alongside)", range=(1, 100),
-                        source="SCRUB's BadT runs: 1")
+                        source="SCRUB's BadT runs: 1", cost="linear")
     lr: float = param(1e-3, "Adam learning rate", range=(1e-7, 1.0), log=True,
                       source="SCRUB's BadT runs: 1e-3 (Chundawat et al.: 1e-4)")
     weight_decay: float = param(5e-4, "Adam weight decay", range=(0.0, 1.0), source="SCRUB's BadT runs: 5e-4")
@@ -48,9 +48,9 @@ class BadTeacherConfig:
                          source="SCRUB's code: opt.alpha (bt_alpha = 1)")
     beta: float = param(1.0, "weight of KL_T(random network || student) on forget batches", range=(0.0, 100.0),
                         source="SCRUB's code: opt.beta (bt_beta = 1)")
-    batch_size: int = param(64, "retain mini-batch size", range=(1, 4096), source="ours (digits)")
+    batch_size: int = param(64, "retain mini-batch size", range=(1, 4096), source="ours (digits)", cost="inverse")
     forget_batch_size: int = param(64, "forget mini-batch size (cycled alongside the retain batches)",
-                                   range=(1, 4096), source="ours (digits)")
+                                   range=(1, 4096), source="ours (digits)", cost="linear")
 
 
 def random_network(ctx: UnlearnContext, num_classes: int, stream: int) -> nn.Module:

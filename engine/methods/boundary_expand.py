@@ -31,10 +31,10 @@ PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
 class BoundaryExpandConfig:
     """Hyper-parameters of Boundary Expanding."""
 
-    epochs: int = param(10, "passes over the forget set", range=(1, 200), source="official: 10")
+    epochs: int = param(10, "passes over the forget set", range=(1, 200), source="official: 10", cost="linear")
     lr: float = param(4e-4, "SGD learning rate (momentum 0.9, no weight decay)", range=(1e-7, 1.0), log=True,
                       source="official: 1e-5; digits needs more (3 forget batches/epoch)")
-    batch_size: int = param(64, "forget mini-batch size", range=(1, 4096), source="official: 64")
+    batch_size: int = param(64, "forget mini-batch size", range=(1, 4096), source="official: 64", cost="inverse")
 
 
 def last_linear(head: nn.Module) -> tuple[nn.Module, str, nn.Linear]:

@@ -49,10 +49,10 @@ class BoundaryShrinkConfig:
                                "adversarial input to [0, 1] as the official code does on normalised inputs (a bug, "
                                "kept only to reproduce it)", choices=("none", "official_unit"),
                        source="official: clamp to [0,1] + round to 1/255")
-    epochs: int = param(10, "passes over the forget set", range=(1, 200), source="paper/official: 10")
+    epochs: int = param(10, "passes over the forget set", range=(1, 200), source="paper/official: 10", cost="linear")
     lr: float = param(1e-3, "SGD learning rate (momentum 0.9, no weight decay)", range=(1e-7, 1.0), log=True,
                       source="official: 1e-5 (CIFAR, ResNet/AllCNN); digits needs more (3 forget batches/epoch)")
-    batch_size: int = param(64, "forget mini-batch size", range=(1, 4096), source="official: 64")
+    batch_size: int = param(64, "forget mini-batch size", range=(1, 4096), source="official: 64", cost="inverse")
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, sup: Supervision, loss: Any, epsilon: float,

@@ -36,11 +36,11 @@ class CFkConfig:
     k: int = param(1, "number of trailing feature blocks trained together with the head (a block = a "
                       "parameterised child of model.features plus the norm layers right after it; k above the "
                       "number of blocks trains every block)", range=(1, 20),
-                   source="SCRUB: the last block (ResNet layer4 / AllCNN's last conv block)")
-    epochs: int = param(10, "passes over the retain set", range=(1, 200), source="SCRUB: 10")
+                   source="SCRUB: the last block (ResNet layer4 / AllCNN's last conv block)", cost="linear")
+    epochs: int = param(10, "passes over the retain set", range=(1, 200), source="SCRUB: 10", cost="linear")
     lr: float = param(0.01, "SGD learning rate (momentum 0.9, weight decay 5e-4)", range=(1e-6, 1.0), log=True,
                       source="SCRUB: 0.01")
-    batch_size: int = param(64, "mini-batch size", range=(1, 4096), source="ours (digits)")
+    batch_size: int = param(64, "mini-batch size", range=(1, 4096), source="ours (digits)", cost="inverse")
 
 
 def feature_blocks(model: nn.Module) -> list[list[str]]:

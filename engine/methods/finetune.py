@@ -20,9 +20,9 @@ from engine.methods.common import sgd_descent
 class FinetuneConfig:
     """Hyper-parameters of fine-tuning."""
 
-    epochs: int = param(5, "passes over the retain set", range=(1, 200), source="Unlearn-Sparse: 10")
+    epochs: int = param(5, "passes over the retain set", range=(1, 200), source="Unlearn-Sparse: 10", cost="linear")
     lr: float = param(0.01, "SGD learning rate", range=(1e-6, 1.0), log=True, source="Unlearn-Sparse: 0.01")
-    batch_size: int = param(64, "mini-batch size", range=(1, 4096))
+    batch_size: int = param(64, "mini-batch size", range=(1, 4096), cost="inverse")
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: FinetuneConfig, ctx: UnlearnContext) -> nn.Module:

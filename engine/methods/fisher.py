@@ -43,10 +43,10 @@ class FisherConfig:
     max_samples: int | None = param(None, "estimate the Fisher on a seeded random subset of this many retain "
                                           "samples (None = the whole retain set, as SCRUB); it costs K backward "
                                           "passes per sample", range=(1, 10_000_000),
-                                    source="SCRUB: the whole retain set")
+                                    source="SCRUB: the whole retain set", cost="linear")
     chunk: int = param(64, "samples per vectorised Jacobian chunk, capped so a chunk's Jacobian stays under "
                            "512 MiB (memory only; does not change the result)",
-                       range=(1, 4096))
+                       range=(1, 4096), cost="inverse")
 
 
 def _classifier(model: nn.Module, num_classes: int) -> nn.Linear | None:

@@ -20,10 +20,10 @@ from engine.methods.common import batches, check_finite, sgd
 class GradientAscentConfig:
     """Hyper-parameters of gradient ascent."""
 
-    epochs: int = param(5, "passes over the forget set", range=(1, 200), source="Unlearn-Sparse: 5")
+    epochs: int = param(5, "passes over the forget set", range=(1, 200), source="Unlearn-Sparse: 5", cost="linear")
     lr: float = param(4e-3, "SGD learning rate (a cliff: on digits 2e-3 does nothing, 6e-3 collapses)",
                       range=(1e-7, 1.0), log=True, source="Unlearn-Sparse: 1e-4 (CIFAR)")
-    batch_size: int = param(64, "mini-batch size", range=(1, 4096), source="Unlearn-Sparse: 256")
+    batch_size: int = param(64, "mini-batch size", range=(1, 4096), source="Unlearn-Sparse: 256", cost="inverse")
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: GradientAscentConfig, ctx: UnlearnContext) -> nn.Module:

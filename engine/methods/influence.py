@@ -38,11 +38,12 @@ class InfluenceConfig:
                              range=(1.0, 1e7), log=True, source="Unlearn-Sparse: N = 1000")
     n_samples: int = param(1000, "per-sample retain gradients in the WoodFisher recursion (a seeded random "
                                  "subset when the retain set is larger)", range=(1, 100000),
-                           source="Unlearn-Sparse: stops after ~1000 samples")
+                           source="Unlearn-Sparse: stops after ~1000 samples", cost="linear")
     recursion: str = param("exact", "exact: the WoodFisher Sherman-Morrison recursion (= dense inverse of F); "
                                     "official: Unlearn-Sparse's two-vector loop as coded (see the doc)",
                            choices=("exact", "official"), source="Singh & Alistarh 2020; Unlearn-Sparse Wfisher")
-    chunk: int = param(64, "samples per vectorised per-sample-gradient chunk (memory only)", range=(1, 4096))
+    chunk: int = param(64, "samples per vectorised per-sample-gradient chunk (memory only)", range=(1, 4096),
+                       cost="inverse")
 
 
 def _flat_params(model: nn.Module) -> list[tuple[str, torch.Tensor]]:

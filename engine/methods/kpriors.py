@@ -36,11 +36,11 @@ class KPriorsConfig:
     """Hyper-parameters of K-priors unlearning."""
 
     epochs: int = param(25, "passes over the forget set (full batch: one Adam step each)", range=(1, 5000),
-                        source="UDRU official: 1024 (MNIST, F-MNIST), 256 (CIFAR-10)")
+                        source="UDRU official: 1024 (MNIST, F-MNIST), 256 (CIFAR-10)", cost="linear")
     lr: float = param(1e-4, "Adam learning rate", range=(1e-7, 1.0), log=True,
                       source="UDRU official: 1e-3 (MNIST, F-MNIST), 2e-5 (CIFAR-10)")
     batch_size: int | None = param(None, "forget mini-batch size; none = full batch", range=(1, 100_000),
-                                   source="UDRU official: full batch (MNIST, F-MNIST), 128 (CIFAR-10)")
+                                   source="UDRU official: full batch (MNIST, F-MNIST), 128 (CIFAR-10)", cost="inverse")
     function_weight: float = param(1.0, "weight of the function-space term KL(p_orig || p) on the memory points",
                                    range=(0.0, 100.0), source="UDRU official: 1 (alpha)")
     delta: float = param(1.0, "weight of the weight-space term, delta * mean_i (theta_i - theta*_i)^2",

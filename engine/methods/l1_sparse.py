@@ -30,11 +30,11 @@ class L1SparseConfig:
                                "over the l1 epochs", range=(0.0, 0.1), log=False,
                          source="Jia et al. 2023: tuned per experiment (official README: --alpha ${alpha}); "
                                 "digits default measured")
-    epochs: int = param(5, "passes over the retain set", range=(1, 200), source="Unlearn-Sparse: 10")
+    epochs: int = param(5, "passes over the retain set", range=(1, 200), source="Unlearn-Sparse: 10", cost="linear")
     no_l1_epochs: int = param(0, "final epochs trained without the penalty (the schedule reaches 0 at "
                                  "epochs - no_l1_epochs)", range=(0, 200), source="Unlearn-Sparse: 0")
     lr: float = param(0.01, "SGD learning rate", range=(1e-6, 1.0), log=True, source="Unlearn-Sparse: 0.01")
-    batch_size: int = param(64, "mini-batch size", range=(1, 4096), source="Unlearn-Sparse: 256")
+    batch_size: int = param(64, "mini-batch size", range=(1, 4096), source="Unlearn-Sparse: 256", cost="inverse")
 
 
 def gamma_at(epoch: int, cfg: L1SparseConfig) -> float:

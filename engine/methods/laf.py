@@ -51,7 +51,7 @@ class LafConfig:
 
     epochs: int = param(20, "unlearning epochs; one epoch = one pass over the forget batches (zip with "
                             "retain batches)", range=(1, 500),
-                        source="official: 20 (CNN on MNIST/Fashion), 40 (ResNet on CIFAR-10/SVHN)")
+                        source="official: 20 (CNN on MNIST/Fashion), 40 (ResNet on CIFAR-10/SVHN)", cost="linear")
     lr_ue: float = param(5e-4, "Adam learning rate of the extractor-unlearning step (Eq. 10)",
                          range=(1e-7, 1e-1), log=True,
                          source="official: 5e-5 (CNN), 1e-5 (ResNet); digits: raised, few batches per epoch")
@@ -60,10 +60,12 @@ class LafConfig:
                          source="official: 1e-4 (CNN), 4e-5 random/noisy, 5e-5 class (ResNet); digits: raised")
     tau: float = param(20.0, "temperature of the forget term of the alignment loss (Eq. 11)", range=(0.01, 1000.0),
                        log=True, source="official: CNN 5 random / 20 class, noisy; ResNet 20 random, class / 5 noisy")
-    latent_dim: int = param(8, "VAE latent size", range=(1, 512), source="official: 8 (CNN), 16 (ResNet)")
+    latent_dim: int = param(8, "VAE latent size", range=(1, 512), source="official: 8 (CNN), 16 (ResNet)",
+                            cost="linear")
     batch_size: int = param(32, "mini-batch size of forget and retain batches (and of VAE training)",
-                            range=(1, 4096), source="official: 32")
-    vae_epochs: int = param(10, "training epochs of each VAE (Eq. 4, 5)", range=(1, 500), source="official: 10")
+                            range=(1, 4096), source="official: 32", cost="inverse")
+    vae_epochs: int = param(10, "training epochs of each VAE (Eq. 4, 5)", range=(1, 500), source="official: 10",
+                            cost="linear")
     vae_lr: float = param(1e-3, "Adam learning rate of the VAEs", range=(1e-6, 1e-1), log=True,
                           source="official: 1e-3")
     kl_weight: float = param(0.025, "weight of the KL term in the VAE loss", range=(0.0, 10.0),

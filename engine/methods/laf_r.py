@@ -37,7 +37,7 @@ class LafRConfig(LafConfig):
                              source="not given (paper or official code); Adam's default")
     repair_epochs: int = param(1, "repair epochs; one epoch = as many steps as there are forget batches "
                                   "(= one pass over the labelled sample)", range=(1, 100),
-                               source="Algorithm 1: one epoch")
+                               source="Algorithm 1: one epoch", cost="linear")
 
 
 def repair_head(model: nn.Module, data: UnlearnData, cfg: LafRConfig, gen: torch.Generator) -> nn.Module:

@@ -25,10 +25,10 @@ class NegGradPlusConfig:
     alpha: float = param(0.99, "weight of the retain loss (1 - alpha weighs the forget ascent); on digits 0.95 "
                                "collapses the model within 5 epochs", range=(0.0, 1.0),
                          source="SCRUB small scale: 0.95; MIA experiments: 0.9999")
-    epochs: int = param(5, "passes over the retain set", range=(1, 200), source="SCRUB: 10")
+    epochs: int = param(5, "passes over the retain set", range=(1, 200), source="SCRUB: 10", cost="linear")
     lr: float = param(0.01, "SGD learning rate", range=(1e-6, 1.0), log=True, source="SCRUB: 0.01")
     batch_size: int = param(64, "retain mini-batch size (forget batches of the same size are cycled)",
-                            range=(1, 4096))
+                            range=(1, 4096), cost="inverse")
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: NegGradPlusConfig, ctx: UnlearnContext) -> nn.Module:

@@ -48,7 +48,7 @@ class NTKConfig:
                                      "memory grows linearly and time quadratically with it",
                                   range=(1, 100_000),
                                   source="official: every retain sample (100 per class); PGU: 150 per class; "
-                                         "ours: 5, so the digits mlp fits the 1.5 GiB Jacobian limit")
+                                         "ours: 5, so the digits mlp fits the 1.5 GiB Jacobian limit", cost="linear")
     weight_decay: float | None = param(None, "ridge lambda: kernel + n * lambda * I (None = the weight decay the "
                                              "original was trained with)", range=(1e-10, 10.0), log=True,
                                        source="official: the training run's --weight-decay (0.1 in the "
@@ -66,7 +66,7 @@ class NTKConfig:
     fisher_alpha: float = param(1e-9, "Fisher noise scale when fisher_noise is on (see `fisher`)",
                                 range=(1e-10, 1e-2), log=True, source="official NTK + Fisher cell: 1e-9")
     chunk: int = param(64, "samples per vectorised Jacobian chunk, capped at 256 MiB (memory only; does not "
-                           "change the result)", range=(1, 4096))
+                           "change the result)", range=(1, 4096), cost="inverse")
 
 
 def jacobian_bytes(n_samples: int, num_classes: int, n_params: int) -> int:

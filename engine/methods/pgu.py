@@ -105,7 +105,7 @@ class PGUConfig:
     end_lr: float = param(0.02, "SGD learning rate reached at the last epoch", range=(1e-6, 10.0), log=True,
                           source="official: 0.01; de-poisoning 0.05")
     epochs: int = param(60, "maximum passes over the forget set (the stopping rule may end earlier)",
-                        range=(1, 1000), source="official: 100")
+                        range=(1, 1000), source="official: 100", cost="linear")
     lam: float = param(0.2, "lambda of Eq. 1: > 0 maximises the output entropy on forget samples; < 0 "
                             "(de-poisoning) minimises the entropy over the classes other than the observed label",
                        range=(-10.0, 10.0), source="official: 0.2; de-poisoning 0.2 on the non-label entropy "
@@ -113,7 +113,7 @@ class PGUConfig:
     eps: float = param(0.05, "epsilon of Eq. 1 in -log(1 - p_y + eps) (bounds the gradient when p_y is near 1)",
                        range=(1e-4, 1.0), log=True, source="official: 0.05; de-poisoning 0.1")
     batch_size: int = param(32, "forget mini-batch size", range=(1, 100_000),
-                            source="official: 128 (sample removal, de-poisoning), 100 (class removal)")
+                            source="official: 128 (sample removal, de-poisoning), 100 (class removal)", cost="inverse")
     stopping: str = param("auto", "when to stop: 'auto' = the paper's rule for the scenario (class/subclass: "
                                   "chance, noisy_labels: val_drop, sample-level scenarios: val_gap); "
                                   "'chance' = once forget accuracy falls to chance level (class removal); "

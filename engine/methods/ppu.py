@@ -79,15 +79,15 @@ class PpuConfig:
     lam: float = param(1.0, "lambda of Eq. 1: weight of the retain rows, in the refinement and in the KL fit",
                        range=(1e-3, 100.0), log=True, source="paper: 1 in all experiments (Table 5 ablation: 1-4)")
     epochs: int = param(5, "passes of the KL fit over forget + retain", range=(1, 200),
-                        source="not published; ours (digits)")
+                        source="not published; ours (digits)", cost="linear")
     lr: float = param(0.01, "SGD learning rate of the KL fit (momentum 0.9, weight decay 5e-4)",
                       range=(1e-7, 1.0), log=True, source="not published; ours (digits)")
     batch_size: int = param(64, "mini-batch size of the KL fit (forget and retain samples mixed)",
-                            range=(1, 4096), source="not published; ours")
+                            range=(1, 4096), source="not published; ours", cost="inverse")
     train_layers: str = param("all", "parameters updated by the KL fit: the whole network or only the head",
                               choices=LAYERS, source="paper Sec. 1: the entire model's weights are updated")
     refine_iters: int = param(100, "maximum outer iterations of the refinement (row scaling + class duals)",
-                              range=(1, 10_000), source="official: 10")
+                              range=(1, 10_000), source="official: 10", cost="linear")
     refine_tol: float = param(1e-6, "stop the refinement when every class mass is within this many samples of "
                                      "its target", range=(1e-12, 1.0), log=True,
                               source="official: Newton tolerance 1e-5 (script), 0.1 (notebook)")

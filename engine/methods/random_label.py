@@ -24,9 +24,9 @@ from engine.paradigms.base import Supervision, cross_entropy, one_hot_supervisio
 class RandomLabelConfig:
     """Hyper-parameters of random labelling."""
 
-    epochs: int = param(5, "passes over forget + retain", range=(1, 200), source="SalUn: 10")
+    epochs: int = param(5, "passes over forget + retain", range=(1, 200), source="SalUn: 10", cost="linear")
     lr: float = param(0.01, "SGD learning rate", range=(1e-6, 1.0), log=True, source="SalUn: 0.01")
-    batch_size: int = param(64, "mini-batch size", range=(1, 4096))
+    batch_size: int = param(64, "mini-batch size", range=(1, 4096), cost="inverse")
 
 
 def random_wrong_labels(sup: Supervision, num_classes: int, generator: torch.Generator) -> torch.Tensor:

@@ -31,11 +31,11 @@ class SalUnConfig:
                                    "the forget loss| (global ranking)", range=(0.01, 1.0),
                               source="Fan et al. 2024: 0.5")
     epochs: int = param(5, "random-label passes over forget + retain", range=(1, 200),
-                        source="Fan et al. 2024: 10")
+                        source="Fan et al. 2024: 10", cost="linear")
     lr: float = param(0.01, "SGD learning rate", range=(1e-6, 1.0), log=True,
                       source="official README (CIFAR-10, random 10 %): 0.1; paper tunes per setting")
     batch_size: int = param(64, "mini-batch size (also for the saliency pass)", range=(1, 4096),
-                            source="official code: 256")
+                            source="official code: 256", cost="inverse")
 
 
 def saliency_mask(model: nn.Module, data: UnlearnData, ratio: float, batch_size: int) -> list[torch.Tensor]:

@@ -62,9 +62,9 @@ class ScrubConfig:
 
     epochs: int = param(10, "SCRUB epochs (each: an optional max pass over the forget set, then a min pass over "
                             "the retain set)", range=(1, 200),
-                        source="official: small scale 10, large scale 3, MIA runs 5")
+                        source="official: small scale 10, large scale 3, MIA runs 5", cost="linear")
     msteps: int = param(3, "the first msteps epochs also make a max pass over the forget set", range=(0, 200),
-                        source="official: small scale 3, large scale 2, MIA runs 3")
+                        source="official: small scale 3, large scale 2, MIA runs 3", cost="linear")
     alpha: float = param(0.5, "weight of KL_T(teacher || student) on retain batches (min step)",
                          range=(0.0, 100.0), source="official: small scale 0.5, large scale 0.001")
     gamma: float = param(1.0, "weight of the paradigm's loss (CE under SL) on retain batches (min step)",
@@ -80,9 +80,9 @@ class ScrubConfig:
                                           "by 0.1 (empty: constant)",
                                  source="official: small scale 5,8,9; large scale / MIA 3,5,9")
     batch_size: int = param(32, "retain (min step) mini-batch size", range=(1, 4096),
-                            source="official: small scale 32, large scale 128, MIA 32")
+                            source="official: small scale 32, large scale 128, MIA 32", cost="inverse")
     forget_batch_size: int = param(64, "forget (max step) mini-batch size", range=(1, 4096),
-                                   source="official: small scale 64, large scale 32, MIA 16")
+                                   source="official: small scale 64, large scale 32, MIA 16", cost="inverse")
     rewind: bool = param(False, "SCRUB+R: keep a checkpoint every epoch and return the one whose forget error is "
                                 "closest to the final model's error on held-out samples of the forget classes",
                          source="Kurmanji et al. 2023, SCRUB+R (user-privacy experiments)")

@@ -34,10 +34,10 @@ class SisaConfig:
 
     shards: int = param(sharded.DEFAULT_SHARDS, "S: disjoint shards of the training set, one constituent model "
                                                 "each", range=(1, 100),
-                        source="official example scripts: 5, 10, 20 shards (smallest taken)")
+                        source="official example scripts: 5, 10, 20 shards (smallest taken)", cost="linear")
     slices: int = param(sharded.DEFAULT_SLICES, "R: slices per shard, trained incrementally with a checkpoint "
                                                 "after each", range=(1, 50),
-                        source="ours (the paper sweeps R; the official example scripts use 1)")
+                        source="ours (the paper sweeps R; the official example scripts use 1)", cost="linear")
     aggregation: str = param("average", "how the constituents' outputs are combined: mean of their softmax, or "
                                          "majority vote of their argmax", choices=AGGREGATIONS,
                              source="official sisa.py --output_type softmax | argmax (default argmax)")

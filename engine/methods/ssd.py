@@ -37,7 +37,7 @@ class SSDConfig:
                            range=(0.01, 100.0), log=True, source="Foster et al. 2024: 1")
     batch_size: int = param(64, "mini-batch size for the importances (squared mini-batch gradients are "
                                 "averaged over batches, as in the official calc_importance)",
-                            range=(1, 4096), source="official code: the experiment's loader batch size")
+                            range=(1, 4096), source="official code: the experiment's loader batch size", cost="inverse")
 
 
 def importances(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn, batch_size: int,

@@ -59,7 +59,7 @@ class UDRUConfig:
                              "FMNIST 3e-5 (paper text: 1e-4)")
     steps: int = param(100, "full-batch Adam steps (one forward/backward over the whole forget set each)",
                        range=(1, 10_000), source="official 'epochs': SL 1024 (CIFAR-10 256), PLL/NLL 2048; "
-                                                 "digits: 100")
+                                                 "digits: 100", cost="linear")
     beta: float = param(0.1, "scale of the positive-class target: t_S = log(beta * mean_{j not in S} e^{z_j}); "
                              "1 = the paper's KL-optimal target, < 1 pushes the positive logits lower",
                         range=(1e-4, 10.0), log=True,
@@ -76,7 +76,8 @@ class UDRUConfig:
                                        source="official code: on for SL and PLL, NLL never filters")
     chunk_size: int = param(1024, "forget samples per forward/backward chunk; gradients are accumulated over "
                                   "chunks into one Adam step, so this only bounds memory",
-                            range=(1, 1_000_000), source="official: full batch (MNIST/FMNIST), 128 (CIFAR-10)")
+                            range=(1, 1_000_000), source="official: full batch (MNIST/FMNIST), 128 (CIFAR-10)",
+                            cost="inverse")
 
 
 def udru_targets(logits: torch.Tensor, positive_mask: torch.Tensor, beta: float = 1.0) -> torch.Tensor:

@@ -192,11 +192,11 @@ class UGradSLConfig:
                               "set only, without D_r (Table 6 ablation)",
                         source="paper: UGradSL rows of Tables 1-12 are gradient-mixed (Table 6 = Table 8)")
     epochs: int = param(5, "passes over the forget set (each forget batch paired with a retain batch)",
-                        range=(1, 200), source="paper: not reported (GA baseline 10); digits: 5")
+                        range=(1, 200), source="paper: not reported (GA baseline 10); digits: 5", cost="linear")
     lr: float = param(5e-3, "SGD learning rate (momentum 0.9, weight decay 5e-4)", range=(1e-7, 1.0), log=True,
                       source="paper: not reported (GA baseline 1e-4); digits: 5e-3 (tuned)")
     batch_size: int = param(64, "forget mini-batch size (retain batches have the same size)", range=(1, 4096),
-                            source="paper: 256 (all datasets)")
+                            source="paper: 256 (all datasets)", cost="inverse")
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: UGradSLConfig, ctx: UnlearnContext) -> nn.Module:

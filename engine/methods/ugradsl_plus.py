@@ -44,11 +44,11 @@ class UGradSLPlusConfig:
     p: float = param(0.99, "Eq. 10 weight of the retain descent term; 1 - p weighs the forget ascent",
                      range=(0.0, 1.0), source="paper: p in [0, 1], value not reported; digits: 0.99 (tuned)")
     epochs: int = param(3, "passes over the retain set (each retain batch paired with a forget batch)",
-                        range=(1, 200), source="paper: not reported (FT baseline 10); digits: 3")
+                        range=(1, 200), source="paper: not reported (FT baseline 10); digits: 3", cost="linear")
     lr: float = param(2e-3, "SGD learning rate (momentum 0.9, weight decay 5e-4)", range=(1e-7, 1.0), log=True,
                       source="paper: not reported (FT baseline 0.01); digits: 2e-3 (tuned)")
     batch_size: int = param(64, "retain mini-batch size (forget batches have the same size)", range=(1, 4096),
-                            source="paper: 256 (all datasets)")
+                            source="paper: 256 (all datasets)", cost="inverse")
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: UGradSLPlusConfig, ctx: UnlearnContext) -> nn.Module:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -384,6 +385,21 @@ RUNNERS: dict[str, Callable[[Job, JobEnv], Any]] = {
 }
 
 
+WAIT_ENV = "UNLEARN_WAIT_TIMEOUT"
+DEFAULT_WAIT = 6 * 3600.0  # seconds a job waits for another live process computing the same key
+WAIT_NOTE_EVERY = 30.0  # seconds between "waiting for ..." progress events
+
+
+def wait_limit() -> float:
+    """Seconds to wait for another process's claim: ``$UNLEARN_WAIT_TIMEOUT`` (default 6 h)."""
+    raw = os.environ.get(WAIT_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_WAIT
+    except ValueError:
+        return DEFAULT_WAIT
+    return value if value >= 0 and value == value else DEFAULT_WAIT
+
+
 def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
     """Run ``job`` unless its result exists; returns ``"cached"``, ``"done"``; raises on failure.
 
@@ -395,6 +411,9 @@ def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
     point leaves no partial result.
     """
     store = env.store
+    waited_since: float | None = None
+    last_note = 0.0
+    limit = wait_limit()
     while True:
         if store.has(job.key):
             env.progress(job, "cached")
@@ -403,7 +422,19 @@ def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
             break
         if env.cancel.is_set():
             raise Cancelled(job.label)
-        env.progress(job, "waiting", message="another process is computing this job")
+        now = time.time()
+        waited_since = now if waited_since is None else waited_since
+        owner = store.claim_info(job.key) or {}
+        who = (f"process {owner.get('pid', '?')} on {owner.get('host', '?')} (claimed "
+               f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(owner.get('since', now))))})")
+        if now - waited_since > limit:
+            raise RunFailed(f"gave up after {limit:g} s waiting for {who} to finish {job.label}; if that process is "
+                            f"gone, run again (a dead process's claim on this host is broken automatically) or raise "
+                            f"${WAIT_ENV}")
+        if now - last_note >= WAIT_NOTE_EVERY:  # say what we wait for, not on every poll
+            env.progress(job, "waiting", message=f"waiting for {who} to finish it "
+                                                  f"(gives up after {limit:g} s; ${WAIT_ENV})")
+            last_note = now
         time.sleep(poll)
     try:
         if store.has(job.key):  # finished between our check and our claim

@@ -20,8 +20,8 @@ from engine.scenarios.base import SCENARIOS, Scenario, SelectInputs, Selection, 
 class IncrementalConfig:
     """Parameters of incremental forgetting."""
 
-    count: int = param(50, "samples per request (PGU: 1 000 = 100 per class)", range=(1, 10_000_000))
-    steps: int = param(4, "number of successive requests (PGU: 4)", range=(1, 100))
+    count: int = param(50, "samples per request (PGU: 1 000 = 100 per class)", range=(1, 10_000_000), cost="linear")
+    steps: int = param(4, "number of successive requests (PGU: 4)", range=(1, 100), cost="linear")
     forget_class: int | None = param(None, "draw from one class only (empty = every class in equal shares)",
                                      range=(0, 999))
 

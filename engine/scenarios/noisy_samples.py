@@ -18,7 +18,8 @@ from engine.scenarios.base import SCENARIOS, Scenario, SelectInputs, Selection, 
 class NoisyConfig:
     """Parameters of noisy-label removal."""
 
-    fraction: float = param(1.0, "share of the mislabelled samples to forget (1 = all)", range=(0.0001, 1.0))
+    fraction: float = param(1.0, "share of the mislabelled samples to forget (1 = all)", range=(0.0001, 1.0),
+                            cost="linear")
 
 
 def select(inp: SelectInputs, cfg: NoisyConfig) -> Selection:

@@ -22,7 +22,7 @@ class RandomConfig:
     """Parameters of random forgetting."""
 
     fraction: float = param(0.1, "share of the training set (or of each listed class) to forget",
-                            range=(0.0001, 0.99), source="UGradSL: 10 %")
+                            range=(0.0001, 0.99), source="UGradSL: 10 %", cost="linear")
     classes: str = param("", "comma-separated classes to draw from, stratified (empty = all classes; "
                              "LAF's data removal: 5,6,7,8,9 with fraction 0.4)")
     stratified: bool = param(False, "draw the fraction from every class separately, so every class is selected "

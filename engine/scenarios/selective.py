@@ -16,7 +16,7 @@ class SelectiveConfig:
     """Parameters of selective forgetting."""
 
     forget_class: int = param(0, "class the samples come from", range=(0, 999))
-    count: int = param(25, "number of samples to forget (PGU 500, PPU 100 / 25)", range=(1, 10_000_000))
+    count: int = param(25, "number of samples to forget (PGU 500, PPU 100 / 25)", range=(1, 10_000_000), cost="linear")
 
 
 def select(inp: SelectInputs, cfg: SelectiveConfig) -> Selection:

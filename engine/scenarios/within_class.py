@@ -16,7 +16,7 @@ class WithinClassConfig:
 
     forget_class: int = param(0, "class whose samples are partly forgotten", range=(0, 999))
     fraction: float = param(0.2, "share of that class to forget (UDRU: 0.2 ... 1.0)", range=(0.0001, 1.0),
-                            source="UDRU Tables 1-3")
+                            source="UDRU Tables 1-3", cost="linear")
 
 
 def select(inp: SelectInputs, cfg: WithinClassConfig) -> Selection:

@@ -14,8 +14,8 @@ from engine.config import param
 class TrainConfig:
     """How the original model (and the retrained reference, identically) is trained."""
 
-    epochs: int = param(30, "passes over the training set", range=(1, 1000))
-    batch_size: int = param(64, "mini-batch size", range=(1, 100_000))
+    epochs: int = param(30, "passes over the training set", range=(1, 1000), cost="linear")
+    batch_size: int = param(64, "mini-batch size", range=(1, 100_000), cost="inverse")
     lr: float = param(2e-3, "learning rate", range=(1e-7, 10.0), log=True)
     optimizer: str = param("adam", "optimiser", choices=("adam", "sgd"))
     momentum: float = param(0.9, "SGD momentum", range=(0.0, 0.999))
