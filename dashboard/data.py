@@ -337,7 +337,7 @@ class Results:
     include_imported: bool = False  # rows may come from an imported results bundle (``source`` column says)
 
     def _store(self) -> Any:
-        store = self._store()
+        store = Store(self.cache_dir)
         return store.with_imported() if self.include_imported else store
 
     @property
@@ -529,11 +529,13 @@ def comparison_source(key: str, cache_dir: Path | None = None) -> str:
     return provenance(imported) if local is None else f"computed; also {provenance(imported)}"
 
 
-def has_imported(key: str, cache_dir: Path | None = None) -> bool:
-    """Whether a results bundle brought rows of comparison ``key`` (they are shown only when asked for)."""
+def has_imported(p: Plan, cache_dir: Path | None = None) -> bool:
+    """Whether a results bundle brought rows of plan ``p`` that this engine has not computed (jobs are content-
+    keyed, so any comparison sharing the rows counts); they are shown only when asked for."""
     store = Store(Path(cache_dir) if cache_dir is not None else default_cache_dir())
     try:
-        return store.imported_comparison(key) is not None
+        return any(r.eval_job and not store.has(r.eval_job) and store.imported_result(r.eval_job) is not None
+                   for r in p.rows)
     finally:
         store.close()
 
@@ -656,6 +658,7 @@ class JobManager:
 
     def start(self, spec: ComparisonSpec, p: Plan | None = None, executor: str = "local") -> str:
         """Start ``spec`` unless it is already running; returns its comparison key (non-blocking)."""
+        check_demo(spec)  # the same demo.check_spec the page and the CLI apply (no-op outside demo mode)
         key = spec.comparison_key()
         with self._lock:
             cur = self._runs.get(key)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import secrets
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine.errors import SpecError
 
@@ -26,8 +30,27 @@ PARADIGM_FLAGS = {"noise": "noise", "noise_pairs": "pairs", "noise_classes": "cl
                   "train_loss": "train_loss", "official_generator": "official"}
 
 
+# options of type float: a negative value that argparse takes for an option (``--rate -inf``, ``-1e-3``) is joined
+FLOAT_OPTIONS = ("--rate", "--labelled-fraction", "--fraction")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as the rest of the CLI does: ``error: <field>: <message>``."""
+
+    def error(self, message: str) -> Any:
+        m = re.match(r"argument ([\w-]+)(?:/[\w-]+)*: (.*)", message, re.S)
+        if m:
+            field, message = m.group(1).lstrip("-").replace("-", "_"), m.group(2)
+        elif message.startswith("the following arguments are required: "):
+            field = message.split(": ", 1)[1].split(",")[0].strip().lstrip("-").replace("-", "_")
+        else:
+            field = "arguments"
+        sys.stderr.write(f"error: {field}: {message}\n{self.format_usage()}")
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m engine", description="Unlearning Workbench engine")
+    p = _Parser(prog="python -m engine", description="Unlearning Workbench engine")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compare", help="run a comparison and write a CSV (one row per method x seed)")
     c.add_argument("--dataset", default="digits")
@@ -63,14 +86,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="a method hyper-parameter, e.g. finetune.epochs=3 (repeatable)")
     c.add_argument("--train", action="append", default=[], metavar="NAME=VALUE",
                    help="override the training config, e.g. epochs=10 (repeatable)")
-    c.add_argument("--seeds", type=int, default=1, help="number of seeds (0..S-1)")
+    c.add_argument("--seeds", type=int, default=1, help="number of seeds (0..S-1; at most 20)")
     c.add_argument("--shadow-models", type=int, default=0, metavar="N",
                    help="PGU shadow-model attack (mia_shadow_auc): N shadow original/retrain pairs trained per "
                         "seed (0 = off, else 2..100)")
     c.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     c.add_argument("--cache-dir", default=None, help="results cache (default $UNLEARN_CACHE_DIR or .cache/unlearn)")
     c.add_argument("--data-dir", default=None, help="dataset files (default $UNLEARN_DATA_DIR or ./data)")
-    c.add_argument("--out", default=None, help="CSV file to write")
+    c.add_argument("--out", default=None, help="CSV file to write (its directory must exist; an existing regular "
+                                                "file is replaced, a link or a device is refused)")
     c.add_argument("--executor", default=None, metavar="local|ray",
                    help="where jobs run (default $UNLEARN_EXECUTOR or local; ray joins $RAY_ADDRESS or starts "
                         "a local runtime)")
@@ -93,22 +117,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _key_values(items: list[str], field: str) -> list[tuple[str, str]]:
-    out = []
+    out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
             raise SpecError(field, f"expected NAME=VALUE, got {item!r}")
         k, v = item.split("=", 1)
-        out.append((k.strip(), v.strip()))
-    return out
+        k = k.strip()
+        if k in out:
+            raise SpecError(field, f"{k!r} is given twice ({out[k]!r} and {v.strip()!r}); give it once")
+        out[k] = v.strip()
+    return list(out.items())
 
 
 def build_spec(args: argparse.Namespace) -> Any:
     """Turn parsed CLI arguments into a validated-at-plan-time :class:`ComparisonSpec`."""
     from engine.methods import METHODS
-    from engine.spec import ComparisonSpec, MethodSpec
+    from engine.spec import MAX_SEEDS, ComparisonSpec, MethodSpec
 
-    if args.seeds < 1:
-        raise SpecError("seeds", f"must be at least 1, got {args.seeds}")
+    if not 1 <= args.seeds <= MAX_SEEDS:  # before range(): a huge count must not build a huge tuple
+        raise SpecError("seeds", f"must be from 1 to {MAX_SEEDS}, got {args.seeds}")
     names = METHODS.keys() if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",")
                                                                   if m.strip()]
     for n in names:
@@ -189,25 +216,138 @@ def print_summary(result: Any, stream: Any = sys.stdout) -> None:
         stream.write(f"{method:<18}{status:<16}{vals}\n")
 
 
+# -- paths: checked before any work; outputs written atomically ---------------------------------------------------
+@contextmanager
+def _os_errors(field: str, path: object) -> Iterator[None]:
+    """An ``OSError`` (permission, name too long, loop of links, ...) or a NUL byte while looking at ``path``
+    becomes a :class:`SpecError` naming ``field``."""
+    try:
+        yield
+    except SpecError:
+        raise
+    except (OSError, ValueError) as e:
+        raise SpecError(field, f"cannot access {str(path)!r}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _given_path(raw: str | None, default: Callable[[], Path], env: str, field: str) -> tuple[Path, str]:
+    """The path of a directory option (or of its default) and where it came from, for messages."""
+    if raw is not None:
+        if not raw.strip():
+            raise SpecError(field, "empty path")
+        return Path(raw).expanduser(), ""
+    if env in os.environ and not os.environ[env].strip():
+        raise SpecError(field, f"${env} is set but empty; unset it or give a directory")
+    return default(), (f" (from ${env})" if env in os.environ else " (the default)")
+
+
+def check_dir(path: Path, field: str, *, write: bool, must_exist: bool = False, where: str = "") -> Path:
+    """``path`` is a usable directory, or can be created (a missing one and its parents are created when needed).
+
+    Raises :class:`SpecError` naming ``field`` when a file (or a device) stands where a directory is needed, on
+    a path, when ``path`` cannot be read (or written, with ``write``) or created, or (``must_exist``) is missing.
+    """
+    name = f"{str(path)!r}{where}"
+    with _os_errors(field, path):
+        if path.exists():
+            if not path.is_dir():
+                raise SpecError(field, f"{name} is not a directory")
+            need = os.R_OK | os.X_OK | (os.W_OK if write else 0)
+            if not os.access(path, need):
+                raise SpecError(field, f"no permission to {'write to' if write else 'read'} {name}")
+            return path
+        if path.is_symlink():
+            raise SpecError(field, f"{name} is a broken symbolic link")
+        if must_exist:
+            raise SpecError(field, f"{name} does not exist")
+        ancestor = next(a for a in path.absolute().parents if a.exists())
+        if not ancestor.is_dir():
+            raise SpecError(field, f"cannot create {name}: {str(ancestor)!r} is not a directory")
+        if write and not os.access(ancestor, os.W_OK | os.X_OK):
+            raise SpecError(field, f"cannot create {name}: no permission to write in {str(ancestor)!r}")
+        return path
+
+
+def check_out(raw: str, field: str = "out") -> Path:
+    """``raw`` names a file the command may write: a new one in an existing directory, or a regular file.
+
+    A directory, a symbolic link, a device, pipe or socket, a missing or unwritable directory is a
+    :class:`SpecError` naming ``field`` (checked before any work; :func:`write_atomic` checks again).
+    """
+    if not raw.strip():
+        raise SpecError(field, "empty path")
+    if raw.endswith(("/", os.sep)):
+        raise SpecError(field, f"{raw!r} names a directory; give a file name")
+    path = Path(raw).expanduser()
+    with _os_errors(field, raw):
+        if path.is_symlink():
+            raise SpecError(field, f"{raw!r} is a symbolic link; refusing to replace it (give the file's real path)")
+        if path.exists():
+            if path.is_dir():
+                raise SpecError(field, f"{raw!r} is a directory; give a file name")
+            if not path.is_file():
+                raise SpecError(field, f"{raw!r} is not a regular file (a device, pipe or socket); refusing to replace it")
+        parent = path.absolute().parent
+        if not parent.exists():
+            raise SpecError(field, f"directory {str(parent)!r} does not exist")
+        if not parent.is_dir():
+            raise SpecError(field, f"{str(parent)!r} is not a directory")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise SpecError(field, f"no permission to write in {str(parent)!r}")
+        return path
+
+
+def check_file(raw: str, field: str) -> Path:
+    """``raw`` names an existing regular file to read (a directory, device or pipe is a :class:`SpecError`)."""
+    if not raw.strip():
+        raise SpecError(field, "empty path")
+    path = Path(raw).expanduser()
+    with _os_errors(field, raw):
+        if not path.exists():
+            raise SpecError(field, f"{raw!r} does not exist")
+        if path.is_dir():
+            raise SpecError(field, f"{raw!r} is a directory; give a file")
+        if not path.is_file():
+            raise SpecError(field, f"{raw!r} is not a regular file (a device, pipe or socket)")
+        if not os.access(path, os.R_OK):
+            raise SpecError(field, f"no permission to read {raw!r}")
+        return path
+
+
+def write_atomic(out: Path, write: Callable[[IO[bytes]], None], field: str = "out") -> None:
+    """Write ``out`` through a new temporary file in its directory, then ``os.replace``: never a half-written file,
+    and no temporary file left behind whatever fails (the check of :func:`check_out` is repeated first)."""
+    check_out(str(out), field)
+    tmp = out.absolute().parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # new file (never a link); umask applies
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, out)
+    except OSError as e:
+        raise SpecError(field, f"cannot write {str(out)!r}: {e.strerror or e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _write_csv(df: Any, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False, na_rep="NA")
-    os.replace(tmp, out)  # atomic: never a half-written CSV
+    write_atomic(out, lambda f: df.to_csv(f, index=False, na_rep="NA"))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison; exit status 2 on bad input (nothing written), 1 if any run failed."""
     from engine import demo
-    from engine.data import DatasetUnavailable, default_data_dir
+    from engine.data import DATA_DIR_ENV, DatasetUnavailable, default_data_dir
     from engine.device import resolve_device
     from engine.executors import make_executor
     from engine.runner import make_plan, run_comparison
-    from engine.store import default_cache_dir
+    from engine.store import CACHE_DIR_ENV, default_cache_dir
 
-    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     try:
+        cache_dir, where = _given_path(args.cache_dir, default_cache_dir, CACHE_DIR_ENV, "cache_dir")
+        check_dir(cache_dir, "cache_dir", write=True, where=where)
+        data_dir, where = _given_path(args.data_dir, default_data_dir, DATA_DIR_ENV, "data_dir")
+        check_dir(data_dir, "data_dir", write=False, where=where)
+        out = check_out(args.out) if args.out is not None else None
         executor = make_executor(args.executor)
         spec = build_preset_spec(args) if getattr(args, "preset", None) is not None else build_spec(args)
         if demo.demo_enabled():
@@ -223,8 +363,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = run_comparison(spec, cache_dir=cache_dir, data_dir=data_dir, executor=executor, on_event=progress,
                             plan=plan)
     print_summary(result)
-    if args.out:
-        _write_csv(result.wide, Path(args.out))
+    if out is not None:
+        try:
+            _write_csv(result.wide, out)
+        except SpecError as e:  # the path changed during the run: the results stay in the cache
+            return _bad_input(e.field, e.message)
         sys.stdout.write(f"wrote {args.out} ({len(result.wide)} rows) in {result.seconds:.1f}s\n")
     failed = result.wide[result.wide["status"].isin(["failed", "cancelled", "pending"])]
     return 1 if len(failed) else 0
@@ -248,15 +391,20 @@ def cmd_list(kind: str) -> int:
 def cmd_bundle(args: argparse.Namespace) -> int:
     """Export or import a results bundle; exit status 2 (nothing changed) when the bundle or a key is bad."""
     from engine.bundle import export_bundle, import_bundle
-    from engine.store import default_cache_dir
+    from engine.store import CACHE_DIR_ENV, default_cache_dir
 
-    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     try:
+        cache_dir, where = _given_path(args.cache_dir, default_cache_dir, CACHE_DIR_ENV, "cache_dir")
         if args.bundle_command == "export":
-            keys = export_bundle(cache_dir, Path(args.out), args.comparison, with_weights=args.with_weights)
+            check_dir(cache_dir, "cache_dir", write=True, must_exist=True, where=where)
+            out = check_out(args.out)
+            keys: list[str] = []
+            write_atomic(out, lambda f: keys.extend(export_bundle(cache_dir, f, args.comparison,
+                                                                  with_weights=args.with_weights)))
             sys.stdout.write(f"wrote {args.out}: {len(keys)} comparison(s)\n")
         else:
-            keys = import_bundle(cache_dir, Path(args.file))
+            check_dir(cache_dir, "cache_dir", write=True, where=where)
+            keys = import_bundle(cache_dir, check_file(args.file, "bundle"))
             sys.stdout.write(f"imported {len(keys)} comparison(s) into {cache_dir}\n")
     except SpecError as e:
         return _bad_input(e.field, e.message)
@@ -349,13 +497,38 @@ def cmd_list_presets() -> int:
     return 0
 
 
+def _join_negative_floats(argv: list[str]) -> list[str]:
+    """``--rate -inf`` -> ``--rate=-inf``: argparse reads a token like ``-inf`` or ``-1e-3`` as an option."""
+    out: list[str] = []
+    it = iter(argv)
+    for tok in it:
+        if tok == "--":
+            out += [tok, *it]
+            break
+        if tok in FLOAT_OPTIONS:
+            nxt = next(it, None)
+            if nxt is None:
+                out.append(tok)
+                break
+            try:
+                float(nxt)
+                negative = nxt.strip().startswith("-")
+            except ValueError:
+                negative = False
+            out += [f"{tok}={nxt}"] if negative else [tok, nxt]
+            continue
+        out.append(tok)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m engine``."""
+    argv = _join_negative_floats(sys.argv[1:] if argv is None else list(argv))
     args = _parser().parse_args(argv)
     if args.command == "list":
         return cmd_list_presets() if args.kind == PRESET_KIND else cmd_list(args.kind)
     if args.command == "compare" and args.preset is not None:
-        args.given = given_options(args, sys.argv[1:] if argv is None else argv)
+        args.given = given_options(args, argv)
     if args.command == "bundle":
         return cmd_bundle(args)
     return cmd_compare(args)

@@ -99,14 +99,16 @@ def check_costs(cls: type, given: dict[str, Any], defaults: dict[str, Any] | Non
         value, default = getattr(cfg, p.name), reference[p.name]
         bound = cost_bound(p.cost, default, limits.max_cost_factor)
         v = math.inf if value is None else value
-        ref = "the default" if limits.max_cost_factor == 1.0 else f"{limits.max_cost_factor:g} x the default {default}"
+        f = limits.max_cost_factor
         if p.cost == COST_LINEAR and v > bound:
+            ref = "the default" if f == 1.0 else f"{f:g} x the default {default}"
             raise SpecError(f"{where}.{p.name}", f"demo mode: at most {_show(bound, p.type)} ({ref}; a larger "
                                                  f"value multiplies the work), got {value}")
         if p.cost == COST_INVERSE and v < bound:
             if bound == math.inf:
                 raise SpecError(f"{where}.{p.name}", f"demo mode: only the default, none (= the whole set; a "
                                                      f"smaller value means more steps), got {value}")
+            ref = "the default" if f == 1.0 else f"the default {default} / {f:g}"
             raise SpecError(f"{where}.{p.name}", f"demo mode: at least {_show(bound, p.type, up=True)} ({ref}; a "
                                                  f"smaller value means more steps), got {value}")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +14,9 @@ from engine.errors import SpecError
 from engine.version import ENGINE_VERSION
 
 DEVICES = ("auto", "cpu", "cuda")
+CUDA_INDEX = re.compile(r"cuda:(0|[1-9][0-9]{0,2})")  # cuda:N, N a GPU index (no sign, no leading zeros)
+MAX_SEEDS = 20
+MAX_SEED = 2**31 - 1  # seeds feed torch / numpy generators
 MAX_SHADOW_MODELS = 100
 # fields left out of the canonical JSON while at their default, so that adding them kept every existing key
 OMIT_AT_DEFAULT: dict[str, Any] = {"shadow_models": 0, "paradigm_params": []}
@@ -53,17 +58,20 @@ class ComparisonSpec:
     def __post_init__(self) -> None:
         if not self.seeds:
             raise SpecError("seeds", "at least one seed is required")
+        if len(self.seeds) > MAX_SEEDS:
+            raise SpecError("seeds", f"at most {MAX_SEEDS} seeds, got {len(self.seeds)}")
+        for s in self.seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+                raise SpecError("seeds", f"seeds must be integers from 0 to {MAX_SEED}, got {s!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise SpecError("seeds", "seeds must be distinct")
-        for s in self.seeds:
-            if not isinstance(s, int) or s < 0:
-                raise SpecError("seeds", f"seeds must be non-negative integers, got {s!r}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise SpecError("device", f"must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
-        if self.rate is not None and not 0.0 <= self.rate < 1.0:
-            raise SpecError("rate", f"must be in [0, 1), got {self.rate}")
-        if not 0.0 < self.labelled_fraction <= 1.0:
-            raise SpecError("labelled_fraction", f"must be in (0, 1], got {self.labelled_fraction}")
+        if not isinstance(self.device, str) or (self.device not in DEVICES and not CUDA_INDEX.fullmatch(self.device)):
+            raise SpecError("device", f"must be one of {', '.join(DEVICES)} or cuda:N (N a GPU index: 0, 1, ...), "
+                                      f"got {self.device!r}")
+        if self.rate is not None and not (_is_real(self.rate) and 0.0 <= self.rate < 1.0):
+            raise SpecError("rate", f"must be a number in [0, 1), got {self.rate!r}")
+        if not (_is_real(self.labelled_fraction) and 0.0 < self.labelled_fraction <= 1.0):
+            raise SpecError("labelled_fraction", f"must be a number in (0, 1], got {self.labelled_fraction!r}")
         n = self.shadow_models
         if isinstance(n, bool) or not isinstance(n, int) or not (n == 0 or 2 <= n <= MAX_SHADOW_MODELS):
             raise SpecError("shadow_models", f"must be 0 (off) or an integer from 2 to {MAX_SHADOW_MODELS} "
@@ -103,6 +111,11 @@ class ComparisonSpec:
     def comparison_key(self) -> str:
         """Hash of the whole spec (the History page's identity of a comparison)."""
         return stable_hash(self.to_json())
+
+
+def _is_real(v: Any) -> bool:
+    """A finite int or float (not a bool): NaN and infinities fail every range check explicitly."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def stable_hash(obj: Any) -> str:

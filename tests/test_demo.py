@@ -76,7 +76,7 @@ def test_a_torchvision_dataset_already_on_disk_is_allowed(tmp_path, monkeypatch)
 
 
 def test_limits_are_configurable():
-    lenient = DemoLimits(max_seeds=5, max_epoch_factor=2.0)
+    lenient = DemoLimits(max_seeds=5, max_cost_factor=2.0)
     check_spec(spec(seeds=(0, 1, 2), train=(("epochs", 60),)), limits=lenient)
     assert LIMITS.max_concurrent == 1
 
@@ -134,6 +134,88 @@ def test_turn_context_manager_always_leaves():
     assert q.snapshot() == (0, 0)
 
 
+def one(name: str, **hparams: object) -> tuple[MethodSpec, ...]:
+    return (MethodSpec(name, tuple(hparams.items())),)
+
+
+# the reviewer's bypasses (issue #11 item 4): each multiplied the work without touching an epoch-like name
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"methods": one("finetune", batch_size=1)}, "methods.finetune.batch_size"),  # was 87x slower
+    ({"methods": one("scrub", msteps=200)}, "methods.scrub.msteps"),
+    ({"methods": one("ppu", refine_iters=10_000)}, "methods.ppu.refine_iters"),
+    ({"methods": one("influence", n_samples=100_000)}, "methods.influence.n_samples"),
+    ({"methods": one("ntk", retain_per_class=1000)}, "methods.ntk.retain_per_class"),
+    ({"scenario": "incremental", "scenario_params": (("steps", 100),)}, "scenario.steps"),
+    ({"train": (("epochs", 1000),)}, "train.epochs"),
+    ({"train": (("batch_size", 1),)}, "train.batch_size"),
+    # and their relatives
+    ({"methods": one("scrub", forget_batch_size=1)}, "methods.scrub.forget_batch_size"),
+    ({"methods": one("bad_teacher", forget_batch_size=4096)}, "methods.bad_teacher.forget_batch_size"),  # cycled
+    ({"methods": one("udru", chunk_size=1)}, "methods.udru.chunk_size"),
+    ({"methods": one("laf", vae_epochs=500)}, "methods.laf.vae_epochs"),
+    ({"methods": one("laf_r", vae_epochs=500)}, "methods.laf_r.vae_epochs"),  # inherited fields keep their cost
+    ({"methods": one("ppu_after", refine_iters=10_000)}, "methods.ppu_after.refine_iters"),
+    ({"methods": one("eu_k", batch_size=1)}, "methods.eu_k.batch_size"),
+    ({"methods": one("sisa", shards=100)}, "methods.sisa.shards"),
+    ({"methods": one("kpriors", batch_size=1)}, "methods.kpriors.batch_size"),  # default none = full batch
+    ({"scenario": "incremental", "scenario_params": (("count", 10_000),)}, "scenario.count"),
+    ({"scenario": "selective", "scenario_params": (("count", 1000),)}, "scenario.count"),
+    ({"scenario": "random", "scenario_params": (("fraction", 0.9),)}, "scenario.fraction"),
+])
+def test_every_work_multiplier_is_capped(tmp_path, kw, field):
+    with pytest.raises(SpecError) as e:
+        check_spec(spec(**{"methods": (), **kw}), tmp_path)
+    assert e.value.field == field and "demo mode" in e.value.message
+
+
+@pytest.mark.parametrize("kw", [
+    {"methods": one("finetune", batch_size=64, epochs=5)},  # the defaults, given explicitly
+    {"methods": one("finetune", batch_size=4096, epochs=1)},  # cheaper: larger batches, fewer epochs
+    {"methods": one("scrub", msteps=0, forget_batch_size=64)},
+    {"methods": one("ppu", refine_iters=100)},
+    {"methods": one("influence", n_samples=200)},
+    {"methods": one("ntk", retain_per_class=5)},
+    {"methods": one("fisher", max_samples=10_000_000)},  # default none = the whole retain set: any subset is fine
+    {"methods": one("kpriors", batch_size=None)},
+    {"scenario": "incremental", "scenario_params": (("steps", 4), ("count", 50))},
+    {"scenario": "incremental", "scenario_params": (("steps", 1), ("count", 10))},
+    {"scenario": "random", "scenario_params": (("fraction", 0.05),)},
+    {"train": (("epochs", 30), ("batch_size", 64))},  # digits' defaults
+    {"train": (("epochs", 1), ("batch_size", 1797))},
+])
+def test_defaults_and_cheaper_settings_pass(tmp_path, kw):
+    check_spec(spec(**{"methods": (), **kw}), tmp_path)
+
+
+def test_the_factor_relaxes_every_cap_alike(tmp_path):
+    lenient = DemoLimits(max_cost_factor=2.0)
+    check_spec(spec(methods=one("finetune", epochs=10, batch_size=32)), tmp_path, lenient)
+    check_spec(spec(scenario="incremental", scenario_params=(("steps", 8),), methods=()), tmp_path, lenient)
+    for name, value, why in (("epochs", 11, "at most 10 (2 x the default 5"),
+                             ("batch_size", 31, "at least 32 (the default 64 / 2")):
+        with pytest.raises(SpecError) as e:
+            check_spec(spec(methods=one("finetune", **{name: value})), tmp_path, lenient)
+        assert e.value.field == f"methods.finetune.{name}" and why in e.value.message
+    with pytest.raises(SpecError) as e:
+        DemoLimits(max_cost_factor=0.5)  # below 1 would refuse the defaults themselves
+    assert e.value.field == "max_cost_factor"
+
+
+def test_the_train_cap_follows_the_dataset_x_model_default(tmp_path):
+    # digits x resnet18 trains 15 epochs at batch 128 by default: its caps are those, not the schema's 30 / 64
+    big = DemoLimits(large_models=True)
+    check_spec(spec(model="resnet18", train=(("epochs", 15), ("batch_size", 128)), methods=()), tmp_path, big)
+    with pytest.raises(SpecError) as e:
+        check_spec(spec(model="resnet18", train=(("batch_size", 64),), methods=()), tmp_path, big)
+    assert e.value.field == "train.batch_size"
+
+
+def test_bad_scenario_values_still_name_their_field(tmp_path):
+    with pytest.raises(SpecError) as e:
+        check_spec(spec(scenario="incremental", scenario_params=(("steps", "many"),), methods=()), tmp_path)
+    assert e.value.field == "scenario.steps"
+
+
 def test_shadow_models_are_off_in_the_demo() -> None:
     import dataclasses
 
@@ -146,3 +228,23 @@ def test_shadow_models_are_off_in_the_demo() -> None:
     with pytest.raises(SpecError) as err:
         check_spec(dataclasses.replace(spec, shadow_models=4))
     assert err.value.field == "shadow_models"
+
+
+@pytest.mark.parametrize(("argv", "field"), [
+    (["--hparam", "finetune.batch_size=1"], "methods.finetune.batch_size"),
+    (["--hparam", "scrub.msteps=200", "--methods", "scrub"], "methods.scrub.msteps"),
+    (["--train", "batch_size=1"], "train.batch_size"),
+    (["--scenario", "incremental", "--steps", "100"], "scenario.steps"),
+])
+def test_the_cli_and_the_dashboard_refuse_alike(tmp_path, monkeypatch, capsys, argv, field):
+    """Both front ends call :func:`check_spec`: the same spec is refused naming the same field."""
+    from dashboard import data
+    from engine.cli import _parser, build_spec, main
+
+    monkeypatch.setenv("UNLEARN_DEMO", "1")
+    argv = ["compare", "--methods", "finetune", "--cache-dir", str(tmp_path / "c"), *argv]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"error: {field}:")
+    with pytest.raises(SpecError) as e:
+        data.check_demo(build_spec(_parser().parse_args(argv)))
+    assert e.value.field == field

@@ -105,7 +105,10 @@ def test_the_dashboard_marks_imported_comparisons(forged, tmp_path):
     (key,) = import_bundle(cache, forged["bundle"])
     hist = data.history(cache)
     assert hist.loc[hist["key"] == key, "source"].iloc[0].startswith("imported (bundle ")
-    assert data.has_imported(key, cache) and data.comparison_source(key, cache).startswith("imported")
     plan = make_plan(SPEC, DATA)
+    assert data.has_imported(plan, cache) and data.comparison_source(key, cache).startswith("imported")
     assert data.stored_results(plan, cache).n_imported == 0
-    assert data.stored_results(plan, cache, include_imported=True).n_imported == 3
+    shown = data.stored_results(plan, cache, include_imported=True)
+    assert shown.n_imported == 3
+    assert set(shown.forget_entropy_samples()["method"]) == {"original", "retrain", "finetune"}  # per-sample arrays
+    assert not shown.inspect(data_dir=DATA).per_class.empty

@@ -300,7 +300,7 @@ def results(mgr: data.JobManager, spec: data.ComparisonSpec | None, plan: data.P
     res = None
     if plan is not None:
         show_imported = False
-        if data.has_imported(key):
+        if data.has_imported(plan):
             show_imported = st.toggle("Show imported results", key=state.SHOW_IMPORTED,
                                       help="A results bundle brought rows of this comparison. They are not used "
                                            "by Run (which computes its own); shown here only if you ask, marked "

@@ -29,6 +29,7 @@ import numpy as np
 from engine.metrics.base import (
     METRICS,
     OBSERVED_ONLY,
+    UNIT,
     EvalInputs,
     MetricInfo,
     MetricValue,
@@ -134,6 +135,7 @@ METRICS.register(
         papers="UDRU: unlearning data acc; LAF: Train_f; UGradSL: UA = 1 - forget_acc; "
         "PGU: forget error = 1 - forget_acc; PPU: forget error = 1 - forget_acc",
         group="accuracy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -146,6 +148,7 @@ METRICS.register(
         description="Top-1 accuracy on the retain set (training samples kept).",
         papers="LAF: Train_r; UGradSL: RA; PGU: retain error = 1 - retain_acc; PPU: retain error = 1 - retain_acc",
         group="accuracy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -161,6 +164,7 @@ METRICS.register(
         papers="LAF Table 3 (noisy label removal): Train_f is accuracy w.r.t. the noisy labels (Retrain ~0 %); "
         "forget_acc is the true-label version",
         group="accuracy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -175,6 +179,7 @@ METRICS.register(
         papers="LAF Table 3 (noisy label removal): Train_r is accuracy w.r.t. the training labels (there only the "
         "forget set is mislabelled, so its retain labels are the true ones); retain_acc is the true-label version",
         group="accuracy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -188,6 +193,7 @@ METRICS.register(
         "not applicable when the forget set touches every class.",
         papers="UDRU: remaining data acc (other classes only)",
         group="accuracy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -200,6 +206,7 @@ METRICS.register(
         description="Top-1 accuracy on the whole test split.",
         papers="LAF: Test; UGradSL: TA; PGU: test error = 1 - test_acc; PPU: test error = 1 - test_acc",
         group="accuracy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -213,6 +220,7 @@ METRICS.register(
         "class and subclass scenarios only.",
         papers="LAF: Test_f",
         group="accuracy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -226,5 +234,6 @@ METRICS.register(
         "class and subclass scenarios only.",
         papers="LAF: Test_r",
         group="accuracy",
+        range=UNIT,
     ),
 )

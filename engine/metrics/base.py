@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -11,6 +12,9 @@ import numpy as np
 from engine.registry import Registry
 
 Direction = Literal["higher", "lower", "closer_to_retrain"]
+# declared value ranges (:attr:`MetricInfo.range`), closed intervals
+UNIT = (0.0, 1.0)  # accuracies, attack accuracies and AUCs, shares of samples, gaps between them
+NON_NEGATIVE = (0.0, math.inf)  # entropies, divergences, seconds, ratios of times
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,9 @@ class MetricInfo:
     needs_retrain: bool = False
     group: str = "accuracy"  # accuracy | privacy | entropy | distance | time
     model_features: FeatureHook | None = None  # white-box metrics: features the evaluate job computes
+    # the values the metric can take, a closed interval (``math.inf`` for no upper bound): its mathematical range,
+    # e.g. :data:`UNIT` for accuracies, AUCs and shares. Imported results outside it are refused (engine.bundle).
+    range: tuple[float, float] | None = None
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable
+from engine.metrics.base import METRICS, NON_NEGATIVE, EvalInputs, MetricInfo, MetricValue, not_applicable
 
 
 def entropy_nats(logits: np.ndarray) -> np.ndarray:
@@ -43,5 +43,6 @@ METRICS.register(
         "per-sample entropies are kept (ln K = uniform, 0 = one-hot).",
         papers="UGradSL: H; PGU: entropy distributions",
         group="entropy",
+        range=NON_NEGATIVE,
     ),
 )

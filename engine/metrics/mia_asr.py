@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable, softmax
+from engine.metrics.base import METRICS, UNIT, EvalInputs, MetricInfo, MetricValue, not_applicable, softmax
 
 MIN_GROUP = 5
 MAX_ATTACK_TRAIN = 5000
@@ -90,5 +90,6 @@ METRICS.register(
         papers="LAF: ASR (attack success rate)",
         ideal=0.5,
         group="privacy",
+        range=UNIT,
     ),
 )

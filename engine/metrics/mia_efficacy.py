@@ -35,6 +35,7 @@ import numpy as np
 from engine.metrics.base import (
     METRICS,
     OBSERVED_ONLY,
+    UNIT,
     EvalInputs,
     MetricInfo,
     MetricValue,
@@ -111,6 +112,7 @@ METRICS.register(
         papers="UGradSL: MIA (higher = less information); SalUn / Unlearn-Sparse: MIA-Efficacy",
         ideal=None,
         group="privacy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -126,5 +128,6 @@ METRICS.register(
         "on (their papers train on clean labels; mia_efficacy is the true-label version)",
         ideal=None,
         group="privacy",
+        range=UNIT,
     ),
 )

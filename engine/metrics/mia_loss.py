@@ -33,6 +33,7 @@ import numpy as np
 from engine.metrics.base import (
     METRICS,
     OBSERVED_ONLY,
+    UNIT,
     EvalInputs,
     MetricInfo,
     MetricValue,
@@ -117,6 +118,7 @@ METRICS.register(
         papers="PPU: MIA acc; SCRUB: MIA (LR on losses)",
         ideal=0.5,
         group="privacy",
+        range=UNIT,
     ),
 )
 METRICS.register(
@@ -133,5 +135,6 @@ METRICS.register(
         "(mia_loss_acc is the true-label version)",
         ideal=0.5,
         group="privacy",
+        range=UNIT,
     ),
 )

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable, softmax
+from engine.metrics.base import METRICS, UNIT, EvalInputs, MetricInfo, MetricValue, not_applicable, softmax
 
 PER_CLASS_CAP = 100  # forget samples per class (official: samples 0-100 of each class)
 SPLIT = (0.8, 0.1, 0.1)  # pairs for training / validation / testing, in model order
@@ -190,5 +190,6 @@ METRICS.register(
         ideal=0.5,
         needs_retrain=True,
         group="privacy",
+        range=UNIT,
     ),
 )

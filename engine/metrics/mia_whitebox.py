@@ -69,6 +69,7 @@ import numpy as np
 from engine.errors import NotApplicable
 from engine.metrics.base import (
     METRICS,
+    UNIT,
     EvalInputs,
     FeatureHook,
     MetricInfo,
@@ -360,6 +361,7 @@ METRICS.register(
         papers="UDRU: MIA (% of unlearning data identified as training data, white-box)",
         ideal=None,
         group="privacy",
+        range=UNIT,
         model_features=_HOOK,
     ),
 )
@@ -377,6 +379,7 @@ METRICS.register(
         "above chance)",
         ideal=None,
         group="privacy",
+        range=UNIT,
         model_features=_HOOK,
     ),
 )

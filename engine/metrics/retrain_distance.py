@@ -18,7 +18,16 @@ import numpy as np
 
 from engine.metrics import accuracy as _accuracy  # noqa: F401  (registers the components)
 from engine.metrics import mia_efficacy as _mia_efficacy  # noqa: F401
-from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable, softmax
+from engine.metrics.base import (
+    METRICS,
+    NON_NEGATIVE,
+    UNIT,
+    EvalInputs,
+    MetricInfo,
+    MetricValue,
+    not_applicable,
+    softmax,
+)
 
 GAP_COMPONENTS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy")
 _NO_RETRAIN = "needs the retrained reference's outputs, which this run does not have"
@@ -72,6 +81,7 @@ METRICS.register(
         papers="output-distribution distance to the retrained model (forget set)",
         needs_retrain=True,
         group="distance",
+        range=NON_NEGATIVE,
     ),
 )
 METRICS.register(
@@ -86,5 +96,6 @@ METRICS.register(
         papers="SalUn: Avg. Gap",
         needs_retrain=True,
         group="distance",
+        range=UNIT,
     ),
 )

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from engine.metrics.base import METRICS, EvalInputs, MetricInfo, MetricValue, not_applicable
+from engine.metrics.base import METRICS, NON_NEGATIVE, EvalInputs, MetricInfo, MetricValue, not_applicable
 
 
 def unlearn_seconds(inp: EvalInputs) -> MetricValue:
@@ -37,6 +37,7 @@ METRICS.register(
         description="Wall-clock seconds of the unlearning method itself (evaluation excluded).",
         papers="RTE / execution time / Time (s)",
         group="time",
+        range=NON_NEGATIVE,
     ),
 )
 METRICS.register(
@@ -49,5 +50,6 @@ METRICS.register(
         description="Retrain time divided by the method's unlearning time (same seed).",
         papers="derived from RTE / Time (s)",
         group="time",
+        range=NON_NEGATIVE,
     ),
 )

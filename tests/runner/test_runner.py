@@ -31,7 +31,8 @@ def spec(**kw) -> ComparisonSpec:  # noqa: ANN003
 
 def metric_matrix(res) -> np.ndarray:  # noqa: ANN001
     cols = [c for c in res.wide.columns if c not in ("dataset", "paradigm", "scenario", "model", "method", "seed",
-                                                     "status", "note", "unlearn_seconds", "speedup_vs_retrain")]
+                                                     "status", "source", "note", "unlearn_seconds",
+                                                     "speedup_vs_retrain")]
     return res.wide[cols].to_numpy(dtype=float)
 
 
