@@ -775,3 +775,15 @@ def spec_to_text(spec: ComparisonSpec) -> str:
 
 def spec_from_text(text: str) -> ComparisonSpec:
     return ComparisonSpec.from_json(json.loads(text))
+
+
+# -- devices (the link's ``device``: refused when opened if this machine cannot run it) ---------------------------
+def device_available(name: str) -> bool:
+    """Whether device preference ``name`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) runs on this machine."""
+    from engine.device import resolve_device
+
+    try:
+        resolve_device(name)
+    except (SpecError, RuntimeError):  # no CUDA, no such GPU; torch rejects a malformed index
+        return False
+    return True

@@ -4,13 +4,50 @@ Parameters: ``dataset``, ``paradigm``, ``rate``, ``p.<param>`` (paradigm paramet
 default), ``scenario``, ``s.<param>`` (scenario parameters), ``model``,
 ``methods`` (comma-separated), ``h.<method>.<param>`` (hyper-parameters that differ from their default),
 ``seeds``, ``device``, ``epochs``, ``shadow`` (shadow-model pairs).
+
+A link is text from anyone: every value is checked against the menus and schemas, and every key or value that
+is not used (unknown, out of range, a device this machine lacks, a key given twice) is named in a message.
+Messages quote the link, so the page shows them through :func:`literal`: never as a link, image or HTML.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dashboard import data, forms, state
+
+KEYS = ("dataset", "paradigm", "rate", "scenario", "model", "methods", "seeds", "device", "epochs", "shadow")
+PREFIXES = ("p.", "s.", "h.")  # paradigm, scenario and method parameters, checked against their schema
+MAX_QUOTED = 300  # characters of a message quoting the link (a long value is cut)
+MAX_NOTICES = 20  # messages the page shows (a link may carry any number of keys); then how many more
+# text that no markdown rule Streamlit applies can turn into markup: word characters, spaces, some punctuation, a
+# colon only before a space (no :emoji:, :material/icon:, :red[...], http://), brackets not forming [a](b) / ![a],
+# no www. autolink, no _emphasis_ (an underscore inside a word is fine), no list marker at the start
+_INERT = re.compile(r"(?:[\w .,;'\"=()\[\]+\-/%?·±…]|:(?=\s|$))*")
+_MARKUP = re.compile(r"\]\(|\]\[|!\[|(?i:www\.)|(?<![^\W_])_|_(?![^\W_])|^\s*(?:[-+]|\d+[.)])")
+
+
+def literal(text: str, limit: int = MAX_QUOTED) -> str:
+    """Markdown that shows ``text`` as typed: inert text unchanged, anything else as a code span.
+
+    Streamlit renders markdown in alerts and captions, including GFM autolinks (``www.x``, ``a@b``, ``http://``
+    even when backslash-escaped), ``:material/...:`` icons, ``:color[...]``, ``$math$`` and images; a code span is
+    shown verbatim. Control and format characters (newlines, bidi overrides) are written as escapes first.
+    """
+    flat = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    if len(flat) > limit:
+        flat = flat[:limit] + "…"
+    if _INERT.fullmatch(flat) and not _MARKUP.search(flat):
+        return flat
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", flat)), default=0) + 1)
+    flat = flat.replace(":material/", ":\u2060material/")  # Streamlit rewrites the icon shortcode even in code
+    return f"{fence} {flat} {fence}"
+
+
+def notice(message: str) -> str:
+    """The Compare page's markdown for one unusable part of the link."""
+    return f"Link parameter ignored — {literal(message)}"
 
 
 def _text(v: Any) -> str:
@@ -63,28 +100,43 @@ def to_state(q: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         out[key] = q[name]
         return q[name]
 
+    for k, v in q.items():
+        if k not in KEYS and not k.startswith(PREFIXES):
+            errors.append(f"{k}: unknown link parameter (value {v!r}); the link's parameters are {', '.join(KEYS)}, "
+                          f"p.PARAM, s.PARAM and h.METHOD.PARAM")
     dataset = choose("dataset", state.DATASET, data.datasets()) or "digits"
     paradigm = choose("paradigm", state.PARADIGM, data.paradigms()) or "supervised"
     scenario = choose("scenario", state.SCENARIO, data.scenarios()) or "class"
     model = choose("model", state.MODEL, data.models()) or "cnn"
-    choose("device", state.DEVICE, {d: d for d in data.DEVICES})
-    if "rate" in q and data.paradigm_rate(paradigm)[0]:
+    device = q.get("device", "")
+    if device.startswith("cuda") and not data.device_available(device):
+        errors.append(f"device: {device!r} needs a CUDA GPU and this machine has none; left at auto")
+    else:
+        choose("device", state.DEVICE, {d: d for d in data.DEVICES})
+    if "rate" in q and not data.paradigm_rate(paradigm)[0]:
+        errors.append(f"rate: paradigm {paradigm!r} has no rate")
+    elif "rate" in q:
         try:
             rate = float(q["rate"])
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"must be in [0, 1), got {q['rate']}")
+            if not 0.0 <= rate < 1.0:  # NaN too
+                raise ValueError(f"must be in [0, 1), got {q['rate']!r}")
             out[state.RATE] = rate
         except ValueError as e:
             errors.append(f"rate: {e}")
     scen = {p.name: p for p in data.scenario_schema(scenario)}
     para = {p.name: p for p in data.paradigm_schema(paradigm)}
     methods = data.methods()
+    selected = data.default_methods()
     if "methods" in q:
         names = [m.strip() for m in q["methods"].split(",") if m.strip()]
         bad = [m for m in names if m not in methods]
         if bad:
-            errors.append(f"methods: unknown method(s) {', '.join(bad)}")
-        out[state.METHODS] = [m for m in names if m in methods]
+            errors.append(f"methods: unknown method(s) {', '.join(map(repr, bad))}")
+        twice = sorted({m for m in names if names.count(m) > 1})
+        if twice:
+            errors.append(f"methods: listed more than once: {', '.join(map(repr, twice))}")
+        selected = list(dict.fromkeys(m for m in names if m in methods))
+        out[state.METHODS] = selected
     for k, v in q.items():
         try:
             if k.startswith("p."):
@@ -102,17 +154,31 @@ def to_state(q: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
                 hp = {p.name: p for p in data.method_schema(method)} if method in methods else {}
                 if name not in hp:
                     raise ValueError(f"unknown hyper-parameter {k[2:]!r}")
+                if method not in selected:
+                    raise ValueError(f"method {method!r} is not selected")
                 out[state.hparam(method, name)] = forms.from_text(hp[name], v)
         except ValueError as e:
             errors.append(f"{k}: {e}")
     for name, key, lo, hi in (("seeds", state.SEEDS, 1, 5), ("epochs", state.epochs(dataset, model), 1, 1000),
                               ("shadow", state.SHADOW, 0, 100)):
         if name in q:
-            try:
-                n = int(q[name])
-                if not lo <= n <= hi:
-                    raise ValueError(f"must be in [{lo}, {hi}], got {n}")
-                out[key] = n
-            except ValueError as e:
-                errors.append(f"{name}: {e}")
+            text = q[name].strip()
+            if not re.fullmatch(r"[0-9]{1,6}", text):  # no sign, exponent or non-ASCII digits
+                errors.append(f"{name}: expected a whole number from {lo} to {hi}, got {q[name]!r}")
+            elif not lo <= int(text) <= hi:
+                errors.append(f"{name}: must be in [{lo}, {hi}], got {int(text)}")
+            else:
+                out[key] = int(text)
     return out, errors
+
+
+def read(query: Any) -> tuple[dict[str, Any], list[str]]:
+    """:func:`to_state` of the page's query parameters (``st.query_params``: the last value of a repeated key),
+    with a message for every key given more than once."""
+    q = query.to_dict()
+    values, errors = to_state(q)
+    for k in q:
+        n = len(query.get_all(k))
+        if n > 1:
+            errors.append(f"{k}: given {n} times; only the last value, {q[k]!r}, is used")
+    return values, errors

@@ -15,38 +15,95 @@ Layout::
     jobs/<job key>/meta.json             the job's result meta, as stored
     jobs/<job key>/<blob>                problem.npz | outputs.npz | per_sample.npz | state.pt
 
-:func:`import_bundle` validates everything first -- manifest, format and engine versions, member names
-(a fixed pattern: no path traversal), sizes (capped, before and while decompressing), SHA-256 of every
-member, the JSON schema of every record, ``.npz`` loadable with ``allow_pickle=False``, weights with
-``weights_only=True``, spec keys recomputed from the specs -- and only then writes to the store, in one
-transaction. A bad bundle raises :class:`BundleError` (a :class:`~engine.errors.SpecError` naming
-``bundle``) and leaves the store untouched (its directory is not even created).
+A bundle is the one input a stranger can hand a hosted demo, so :func:`read_bundle` treats every byte of it as
+hostile user input and validates everything before :func:`import_bundle` opens the store; a bad bundle raises
+:class:`BundleError` (a :class:`~engine.errors.SpecError` naming ``bundle``, its message naming the member) and
+leaves the store untouched (its directory is not even created).
+
+What is verified, in this order (cheap checks first; nothing is inflated before the headers allow it):
+
+1. *The archive*, from its end record and directory alone: its size, its member count (read from the end
+   record before ``zipfile`` parses the directory), member names (a fixed pattern: no path traversal, no
+   directories, no duplicates), no encryption, stored or deflated only, declared sizes against the limits
+   below, members not sharing bytes, and the whole decompressing to at most :data:`MAX_COMPRESSION_RATIO`
+   times its compressed size (so what the importer holds in memory is bounded by the upload's size).
+2. *The manifest*: format, format and engine versions, exactly the archive's members with the sizes of their
+   headers, ``with_weights`` (weights and model jobs only in a bundle made with weights).
+3. *Every JSON record*, strictly parsed: UTF-8, no NaN/Infinity, finite floats, 64-bit integers, no repeated
+   key, nesting at most :data:`MAX_JSON_DEPTH`, no lone surrogate. Every member is read in chunks, never beyond
+   its header's size, its SHA-256 checked against the manifest on the way.
+4. *Every comparison record* (``record_comparison``): exactly its fields; its spec validated exactly as a
+   user's spec -- :meth:`~engine.spec.ComparisonSpec.from_json`, :func:`engine.problem.resolve` (dataset,
+   paradigm, scenario and their parameters, train overrides against ``TrainConfig``'s ranges) and every
+   method's hyper-parameters with :func:`engine.config.build_config` against its schema -- and in canonical
+   form; the member's name is the spec's comparison key; and its ``jobs`` and ``rows`` equal, entry for
+   entry (keys, kinds, labels, order; rows' methods, seeds, evaluation jobs, statuses and reasons), the plan
+   recomputed from the spec without the data (:func:`_plan_shape`, which mirrors
+   :func:`engine.runner.plan.make_plan`; a test holds the two equal).
+5. *Every job*: listed by a comparison record of the bundle (so every imported key belongs to the plan of an
+   imported spec); its meta's schema for its kind; an evaluation's metrics exactly this engine's metric keys,
+   each ``null`` or finite and inside its declared :attr:`~engine.metrics.base.MetricInfo.range`.
+6. *The blobs*, last: every ``.npz`` member's declared sizes counted against the budget before any is inflated,
+   then each ``.npy`` streamed in chunks (never materialised): format 1.0/2.0, a plain numeric dtype (no object
+   arrays, hence no pickles), data exactly as long as its shape, finite floats; logits and per-sample arrays
+   as their readers expect. Weights: a ``torch.save`` zip of uncompressed records, loaded with
+   ``weights_only=True``, a dict of named tensors. A JSON blob (the shadow attack's XGBoost model) parses.
+
+Not verified, because it needs the data (which the importer never loads): whether a training-time state is
+feasible for the dataset's size (a record may mark the methods needing it not applicable, for any short
+reason, provided it leaves that state's jobs out for every seed, as ``make_plan`` does), the class indices of
+scenario parameters against the dataset, that the forget set is non-empty, and that the arrays' contents (forget
+set, logits, per-sample values) are what the spec would produce -- values are only checked to be finite numbers
+of the right kinds. Imported results are marked imported and never satisfy a local job (DESIGN.md
+"provenance"), so numbers that were fabricated consistently stay someone else's numbers.
+
+Limits (module constants): :data:`MAX_TOTAL_BYTES` 512 MiB decompressed for everything but weights, the arrays
+inside every ``.npz`` included -- a digits comparison is a few MB, a CIFAR-10 comparison without weights about
+2.5 MB of logits per evaluated run (~80 MB for 10 methods x 3 seeds), so several real comparisons fit while a
+zip bomb is refused from its headers; :data:`MAX_WEIGHT_BYTES` 2 GiB more for ``state.pt`` members in a bundle
+made with weights (a ResNet-18 is 45 MB: the models of a few methods x seeds; weights are for moving a cache
+between one's own machines); :data:`MAX_MEMBER_BYTES` 256 MiB per member (a CIFAR-100 evaluation's logits are
+24 MB, a ResNet-50 100 MB); :data:`MAX_MEMBERS` 10 000 members (a job is 2-3); :data:`MAX_JSON_BYTES` 8 MiB per
+record; :data:`MAX_NPZ_ARRAYS` / :data:`MAX_PT_RECORDS` entries inside one ``.npz`` / ``.pt``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import math
 import os
 import re
+import struct
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from engine.errors import SpecError
 from engine.version import ENGINE_VERSION
 
 FORMAT = "unlearning-workbench-bundle"
 FORMAT_VERSION = 1
-MAX_MEMBERS = 100_000
-MAX_MEMBER_BYTES = 1 << 30  # one member (also: an .npz's arrays once decompressed)
-MAX_TOTAL_BYTES = 4 << 30  # the whole archive, decompressed
-MAX_JSON_BYTES = 16 << 20
+# Limits (module docstring, "Limits"), checked from the zip headers before anything is read and again while reading
+MAX_TOTAL_BYTES = 512 << 20  # everything but weights once decompressed: members + the arrays inside every .npz
+MAX_WEIGHT_BYTES = 2 << 30  # the state.pt members together (bundles made with weights only)
+MAX_ARCHIVE_BYTES = MAX_TOTAL_BYTES + MAX_WEIGHT_BYTES + (64 << 20)  # the bundle file itself
+MAX_MEMBERS = 10_000  # archive members
+MAX_MEMBER_BYTES = 256 << 20  # one member once decompressed (an .npz: also its arrays once decompressed)
+MAX_JSON_BYTES = 8 << 20  # one record: manifest.json, a comparison record, a job's meta.json
+MAX_JSON_BLOB_BYTES = 64 << 20  # a JSON blob (the shadow attack's XGBoost model)
+MAX_JSON_DEPTH = 32  # nesting of a record (real ones: 7)
+MAX_NPZ_ARRAYS = 1_000  # arrays in one .npz
+MAX_PT_RECORDS = 20_000  # records in one torch.save zip
+MAX_TEXT_CHARS = 10_000  # a not-applicable reason, a metric's reason
+CHUNK_BYTES = 1 << 20  # members and arrays are read in chunks of this size
+MAX_COMPRESSION_RATIO = 20  # all members together, decompressed / compressed (real bundles: 1.1-1.5)
+RATIO_SLACK_BYTES = 1 << 20  # ... plus this much (a bundle of a few small JSON records compresses better)
 
 JOB_KINDS = ("problem", "original", "train_state", "retrain", "unlearn", "shadow", "evaluate")
 LIGHT_KINDS = ("problem", "shadow", "evaluate")  # jobs whose blobs are arrays / JSON only: exported by default
@@ -95,7 +152,7 @@ def export_bundle(cache_dir: Path | str, out: str | os.PathLike[str] | IO[bytes]
     from engine.store import Store
 
     cache_dir = Path(cache_dir).expanduser()
-    if not cache_dir.is_dir():
+    if not cache_dir.is_dir() or not (cache_dir / "cache.db").is_file():  # never create a store to export from
         raise BundleError(f"no results cache at {cache_dir}")
     base = Store(cache_dir)
     store = base.with_imported()  # an imported comparison can be passed on (it is imported again at the other end)
@@ -156,17 +213,16 @@ def _write_zip(out: str | os.PathLike[str] | IO[bytes], members: dict[str, bytes
 
 
 # -- validation -------------------------------------------------------------------------------------------------
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _json(name: str, data: bytes) -> Any:
-    if len(data) > MAX_JSON_BYTES:
-        raise BundleError(f"{name}: larger than {MAX_JSON_BYTES} bytes")
-    try:
-        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise BundleError(f"{name}: not valid JSON ({e})") from None
+RECORD_FIELDS = frozenset({"spec", "created", "updated", "rows", "jobs"})  # engine.runner.run.record_comparison
+MANIFEST_FIELDS = frozenset({"format", "version", "engine_version", "created", "with_weights", "comparisons",
+                             "members"})
+ROW_FIELDS = frozenset({"method", "seed", "eval_job", "status", "reason"})
+_NPY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]{0,159}\.npy")  # an .npz member: one array, named as np.savez does
+_RANGE_SLACK = 1e-9  # floating rounding at a range's ends (a KL of clipped distributions can be -1e-13)
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+_DIRECTORY_BYTES_PER_MEMBER = 256  # central directory entry (46 bytes + name + extra fields), generously
 
 
 def _need(cond: bool, name: str, what: str) -> None:
@@ -183,9 +239,582 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _check_meta(name: str, key: str, meta: Any, blob_names: set[str]) -> None:
+def _short(v: Any, limit: int = 200) -> str:
+    text = json.dumps(v, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# -- JSON -------------------------------------------------------------------------------------------------------
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return v
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19 or not -(2**63) <= int(text) < 2**63:
+        raise ValueError(f"the integer {text[:40]}{'...' if len(text) > 40 else ''} is out of range (64 bits)")
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"an object has the key {k[:40]!r} twice")
+        d[k] = v
+    return d
+
+
+def _check_tree(name: str, value: Any) -> None:
+    """Depth at most :data:`MAX_JSON_DEPTH`; every string encodable as UTF-8 (no lone surrogates). Iterative."""
+    todo = [(value, 1)]
+    while todo:
+        v, depth = todo.pop()
+        if isinstance(v, dict | list):
+            _need(depth <= MAX_JSON_DEPTH, name, f"nested deeper than {MAX_JSON_DEPTH} levels")
+            items = list(v.items()) if isinstance(v, dict) else [(None, x) for x in v]
+            for k, x in items:
+                if k is not None:
+                    todo.append((k, depth))
+                todo.append((x, depth + 1))
+        elif isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BundleError(f"{name}: a string holds a lone surrogate ({v[:40]!r})") from None
+
+
+def _json(name: str, data: bytes, limit: int | None = None, tree: bool = True) -> Any:
+    """Parse strict JSON: UTF-8, no NaN/Infinity, finite floats, 64-bit integers, no repeated keys, bounded depth."""
+    limit = MAX_JSON_BYTES if limit is None else limit
+    _need(len(data) <= limit, name, f"larger than {limit} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BundleError(f"{name}: not valid JSON (not UTF-8: {e.reason} at byte {e.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int,
+                           object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise BundleError(f"{name}: not valid JSON (nested too deeply)") from None
+    except ValueError as e:
+        raise BundleError(f"{name}: not valid JSON ({e})") from None
+    if tree:
+        _check_tree(name, value)
+    return value
+
+
+# -- zip archives (the bundle, and the .npz / .pt inside it) ------------------------------------------------------
+def _declared_directory(fp: IO[bytes], size: int) -> tuple[int, int]:
+    """(members, central directory bytes) as the archive's end record declares them, read before ``zipfile``
+    parses (and holds in memory) the whole directory. Finds the record as ``zipfile`` does."""
+    tail = min(size, _EOCD.size + 0xFFFF)
+    fp.seek(size - tail)
+    data = fp.read(tail)
+    if len(data) >= _EOCD.size and data[-_EOCD.size:-_EOCD.size + 4] == b"PK\x05\x06" and data[-2:] == b"\0\0":
+        at = len(data) - _EOCD.size
+    else:
+        at = data.rfind(b"PK\x05\x06")
+        if at < 0 or len(data) - at < _EOCD.size:
+            raise BundleError("not a zip archive (no end-of-central-directory record: truncated or corrupt?)")
+    members, directory = _EOCD.unpack_from(data, at)[4:6]
+    loc = size - tail + at - _ZIP64_LOCATOR.size
+    if loc >= 0:  # a zip64 locator: zipfile then takes the zip64 record's counts (whatever the classic ones say)
+        fp.seek(loc)
+        if fp.read(4) == b"PK\x06\x07":
+            fp.seek(max(loc - _ZIP64_EOCD.size, 0))
+            rec = fp.read(_ZIP64_EOCD.size)
+            if len(rec) != _ZIP64_EOCD.size or rec[:4] != b"PK\x06\x06":
+                raise BundleError("not a readable zip archive (a zip64 locator without its record)")
+            m64, d64 = _ZIP64_EOCD.unpack_from(rec)[7:9]
+            members, directory = max(members, m64), max(directory, d64)
+    return members, directory
+
+
+def _zip(fp: IO[bytes], size: int, what: str, max_members: int) -> zipfile.ZipFile:
+    """Open ``fp`` (``size`` bytes) as a zip archive of at most ``max_members`` members; ``what`` names it."""
+    try:
+        members, directory = _declared_directory(fp, size)
+        _need(members <= max_members, what, f"more than {max_members} members ({members})")
+        _need(directory <= max_members * _DIRECTORY_BYTES_PER_MEMBER, what,
+              f"a central directory of {directory} bytes (more than {max_members} members can need)")
+        z = zipfile.ZipFile(fp)
+    except BundleError as e:
+        raise BundleError(f"{what}: {e.message}" if what and not e.message.startswith(what) else e.message) from None
+    except Exception as e:  # BadZipFile, OSError, EOFError, ValueError, struct.error, NotImplementedError, ...
+        raise BundleError(f"{what}: not a readable zip archive (truncated or corrupt?): {type(e).__name__}: {e}"
+                          ) from None
+    _need(len(z.infolist()) <= max_members, what, f"more than {max_members} members")
+    return z
+
+
+@contextlib.contextmanager
+def _open_zip(source: BundleSource) -> Iterator[tuple[zipfile.ZipFile, int]]:
+    """The bundle as a zip archive and its size in bytes; size and member count checked before its directory is
+    read."""
+    with contextlib.ExitStack() as stack:
+        fp: IO[bytes]
+        if isinstance(source, bytes | bytearray | memoryview):
+            _need(len(source) <= MAX_ARCHIVE_BYTES, "", f"the bundle is larger than {MAX_ARCHIVE_BYTES} bytes")
+            fp = io.BytesIO(bytes(source))
+        elif hasattr(source, "read"):
+            fp = source  # type: ignore[assignment]
+            _need(getattr(fp, "seekable", lambda: False)(), "", "the bundle must be a seekable file")
+        else:
+            path = Path(source)  # type: ignore[arg-type]
+            if not path.is_file():
+                raise BundleError(f"no bundle file at {path}")
+            try:
+                fp = stack.enter_context(open(path, "rb"))
+            except OSError as e:
+                raise BundleError(f"cannot read {path}: {e.strerror or e}") from None
+        try:
+            size = fp.seek(0, os.SEEK_END)
+        except (OSError, ValueError) as e:
+            raise BundleError(f"cannot read the bundle: {e}") from None
+        _need(size <= MAX_ARCHIVE_BYTES, "", f"the bundle is larger than {MAX_ARCHIVE_BYTES} bytes ({size})")
+        yield stack.enter_context(_zip(fp, size, "", MAX_MEMBERS)), size
+
+
+def _read(z: zipfile.ZipFile, info: zipfile.ZipInfo, sha256: str | None = None) -> bytes:
+    """A member's bytes, streamed in chunks: never more than its header declares; SHA-256 checked on the way."""
+    h = hashlib.sha256()
+    chunks: list[bytes] = []
+    n = 0
+    try:
+        with z.open(info) as f:
+            while chunk := f.read(min(CHUNK_BYTES, info.file_size + 1 - n)):
+                n += len(chunk)
+                _need(n <= info.file_size, info.filename, "decompresses to more than its header declares")
+                h.update(chunk)
+                chunks.append(chunk)
+    except BundleError:
+        raise
+    except Exception as e:  # BadZipFile (bad CRC), zlib.error, EOFError, OSError, ...
+        raise BundleError(f"{info.filename}: cannot be read (truncated or corrupt archive?): "
+                          f"{type(e).__name__}: {e}") from None
+    _need(n == info.file_size, info.filename, "size differs from the archive's header")
+    _need(sha256 is None or h.hexdigest() == sha256, info.filename,
+          "SHA-256 differs from the manifest (corrupted or altered)")
+    return b"".join(chunks)
+
+
+def _check_directory(z: zipfile.ZipFile, size: int) -> dict[str, zipfile.ZipInfo]:
+    """Member names, duplicates, encryption, compression methods and declared sizes, before anything is read.
+
+    Members may not share bytes (their compressed sizes add up to at most the archive's ``size``) and together
+    decompress to at most :data:`MAX_COMPRESSION_RATIO` times their compressed size: what the importer holds in
+    memory is then bounded by the size of the upload.
+    """
+    by_name: dict[str, zipfile.ZipInfo] = {}
+    weights = other = compressed = 0
+    for info in z.infolist():
+        name = info.filename
+        _need(_MEMBER.fullmatch(name) is not None, "",
+              f"unexpected member {name!r} (allowed: manifest.json, comparisons/<key>.json, "
+              f"jobs/<job key>/<meta.json | *.npz | *.json | *.pt>)")
+        _need(name not in by_name, "", f"member {name!r} appears twice in the archive")
+        _need(not info.flag_bits & 0x1, name, "encrypted members are not supported")
+        _need(info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED), name,
+              f"compression method {info.compress_type} is not supported (stored or deflated only)")
+        record = not name.startswith("jobs/") or name.endswith("/meta.json")
+        cap = MAX_JSON_BYTES if record else MAX_JSON_BLOB_BYTES if name.endswith(".json") else MAX_MEMBER_BYTES
+        _need(info.file_size <= cap, name, f"larger than {cap} bytes ({info.file_size} once decompressed)")
+        _need(info.header_offset + info.compress_size <= size, name, "its data lies beyond the end of the archive")
+        compressed += info.compress_size
+        if name.endswith(".pt"):
+            weights += info.file_size
+        else:
+            other += info.file_size
+        by_name[name] = info
+    _need(compressed <= size, "", "members overlap (their compressed sizes add up to more than the archive)")
+    _need(weights + other <= MAX_COMPRESSION_RATIO * compressed + RATIO_SLACK_BYTES, "",
+          f"the members decompress to {weights + other} bytes from {compressed}: more than "
+          f"{MAX_COMPRESSION_RATIO} times (a real bundle's arrays and weights hardly compress; a zip bomb's do)")
+    _need(other <= MAX_TOTAL_BYTES, "", f"larger than {MAX_TOTAL_BYTES} bytes once decompressed, weights aside "
+                                        f"({other})")
+    _need(weights <= MAX_WEIGHT_BYTES, "", f"more than {MAX_WEIGHT_BYTES} bytes of weights ({weights})")
+    return by_name
+
+
+class _Budget:
+    """What may still be decompressed (arrays inside the .npz members), against :data:`MAX_TOTAL_BYTES`."""
+
+    def __init__(self, used: int) -> None:
+        self.used = used
+
+    def take(self, n: int, name: str) -> None:
+        self.used += n
+        _need(self.used <= MAX_TOTAL_BYTES, name, f"the bundle decompresses to more than {MAX_TOTAL_BYTES} bytes "
+                                                  f"(weights aside; the arrays inside every .npz included)")
+
+
+class _Counted:
+    """A reader that counts the bytes read through it (the .npy header's length)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f, self.count = f, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.count += len(data)
+        return data
+
+
+class _Array(NamedTuple):
+    """What :func:`_check_npy` saw of an array (which it never materialises)."""
+
+    shape: tuple[int, ...]
+    dtype: Any
+    lo: int | None = None  # an integer array's smallest and largest values (None: empty, or not integers)
+    hi: int | None = None
+
+
+def _check_npy(where: str, z: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Array:
+    """One .npy member, streamed: format 1.0/2.0, a plain numeric dtype (no objects, so no pickles), data exactly
+    as long as its shape says, finite floats; an integer array's range is noted on the way."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    lo = hi = None
+    try:
+        with z.open(info) as raw:
+            f = _Counted(raw)
+            version = npy.read_magic(f)  # type: ignore[arg-type]
+            _need(version in ((1, 0), (2, 0)), where, f".npy format version {version} is not supported")
+            read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, _, dtype = read_header(f)  # type: ignore[arg-type]  # numpy caps the header at 10 000 bytes
+            _need(not dtype.hasobject, where, "object arrays (pickles) are not allowed")
+            _need(dtype.kind in "biuf" and dtype.fields is None and dtype.subdtype is None, where,
+                  f"dtype {dtype} is not a plain numeric type (bool, int, uint or float)")
+            left = math.prod(shape) * dtype.itemsize
+            _need(f.count + left == info.file_size, where, f"its header's shape {shape} ({left} bytes) does not "
+                                                           f"match its size")
+            step = max(dtype.itemsize, CHUNK_BYTES - CHUNK_BYTES % dtype.itemsize)
+            while left:
+                chunk = f.read(min(step, left))
+                _need(len(chunk) == min(step, left), where, "truncated array data")
+                values = np.frombuffer(chunk, dtype)
+                if dtype.kind == "f":
+                    _need(bool(np.isfinite(values).all()), where, "holds NaN or infinite values")
+                elif dtype.kind in "iu":
+                    lo, hi = (min(int(values.min()), lo if lo is not None else int(values.min())),
+                              max(int(values.max()), hi if hi is not None else int(values.max())))
+                left -= len(chunk)
+            _need(f.read(1) == b"", where, "data after the array")
+    except BundleError:
+        raise
+    except Exception as e:  # ValueError (bad header), BadZipFile (bad CRC), zlib.error, EOFError, ...
+        raise BundleError(f"{where}: not a plain .npy array ({type(e).__name__}: {e})") from None
+    return _Array(tuple(shape), dtype, lo, hi)
+
+
+def _npz_directory(name: str, data: bytes) -> int:
+    """An ``.npz``'s directory: .npy members only, once each, stored or deflated; returns their declared size once
+    inflated (nothing is inflated here)."""
+    with _zip(io.BytesIO(data), len(data), name, MAX_NPZ_ARRAYS) as z:
+        infos = z.infolist()
+        seen: set[str] = set()
+        for info in infos:
+            _need(_NPY.fullmatch(info.filename) is not None, name,
+                  f"holds {info.filename!r}: an .npz holds .npy arrays only")
+            _need(info.filename not in seen, name, f"holds {info.filename!r} twice")
+            seen.add(info.filename)
+            _need(not info.flag_bits & 0x1 and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED), name,
+                  f"{info.filename}: encrypted or compressed with an unsupported method")
+        declared = sum(i.file_size for i in infos)
+        _need(declared <= MAX_MEMBER_BYTES, name, f"arrays too large once decompressed ({declared} bytes, more "
+                                                  f"than {MAX_MEMBER_BYTES})")
+        return declared
+
+
+def _check_npz(name: str, data: bytes) -> dict[str, _Array]:
+    """An ``.npz`` of plain arrays (see :func:`_check_npy`), its directory checked by :func:`_npz_directory`
+    first. Returns what was seen of each array, by array name."""
+    with _zip(io.BytesIO(data), len(data), name, MAX_NPZ_ARRAYS) as z:
+        return {i.filename.removesuffix(".npy"): _check_npy(f"{name}: {i.filename}", z, i) for i in z.infolist()}
+
+
+def _check_arrays(name: str, arrays: dict[str, _Array], problem: dict[str, Any]) -> None:
+    """What the readers of a blob rely on (:mod:`engine.runner.inspect`, the result tables), against the sizes its
+    seed's ``problem`` meta declares: a problem's forget, retain and test indices are as many as it says and within
+    its splits; logits are 2-D floats with a row per training / test sample and as many columns; per-sample arrays
+    belong to metrics. (Whether those sizes are the dataset's needs the data.)"""
+    from engine.metrics import METRICS
+
+    blob = name.rsplit("/", 1)[-1]
+    n_train, n_test = problem["n_forget"] + problem["n_retain"], problem["n_test"]
+    if blob == "problem.npz":
+        held_out = n_test + problem["n_val"] if _is_int(problem.get("n_val")) else None
+        indices = [("forget_idx", problem["n_forget"], n_train), ("retain_idx", problem["n_retain"], n_train)]
+        for key, n, bound in indices + ([("test_idx", n_test, held_out)] if "test_idx" in arrays else []):
+            a = arrays.get(key)
+            _need(a is not None and a.dtype.kind in "iu" and a.shape == (n,)
+                  and (n == 0 or bound is None or (a.lo is not None and a.lo >= 0 and a.hi is not None
+                                                   and a.hi < bound)),
+                  name, f"{key!r} must be {n} indices" + (f" in [0, {bound})" if bound is not None else "")
+                  + " (the problem's meta)")
+    elif blob == "outputs.npz":
+        shapes = {k: a.shape for k, a in arrays.items() if a.dtype.kind == "f" and len(a.shape) == 2}
+        _need(set(arrays) == {"logits_train", "logits_test"} and len(shapes) == 2
+              and shapes["logits_train"][1] == shapes["logits_test"][1], name,
+              "holds logits_train and logits_test, 2-D float arrays with as many columns")
+        _need(shapes["logits_train"][0] == n_train and shapes["logits_test"][0] == n_test, name,
+              f"logits for {shapes['logits_train'][0]} training and {shapes['logits_test'][0]} test samples; its "
+              f"problem has {n_train} and {n_test}")
+    elif blob == "shadow.npz":
+        a = arrays.get("forget_subset")
+        _need(a is not None and a.dtype.kind in "iu" and len(a.shape) == 1
+              and (a.shape[0] == 0 or (a.lo is not None and a.lo >= 0 and a.hi is not None and a.hi < n_train)),
+              name, f"'forget_subset' must be indices in [0, {n_train}) (the problem's meta)")
+    elif blob == "per_sample.npz":
+        for k in arrays:
+            _need(k.split(".", 1)[0] in METRICS, name, f"holds {k!r}, not an array of a metric of this engine "
+                                                       f"version")
+
+
+def _check_weights(name: str, data: bytes) -> None:
+    """``torch.save`` weights: a zip of uncompressed records (bounded by the member's size), loaded
+    ``weights_only=True``; a dict of named tensors."""
+    import torch
+
+    with _zip(io.BytesIO(data), len(data), name, MAX_PT_RECORDS) as z:
+        _need(all(i.compress_type == zipfile.ZIP_STORED and not i.flag_bits & 0x1 for i in z.infolist()), name,
+              "torch.save writes its records uncompressed; compressed or encrypted records are refused")
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for anything but tensors and plain containers
+        raise BundleError(f"{name}: does not load with weights_only=True ({type(e).__name__}: {e})") from None
+    _need(isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()),
+          name, "weights must be a dict of named tensors")
+
+
+# -- records ------------------------------------------------------------------------------------------------------
+def _check_manifest(manifest: Any, by_name: dict[str, zipfile.ZipInfo]) -> None:
+    name = "manifest.json"
+    present = set(by_name) - {name}
+    _need(isinstance(manifest, dict) and manifest.get("format") == FORMAT, name, f"not a {FORMAT} manifest")
+    version = manifest.get("version")
+    _need(version == FORMAT_VERSION, name, f"format version {version!r} is not supported (this engine reads "
+                                           f"version {FORMAT_VERSION})")
+    ev = manifest.get("engine_version")
+    _need(ev == ENGINE_VERSION, name, f"made by engine version {ev!r}, this is {ENGINE_VERSION!r}: its cache keys "
+                                      f"would not match")
+    extra = sorted(set(manifest) - MANIFEST_FIELDS)
+    _need(not extra, name, f"unexpected field {extra[0]!r}" if extra else "")
+    _need(_is_num(manifest.get("created")), name, "'created' must be a number")
+    _need(isinstance(manifest.get("with_weights"), bool), name, "'with_weights' must be true or false")
+    members = manifest.get("members")
+    _need(isinstance(members, dict) and all(
+        isinstance(v, dict) and set(v) == {"sha256", "size"} and isinstance(v["sha256"], str)
+        and re.fullmatch(r"[0-9a-f]{64}", v["sha256"]) and _is_int(v["size"]) for v in members.values()), name,
+        "'members' must map names to {sha256, size}")
+    extra, missing = sorted(present - set(members)), sorted(set(members) - present)
+    _need(not extra, name, f"member {extra[0]!r} is in the archive but not in the manifest" if extra else "")
+    _need(not missing, name, f"member {missing[0]!r} is listed but missing from the archive" if missing else "")
+    for n, entry in members.items():
+        _need(entry["size"] == by_name[n].file_size, n, f"size differs from the manifest ({by_name[n].file_size} "
+                                                        f"in the archive's header, {entry['size']} listed)")
+    weights = sorted(n for n in members if n.endswith(".pt"))
+    _need(manifest["with_weights"] or not weights, weights[0] if weights else "",
+          "weights in a bundle whose manifest says it has none")
+    comps = manifest.get("comparisons")
+    listed = {n.removeprefix("comparisons/").removesuffix(".json") for n in members if n.startswith("comparisons/")}
+    _need(isinstance(comps, list) and all(isinstance(c, str) for c in comps) and set(comps) == listed
+          and len(comps) == len(listed), name, "'comparisons' must list exactly the comparison members")
+    _need(bool(comps), name, "the bundle holds no comparison")
+
+
+def _check_spec(name: str, raw: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """Validate a record's spec exactly as a user's: :meth:`ComparisonSpec.from_json`, :func:`engine.problem.resolve`
+    (registries, paradigm, scenario, train overrides against ``TrainConfig``) and every method's config against its
+    schema -- what :func:`engine.runner.plan.make_plan` checks before it loads data. Returns (spec, setting,
+    configs)."""
+    from engine.config import build_config
+    from engine.methods import METHODS
+    from engine.problem import resolve
+    from engine.spec import ComparisonSpec
+
+    _need(isinstance(raw, dict), name, "'spec' must be an object")
+    try:
+        spec = ComparisonSpec.from_json(raw)
+        if not spec.methods:
+            raise SpecError("methods", "select at least one method")
+        setting = resolve(spec)
+        cfgs = {m.name: build_config(METHODS.get(m.name, "methods").config, m.hparam_dict(), f"methods.{m.name}")
+                for m in spec.methods}
+    except SpecError as e:
+        raise BundleError(f"{name}: its spec is invalid: {e.field}: {e.message}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, RecursionError) as e:
+        raise BundleError(f"{name}: 'spec' is not a comparison spec ({type(e).__name__}: {e})") from None
+    _need(spec.to_json() == raw, name, "'spec' is not in the engine's canonical form (a field left out, added or "
+                                       "written differently)")
+    return spec, setting, cfgs
+
+
+@dataclass(frozen=True)
+class _PlanShape:
+    """What ``record_comparison`` records of a plan: its jobs and rows (``reason=None``: decided by the data)."""
+
+    jobs: list[dict[str, str]]
+    rows: list[dict[str, Any]]
+    state_jobs: dict[str, str]  # training-time state id -> its job key for the spec's first seed
+    problem_of: dict[str, str]  # job key -> the key of its seed's problem job
+
+
+def _plan_shape(spec: Any, setting: Any, cfgs: dict[str, Any], infeasible: frozenset[str]) -> _PlanShape:
+    """The job list and rows :func:`engine.runner.plan.make_plan` builds for ``spec``, without the data.
+
+    Mirrors ``make_plan`` step by step (same identities, labels and order; ``tests/test_bundle.py`` compares the two
+    over specs that exercise every branch). The data decides only which training-time states are feasible
+    (``infeasible``: their jobs are left out and the methods needing them are not applicable, for a reason
+    written from the data's sizes) and validates the forget set; neither changes a key.
+    """
+    from engine.config import config_dict
+    from engine.methods import METHODS
+    from engine.metrics import METRICS
+    from engine.runner.jobs import make_job
+    from engine.runner.plan import BEFORE_UNLEARNING, SHADOW_RECIPE
+    from engine.runner.views import not_applicable_reason
+    from engine.training.recording import RECORDERS
+
+    states: dict[str, tuple[str, dict[str, Any]]] = {}
+    method_states: dict[str, dict[str, str]] = {}
+    for mname, cfg in cfgs.items():
+        if not_applicable_reason(METHODS.get(mname), setting.paradigm) is None:
+            ids = {}
+            for r in METHODS.get(mname).needs.train_time_state:
+                opts = RECORDERS.get(r).options_of(cfg)
+                ids[r] = r if not opts else f"{r}{json.dumps(opts, sort_keys=True)}"
+                states.setdefault(ids[r], (r, opts))
+            method_states[mname] = ids
+    train = config_dict(setting.train_cfg)
+    metrics = METRICS.keys()
+    jobs: dict[str, dict[str, str]] = {}
+    rows: list[dict[str, Any]] = []
+    first_states: dict[str, str] = {}
+
+    problem_of: dict[str, str] = {}
+    seed_problem = [""]  # the problem job of the seed being planned
+
+    def add(kind: str, label: str, identity: dict[str, Any]) -> str:
+        key = make_job(kind, label, identity, {}).key
+        jobs.setdefault(key, {"key": key, "kind": kind, "label": label})
+        if kind == "problem":
+            seed_problem[0] = key
+        problem_of.setdefault(key, seed_problem[0])
+        return key
+
+    def row(method: str, seed: int, eval_job: str | None, reason: str | None = "") -> None:
+        rows.append({"method": method, "seed": seed, "eval_job": eval_job,
+                     "status": "pending" if eval_job else "not_applicable", "reason": reason})
+
+    for seed in spec.seeds:
+        pkey = add("problem", f"problem seed {seed}", setting.problem_payload(seed))
+        model_id = {"problem": pkey, "model": spec.model, "train": train}
+        okey = make_job("original", "", model_id, {}).key
+        state_keys: dict[str, str] = {}
+        state_jobs: list[tuple[str, str, dict[str, Any]]] = []
+        for sid, (r, opts) in states.items():
+            ident = {"original": okey, "recorder": r, **({"options": opts} if opts else {})}
+            label = f"{RECORDERS.get(r).title} seed {seed}"
+            state_keys[sid] = make_job("train_state", label, ident, {}).key
+            first_states.setdefault(sid, state_keys[sid])
+            state_jobs.append((sid, label, ident))
+        add("original", f"original seed {seed}", model_id)
+        for sid, label, ident in state_jobs:
+            if sid not in infeasible:
+                add("train_state", label, ident)
+        rkey = add("retrain", f"retrain seed {seed}", model_id)
+        shadow: dict[str, str] = {}
+        if spec.shadow_models > 0:
+            shadow = {"shadow": add("shadow", f"{spec.shadow_models} shadow model pairs seed {seed}",
+                                    {**model_id, "shadow_models": spec.shadow_models, "recipe": SHADOW_RECIPE})}
+        rev = add("evaluate", f"evaluate retrain seed {seed}", {"model_job": rkey, "metrics": metrics, "ref": None,
+                                                                **shadow})
+
+        def evaluate(mname: str, model_job: str, seed: int = seed, rev: str = rev,
+                     shadow: dict[str, str] = shadow) -> str:
+            return add("evaluate", f"evaluate {mname} seed {seed}",
+                       {"model_job": model_job, "metrics": metrics, "ref": rev, **shadow})
+
+        for mname, cfg in cfgs.items():
+            before = BEFORE_UNLEARNING.get(mname)
+            reason = None if mname == "retrain" else not_applicable_reason(METHODS.get(mname), setting.paradigm)
+            if reason is None and any(sid in infeasible for sid in method_states.get(mname, {}).values()):
+                for m in ((before,) if before else ()) + (mname,):
+                    row(m, seed, None, None)
+            elif reason is not None:
+                for m in ((before,) if before else ()) + (mname,):
+                    row(m, seed, None, reason)
+            elif mname == "retrain":
+                row(mname, seed, rev)
+            elif mname == "original":
+                row(mname, seed, evaluate(mname, okey))
+            else:
+                sjobs = {r: state_keys[sid] for r, sid in method_states[mname].items()}
+                ident = {"original": okey, "method": mname, "hparams": config_dict(cfg), "train_state": sjobs}
+                if before is not None:
+                    row(before, seed, evaluate(before, add("unlearn", f"{mname} before unlearning seed {seed}",
+                                                           {**ident, "requests": "none"})))
+                row(mname, seed, evaluate(mname, add("unlearn", f"{mname} seed {seed}", ident)))
+    return _PlanShape(list(jobs.values()), rows, first_states, problem_of)
+
+
+def _first_difference(what: str, got: list[Any], want: list[Any], same: Any) -> str | None:
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):
+        if not same(g, w):
+            return f"{what}[{i}] is {_short(g)}; the plan recomputed from the spec has {_short(w)}"
+    if len(got) != len(want):
+        return f"it lists {len(got)} {what}, the plan recomputed from the spec has {len(want)}"
+    return None
+
+
+def _same_row(got: Any, want: dict[str, Any]) -> bool:
+    if not isinstance(got, dict) or set(got) != ROW_FIELDS:
+        return False
+    if want["reason"] is None:  # not applicable for a reason written from the data (an infeasible state)
+        return ({k: v for k, v in got.items() if k != "reason"} == {k: v for k, v in want.items() if k != "reason"}
+                and isinstance(got["reason"], str) and 0 < len(got["reason"]) <= MAX_TEXT_CHARS)
+    return got == want and type(got["seed"]) is int
+
+
+def _check_record(name: str, key: str, record: Any) -> dict[str, dict[str, str]]:
+    """A comparison record (``record_comparison``): its spec validated as a user's, its key, and its jobs and rows
+    equal to the plan recomputed from the spec (:func:`_plan_shape`). Returns its jobs by key, each with the key
+    of its seed's problem job (``"problem"``)."""
+    _need(isinstance(record, dict), name, "must be a JSON object")
+    fields = set(record)
+    _need(fields == RECORD_FIELDS, name, f"fields must be {sorted(RECORD_FIELDS)}, not {sorted(fields)}")
+    for field in ("created", "updated"):
+        _need(_is_num(record[field]) and record[field] >= 0, name, f"{field!r} must be a time (a number)")
+    spec, setting, cfgs = _check_spec(name, record["spec"])
+    _need(spec.comparison_key() == key, name, "the spec's comparison key differs from the member name (the spec "
+                                              "was altered, or the bundle comes from another engine version)")
+    jobs, rows = record["jobs"], record["rows"]
+    _need(isinstance(jobs, list) and isinstance(rows, list), name, "'jobs' and 'rows' must be lists")
+    shape = _plan_shape(spec, setting, cfgs, frozenset())
+    listed = {j.get("key") for j in jobs if isinstance(j, dict)}
+    infeasible = frozenset(sid for sid, k in shape.state_jobs.items() if k not in listed)
+    if infeasible:
+        shape = _plan_shape(spec, setting, cfgs, infeasible)
+    diff = (_first_difference("jobs", jobs, shape.jobs, lambda g, w: g == w)
+            or _first_difference("rows", rows, shape.rows, _same_row))
+    _need(diff is None, name, f"not the plan of its spec: {diff}")
+    return {j["key"]: {**j, "problem": shape.problem_of[j["key"]]} for j in jobs}
+
+
+def _check_meta(name: str, job: dict[str, str], meta: Any, blob_names: set[str]) -> None:
     """The schema of a job's result meta (see :mod:`engine.runner.jobs` and ``Store.put``)."""
-    kind = key.split("-", 1)[0]
+    from engine.metrics import METRICS
+
+    kind = job["kind"]
     _need(isinstance(meta, dict), name, "must be a JSON object")
     blobs = meta.get("blobs")
     _need(isinstance(blobs, list) and all(isinstance(b, str) for b in blobs) and len(set(blobs)) == len(blobs),
@@ -194,190 +823,107 @@ def _check_meta(name: str, key: str, meta: Any, blob_names: set[str]) -> None:
                                           f"for this job")
     _need(_is_num(meta.get("finished_at")), name, "'finished_at' must be a number")
     _need(meta.get("kind", kind) == kind, name, f"'kind' must be {kind!r} (the job key's kind)")
-    _need(isinstance(meta.get("label", ""), str), name, "'label' must be a string")
+    label = meta.get("label", "")
+    _need(isinstance(label, str) and len(label) <= MAX_TEXT_CHARS, name, "'label' must be a (short) string")
     if kind == "evaluate":
         metrics, reasons = meta.get("metrics"), meta.get("reasons", {})
-        _need(isinstance(metrics, dict) and all(isinstance(k, str) and (v is None or _is_num(v))
-                                                for k, v in metrics.items()),
-              name, "'metrics' must map metric names to finite numbers or null")
-        _need(isinstance(reasons, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in reasons.items()),
-              name, "'reasons' must map metric names to strings")
+        _need(isinstance(metrics, dict), name, "'metrics' must map metric names to finite numbers or null")
+        unknown = sorted(set(metrics) - set(METRICS.keys()))
+        _need(not unknown, name, f"metric {unknown[0]!r} is unknown to this engine version" if unknown else "")
+        missing = sorted(set(METRICS.keys()) - set(metrics))
+        _need(not missing, name, f"metric {missing[0]!r} is missing" if missing else "")
+        for k, v in metrics.items():
+            _need(v is None or _is_num(v), name, f"'metrics' must map metric names to finite numbers or null "
+                                                 f"({k}: {_short(v, 40)})")
+            lo, hi = METRICS.get(k).range or (-math.inf, math.inf)
+            _need(v is None or lo - _RANGE_SLACK <= v <= hi + _RANGE_SLACK, name,
+                  f"metric {k} = {v!r} is outside its range [{lo}, {hi}]")
+        _need(isinstance(reasons, dict) and all(
+            isinstance(k, str) and metrics.get(k, 0) is None and isinstance(v, str) and len(v) <= MAX_TEXT_CHARS
+            for k, v in reasons.items()), name, "'reasons' must map metrics without a value to strings")
         _need(blob_names == {"outputs.npz", "per_sample.npz"}, name, "an evaluation carries outputs.npz and "
                                                                      "per_sample.npz")
     elif kind == "shadow":
-        _need(_is_num(meta.get("seconds")), name, "'seconds' must be a number")
+        _need(_is_num(meta.get("seconds")) and meta["seconds"] >= 0, name, "'seconds' must be a duration")
         _need("shadow.npz" in blob_names and blob_names <= SHADOW_BLOBS, name,
               "a shadow job carries shadow.npz and optionally attacker.json")
     elif kind == "problem":
         for field in ("n_forget", "n_retain", "n_test"):
-            _need(_is_int(meta.get(field)), name, f"{field!r} must be an integer")
+            _need(_is_int(meta.get(field)) and meta[field] >= 0, name, f"{field!r} must be a count")
+        for field in ("n_val", "n_requests"):
+            _need(field not in meta or (_is_int(meta[field]) and meta[field] >= 0), name, f"{field!r} must be a count")
+        for field in ("forget_classes", "touched_classes"):  # read by engine.runner.inspect
+            v = meta.get(field, [])
+            _need(isinstance(v, list) and all(_is_int(c) and c >= 0 for c in v), name,
+                  f"{field!r} must be a list of class indices")
         _need(blob_names == {"problem.npz"}, name, "a problem carries problem.npz")
     else:
-        _need(_is_num(meta.get("seconds")), name, "'seconds' must be a number")
+        _need(_is_num(meta.get("seconds")) and meta["seconds"] >= 0, name, "'seconds' must be a duration")
         _need(blob_names == {"state.pt"}, name, "a model job carries state.pt")
 
 
-def _check_record(name: str, key: str, record: Any) -> set[str]:
-    """The schema of a comparison record (``record_comparison``); returns the job keys it lists."""
-    from engine.spec import ComparisonSpec
-
-    _need(isinstance(record, dict), name, "must be a JSON object")
-    for field in ("created", "updated"):
-        _need(_is_num(record.get(field)), name, f"{field!r} must be a number")
-    _need(isinstance(record.get("spec"), dict), name, "'spec' must be an object")
-    try:
-        spec = ComparisonSpec.from_json(record["spec"])
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
-        raise BundleError(f"{name}: 'spec' is not a comparison spec ({e})") from None
-    _need(spec.comparison_key() == key, name, "the spec's comparison key differs from the member name (the spec "
-                                              "was altered, or the bundle comes from another engine version)")
-    jobs = record.get("jobs")
-    _need(isinstance(jobs, list) and all(isinstance(j, dict) and isinstance(j.get("key"), str)
-                                         and _JOB_KEY.fullmatch(j["key"]) and j.get("kind") == j["key"].split("-")[0]
-                                         and isinstance(j.get("label"), str) for j in jobs),
-          name, "'jobs' must list {key, kind, label} with valid job keys")
-    keys = {j["key"] for j in jobs}
-    rows = record.get("rows")
-    _need(isinstance(rows, list) and all(
-        isinstance(r, dict) and isinstance(r.get("method"), str) and _is_int(r.get("seed"))
-        and (r.get("eval_job") is None or r.get("eval_job") in keys) and isinstance(r.get("status"), str)
-        and isinstance(r.get("reason"), str) for r in rows), name,
-        "'rows' must list {method, seed, eval_job, status, reason} whose eval_job is one of 'jobs'")
-    return keys
-
-
-def _check_npz(name: str, data: bytes) -> None:
-    """An ``.npz`` of plain arrays: no pickles, no member that decompresses beyond the caps."""
-    from engine.store import arrays_from_bytes
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            infos = z.infolist()
-            _need(all(i.filename.endswith(".npy") for i in infos), name, "an .npz holds .npy arrays only")
-            _need(sum(i.file_size for i in infos) <= MAX_MEMBER_BYTES, name, "arrays too large once decompressed")
-        arrays = arrays_from_bytes(data)
-    except BundleError:
-        raise
-    except Exception as e:  # ValueError for object (pickled) arrays, BadZipFile, EOFError, ...
-        raise BundleError(f"{name}: not a pickle-free .npz ({type(e).__name__}: {e})") from None
-    _need(all(a.dtype != object for a in arrays.values()), name, "object arrays are not allowed")
-
-
-def _check_weights(name: str, data: bytes) -> None:
-    import torch
-
-    try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for anything but tensors and plain containers
-        raise BundleError(f"{name}: does not load with weights_only=True ({type(e).__name__}: {e})") from None
-    _need(isinstance(state, dict), name, "weights must be a dict")
-
-
-def _open_zip(source: BundleSource) -> zipfile.ZipFile:
-    try:
-        if isinstance(source, bytes | bytearray):
-            return zipfile.ZipFile(io.BytesIO(bytes(source)))
-        if hasattr(source, "read"):
-            return zipfile.ZipFile(source)  # type: ignore[arg-type]
-        path = Path(source)  # type: ignore[arg-type]
-        if not path.is_file():
-            raise BundleError(f"no bundle file at {path}")
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        raise BundleError(f"not a readable zip archive (truncated or corrupt?): {e}") from None
-
-
-def _read(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    try:
-        with z.open(info) as f:
-            data = f.read(info.file_size + 1)  # a lying size header cannot make us read more than declared
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as e:
-        raise BundleError(f"{info.filename}: cannot be read (truncated or corrupt archive?): {e}") from None
-    _need(len(data) == info.file_size, info.filename, "size differs from the archive's header")
-    return data
-
-
 def read_bundle(source: BundleSource) -> BundleContents:
-    """Read and validate a bundle completely (nothing is written); raises :class:`BundleError`."""
-    with _open_zip(source) as z:
-        try:
-            infos = z.infolist()
-        except Exception as e:  # pragma: no cover - zipfile reads the directory on open
-            raise BundleError(f"cannot list the archive: {e}") from None
-        _need(len(infos) <= MAX_MEMBERS, "", f"more than {MAX_MEMBERS} members")
-        names = [i.filename for i in infos]
-        _need(len(set(names)) == len(names), "", "a member name appears twice")
-        for info in infos:
-            _need(_MEMBER.fullmatch(info.filename) is not None, "",
-                  f"unexpected member {info.filename!r} (allowed: manifest.json, comparisons/<key>.json, "
-                  f"jobs/<job key>/<meta.json | *.npz | *.json | *.pt>)")
-            _need(not info.flag_bits & 0x1, info.filename, "encrypted members are not supported")
-            _need(info.file_size <= MAX_MEMBER_BYTES, info.filename, f"larger than {MAX_MEMBER_BYTES} bytes")
-        _need(sum(i.file_size for i in infos) <= MAX_TOTAL_BYTES, "", f"larger than {MAX_TOTAL_BYTES} bytes")
-        by_name = {i.filename: i for i in infos}
+    """Read and validate a bundle completely (nothing is written); raises :class:`BundleError`.
+
+    Order: the archive's directory (sizes from the headers), the manifest, every JSON record (specs, plans,
+    metas: small and capped), and only then the blobs, streamed against the size budget.
+    """
+    with _open_zip(source) as (z, size):
+        by_name = _check_directory(z, size)
         _need("manifest.json" in by_name, "", "no manifest.json (not a results bundle)")
         manifest = _json("manifest.json", _read(z, by_name["manifest.json"]))
-        _check_manifest(manifest, set(by_name) - {"manifest.json"})
-        data = {}
-        for name, entry in manifest["members"].items():
-            blob = _read(z, by_name[name])
-            _need(len(blob) == entry["size"], name, "size differs from the manifest")
-            _need(_sha256(blob) == entry["sha256"], name, "SHA-256 differs from the manifest (corrupted or altered)")
-            data[name] = blob
-    return _contents(manifest, data)
+        _check_manifest(manifest, by_name)
+        entries: dict[str, dict[str, Any]] = manifest["members"]
 
+        def read(name: str) -> bytes:
+            return _read(z, by_name[name], entries[name]["sha256"])
 
-def _check_manifest(manifest: Any, present: set[str]) -> None:
-    name = "manifest.json"
-    _need(isinstance(manifest, dict) and manifest.get("format") == FORMAT, name, f"not a {FORMAT} manifest")
-    version = manifest.get("version")
-    _need(version == FORMAT_VERSION, name, f"format version {version!r} is not supported (this engine reads "
-                                           f"version {FORMAT_VERSION})")
-    ev = manifest.get("engine_version")
-    _need(ev == ENGINE_VERSION, name, f"made by engine version {ev!r}, this is {ENGINE_VERSION!r}: its cache keys "
-                                      f"would not match")
-    members = manifest.get("members")
-    _need(isinstance(members, dict) and all(
-        isinstance(v, dict) and isinstance(v.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", v["sha256"])
-        and _is_int(v.get("size")) for v in members.values()), name, "'members' must map names to {sha256, size}")
-    extra, missing = sorted(present - set(members)), sorted(set(members) - present)
-    _need(not extra, name, f"member {extra[0]!r} is in the archive but not in the manifest" if extra else "")
-    _need(not missing, name, f"member {missing[0]!r} is listed but missing from the archive" if missing else "")
-    comps = manifest.get("comparisons")
-    listed = {n.removeprefix("comparisons/").removesuffix(".json") for n in members if n.startswith("comparisons/")}
-    _need(isinstance(comps, list) and set(comps) == listed and len(comps) == len(listed), name,
-          "'comparisons' must list exactly the comparison members")
-
-
-def _contents(manifest: dict[str, Any], data: dict[str, bytes]) -> BundleContents:
-    comparisons: dict[str, str] = {}
-    listed_jobs: set[str] = set()
-    for name, raw in data.items():
-        if name.startswith("comparisons/"):
-            key = name.removeprefix("comparisons/").removesuffix(".json")
-            listed_jobs |= _check_record(name, key, _json(name, raw))
-            comparisons[key] = raw.decode()
-    files: dict[str, dict[str, bytes]] = {}
-    for name, raw in data.items():
-        m = _MEMBER.fullmatch(name)
-        if m and m.group(1):
-            files.setdefault(m.group(1), {})[m.group(2)] = raw
-    results: dict[str, tuple[str, dict[str, bytes]]] = {}
-    for key, members in sorted(files.items()):
-        _need(key in listed_jobs, f"jobs/{key}", "is not a job of any comparison in the bundle")
-        _need("meta.json" in members, f"jobs/{key}", "has blobs but no meta.json")
-        meta_raw = members.pop("meta.json")
-        _check_meta(f"jobs/{key}/meta.json", key, _json(f"jobs/{key}/meta.json", meta_raw), set(members))
-        for blob_name, blob in members.items():
-            where = f"jobs/{key}/{blob_name}"
-            if blob_name.endswith(".npz"):
-                _check_npz(where, blob)
-            elif blob_name.endswith(".json"):
-                _json(where, blob)  # parses, no NaN/Infinity
-            else:
-                _check_weights(where, blob)
-        results[key] = (meta_raw.decode(), members)
-    return BundleContents(manifest, comparisons, results)
+        comparisons: dict[str, str] = {}
+        jobs: dict[str, dict[str, str]] = {}
+        for name in sorted(n for n in entries if n.startswith("comparisons/")):
+            raw = read(name)
+            jobs.update(_check_record(name, name.removeprefix("comparisons/").removesuffix(".json"), _json(name, raw)))
+            comparisons[name.removeprefix("comparisons/").removesuffix(".json")] = raw.decode()
+        files: dict[str, set[str]] = {}
+        for name in entries:
+            m = _MEMBER.fullmatch(name)
+            if m and m.group(1):
+                files.setdefault(m.group(1), set()).add(m.group(2))
+        metas: dict[str, str] = {}
+        parsed: dict[str, dict[str, Any]] = {}
+        for key, names in sorted(files.items()):
+            where = f"jobs/{key}"
+            _need(key in jobs, where, "is not a job of any comparison in the bundle")
+            kind = jobs[key]["kind"]
+            _need(manifest["with_weights"] or kind in LIGHT_KINDS, where,
+                  f"a {kind} job travels only in a bundle made with weights")
+            _need("meta.json" in names, where, "has blobs but no meta.json")
+            raw = read(f"{where}/meta.json")
+            parsed[key] = _json(f"{where}/meta.json", raw)
+            _check_meta(f"{where}/meta.json", jobs[key], parsed[key], names - {"meta.json"})
+            metas[key] = raw.decode()
+        for key in parsed:
+            problem = jobs[key]["problem"]
+            _need(problem in parsed or jobs[key]["kind"] not in ("evaluate", "shadow"), f"jobs/{key}",
+                  f"travels without the problem job of its seed ({problem})")
+        # the blobs: every .npz's arrays are counted from its directory before any array is inflated
+        blobs = {key: {n: read(f"jobs/{key}/{n}") for n in sorted(names - {"meta.json"})}
+                 for key, names in sorted(files.items())}
+        budget = _Budget(sum(i.file_size for n, i in by_name.items() if not n.endswith(".pt")))
+        for key, members in blobs.items():
+            for blob_name, blob in members.items():
+                if blob_name.endswith(".npz"):
+                    budget.take(_npz_directory(f"jobs/{key}/{blob_name}", blob), f"jobs/{key}/{blob_name}")
+        for key, members in blobs.items():
+            for blob_name, blob in members.items():
+                where = f"jobs/{key}/{blob_name}"
+                if blob_name.endswith(".npz"):
+                    _check_arrays(where, _check_npz(where, blob), parsed[jobs[key]["problem"]])
+                elif blob_name.endswith(".json"):
+                    _json(where, blob, MAX_JSON_BLOB_BYTES, tree=False)  # parses, no NaN/Infinity
+                else:
+                    _check_weights(where, blob)
+    return BundleContents(manifest, comparisons, {key: (metas[key], blobs[key]) for key in blobs})
 
 
 # -- import -----------------------------------------------------------------------------------------------------

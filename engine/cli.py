@@ -2,6 +2,10 @@
 with a seed paper's setting); ``list`` shows registries and the paper presets; ``bundle export|import`` moves
 finished comparisons between caches.
 
+Bad input exits 2 with ``error: <field>: <message>`` before any work (argparse's own errors too): the paths
+(``--cache-dir``, ``--data-dir``, ``--out``, a bundle file) are checked first, and ``--out`` is written through a
+temporary file in its directory, never through a link or onto a device.
+
 Environment: ``UNLEARN_CACHE_DIR``, ``UNLEARN_DATA_DIR``, ``UNLEARN_EXECUTOR`` (``local`` | ``ray``; with
 ``RAY_ADDRESS`` to join a cluster) and ``UNLEARN_DEMO=1`` (demo caps, see :mod:`engine.demo`).
 """
@@ -15,7 +19,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -183,8 +187,8 @@ class TerminalProgress:
             return
         if state in ("done", "cached", "failed", "cancelled", "not_applicable"):
             self.finished += 1
-        if state == "waiting" and not self.tty:
-            return
+        # "waiting" comes at most every 30 s (engine.runner.jobs.execute) and says what it waits for: printed on
+        # a terminal and in a log alike
         prefix = "\r\033[K" if self.tty else ""
         msg = f" {e['message']}" if e.get("message") else ""
         self.stream.write(f"{prefix}[{self.finished}/{self.total}] {e['label']}: {state}{msg} {clock}\n")
@@ -241,10 +245,11 @@ def _given_path(raw: str | None, default: Callable[[], Path], env: str, field: s
 
 
 def check_dir(path: Path, field: str, *, write: bool, must_exist: bool = False, where: str = "") -> Path:
-    """``path`` is a usable directory, or can be created (a missing one and its parents are created when needed).
+    """``path`` is a directory the command can use, or one it can create (with its missing parents).
 
-    Raises :class:`SpecError` naming ``field`` when a file (or a device) stands where a directory is needed, on
-    a path, when ``path`` cannot be read (or written, with ``write``) or created, or (``must_exist``) is missing.
+    Raises :class:`SpecError` naming ``field`` when ``path`` or one of its parents is a file (or a device), when
+    ``path`` cannot be read (or, with ``write``, written or created), or, with ``must_exist``, is missing.
+    ``where`` says where the path came from (``" (from $UNLEARN_CACHE_DIR)"``) in the messages.
     """
     name = f"{str(path)!r}{where}"
     with _os_errors(field, path):
@@ -285,7 +290,8 @@ def check_out(raw: str, field: str = "out") -> Path:
             if path.is_dir():
                 raise SpecError(field, f"{raw!r} is a directory; give a file name")
             if not path.is_file():
-                raise SpecError(field, f"{raw!r} is not a regular file (a device, pipe or socket); refusing to replace it")
+                raise SpecError(field, f"{raw!r} is not a regular file (a device, pipe or socket); refusing to "
+                                       f"replace it")
         parent = path.absolute().parent
         if not parent.exists():
             raise SpecError(field, f"directory {str(parent)!r} does not exist")
@@ -317,7 +323,7 @@ def write_atomic(out: Path, write: Callable[[IO[bytes]], None], field: str = "ou
     """Write ``out`` through a new temporary file in its directory, then ``os.replace``: never a half-written file,
     and no temporary file left behind whatever fails (the check of :func:`check_out` is repeated first)."""
     check_out(str(out), field)
-    tmp = out.absolute().parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp = out.absolute().parent / f".{out.name[:100]}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # new file (never a link); umask applies
         with os.fdopen(fd, "wb") as f:
@@ -326,7 +332,13 @@ def write_atomic(out: Path, write: Callable[[IO[bytes]], None], field: str = "ou
     except OSError as e:
         raise SpecError(field, f"cannot write {str(out)!r}: {e.strerror or e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)  # after os.replace there is nothing left to remove
+
+
+def _shown(path: Path) -> str:
+    """A path for the terminal: bytes that are not UTF-8 (``$'\\xff'`` on the command line) as ``\\xff``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _write_csv(df: Any, out: Path) -> None:
@@ -368,7 +380,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             _write_csv(result.wide, out)
         except SpecError as e:  # the path changed during the run: the results stay in the cache
             return _bad_input(e.field, e.message)
-        sys.stdout.write(f"wrote {args.out} ({len(result.wide)} rows) in {result.seconds:.1f}s\n")
+        sys.stdout.write(f"wrote {_shown(out)} ({len(result.wide)} rows) in {result.seconds:.1f}s\n")
     failed = result.wide[result.wide["status"].isin(["failed", "cancelled", "pending"])]
     return 1 if len(failed) else 0
 
@@ -401,11 +413,11 @@ def cmd_bundle(args: argparse.Namespace) -> int:
             keys: list[str] = []
             write_atomic(out, lambda f: keys.extend(export_bundle(cache_dir, f, args.comparison,
                                                                   with_weights=args.with_weights)))
-            sys.stdout.write(f"wrote {args.out}: {len(keys)} comparison(s)\n")
+            sys.stdout.write(f"wrote {_shown(out)}: {len(keys)} comparison(s)\n")
         else:
             check_dir(cache_dir, "cache_dir", write=True, where=where)
             keys = import_bundle(cache_dir, check_file(args.file, "bundle"))
-            sys.stdout.write(f"imported {len(keys)} comparison(s) into {cache_dir}\n")
+            sys.stdout.write(f"imported {len(keys)} comparison(s) into {_shown(cache_dir)}\n")
     except SpecError as e:
         return _bad_input(e.field, e.message)
     for k in keys:

@@ -229,7 +229,8 @@ def test_cli_export_import(source, tmp_path, capsys):
     assert main(["bundle", "export", "--out", str(path), "--comparison", key, "--cache-dir", str(source["cache"])]) == 0
     assert main(["bundle", "import", str(path), "--cache-dir", str(tmp_path / "dst")]) == 0
     assert key in capsys.readouterr().out
-    assert Store(tmp_path / "dst").comparison(key) is not None
+    dst = Store(tmp_path / "dst")
+    assert dst.comparison(key) is None and dst.imported_comparison(key) is not None  # stored as imported
 
 
 def test_cli_bad_bundle_and_unknown_key_exit_2(source, tmp_path, capsys):
@@ -266,3 +267,63 @@ def test_shadow_attack_travels_in_a_bundle(tmp_path):
     bad = rebuild(buf.getvalue(), lambda mm: mm.update({next(n for n in mm if n.endswith("/attacker.json")): b"\x80"}))
     with pytest.raises(bundle.BundleError):
         import_bundle(tmp_path / "dst2", bad)
+
+
+# -- what an imported record is checked against (engine/bundle.py, "What is verified") ------------------------------
+PLAN_SPECS = {
+    "two seeds": replace(SPEC, seeds=(0, 1)),
+    "training-time state, shadow models, SISA's extra row": replace(
+        SPEC, shadow_models=2, methods=(MethodSpec("original"), MethodSpec("retrain"), MethodSpec("sisa"),
+                                        MethodSpec("amnesiac"), MethodSpec("pgu"), MethodSpec("ppu_after"))),
+    "an infeasible state (SISA 100 shards x 50 slices > digits' training set)": replace(
+        SPEC, seeds=(0, 3), methods=(MethodSpec("retrain"), MethodSpec("sisa", (("shards", 100), ("slices", 50))),
+                                     MethodSpec("amnesiac"))),
+    "label_free: methods not applicable": ComparisonSpec(
+        model="mlp", paradigm="label_free", scenario="random", scenario_params=(("fraction", 0.1),),
+        methods=(MethodSpec("original"), MethodSpec("retrain"), MethodSpec("laf"), MethodSpec("finetune"),
+                 MethodSpec("sisa"))),
+    "noisy labels with options": ComparisonSpec(
+        model="mlp", paradigm="noisy_label", rate=0.2, paradigm_params=(("train_loss", "ce"),),
+        scenario="noisy_labels", methods=(MethodSpec("original"), MethodSpec("retrain"), MethodSpec("udru"))),
+}
+
+
+def _record_of(plan) -> dict:  # noqa: ANN001
+    """What ``record_comparison`` stores for ``plan``, through JSON."""
+    return json.loads(json.dumps({
+        "spec": plan.spec.to_json(), "created": 1.0, "updated": 2.0,
+        "rows": [{"method": r.method, "seed": r.seed, "eval_job": r.eval_job, "status": r.status,
+                  "reason": r.reason} for r in plan.rows],
+        "jobs": [{"key": j.key, "kind": j.kind, "label": j.label} for j in plan.jobs]}))
+
+
+@pytest.mark.parametrize("case", list(PLAN_SPECS))
+def test_the_plan_recomputed_without_data_is_make_plans(case):
+    """The bundle check recomputes a record's jobs and rows from its spec without loading data; it must agree with
+    the planner entry for entry, or real bundles would be refused (or forged ones accepted)."""
+    spec = PLAN_SPECS[case]
+    plan = make_plan(spec, DATA)
+    if "infeasible" in case:
+        assert any(r.status == "not_applicable" for r in plan.rows)
+        assert not any(j.kind == "train_state" and j.label.startswith("SISA") for j in plan.jobs)
+    record = _record_of(plan)
+    jobs = bundle._check_record("comparisons/x.json", spec.comparison_key(), record)
+    assert list(jobs) == [j.key for j in plan.jobs]
+    # one row changed is caught: a not-applicable row that claims an evaluation, a pending row that hides one
+    for i, r in enumerate(record["rows"]):
+        forged = json.loads(json.dumps(record))
+        if r["status"] == "pending":
+            forged["rows"][i].update(status="not_applicable", eval_job=None, reason="<b>not run</b>")
+        else:
+            forged["rows"][i].update(status="pending", eval_job=record["jobs"][-1]["key"], reason="")
+        with pytest.raises(BundleError, match="not the plan of its spec"):
+            bundle._check_record("comparisons/x.json", spec.comparison_key(), forged)
+
+
+def test_every_metric_declares_the_range_an_import_is_checked_against():
+    from engine.metrics import METRICS
+
+    for key, info in METRICS.items():
+        assert info.range is not None, key
+        lo, hi = info.range
+        assert lo < hi, key

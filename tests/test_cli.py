@@ -56,6 +56,12 @@ def test_compare_writes_one_row_per_method_and_seed(tmp_path):
     (["--shadow-models", "1"], "shadow_models"),
     (["--shadow-models", "101"], "shadow_models"),
     (["--shadow-models", "-3"], "shadow_models"),
+    # issue #11: one more of each kind the hostile-input review found (tests/test_cli_hostile.py has them all)
+    (["--paradigm", "noisy_label", "--rate", "-inf"], "rate"),  # argparse took "-inf" for an option
+    (["--seeds", "21"], "seeds"),
+    (["--device", "cuda:abc"], "device"),
+    (["--hparam", "finetune.epochs=1", "--hparam", "finetune.epochs=2"], "hparam"),
+    (["--seeds", "x"], "seeds"),  # argparse's own errors read the same
 ])
 def test_bad_input_exits_2_naming_the_field_and_writes_nothing(tmp_path, args, field):
     out = tmp_path / "r.csv"
@@ -98,6 +104,17 @@ def test_demo_mode_caps_exit_2_naming_the_field(tmp_path, monkeypatch, capsys, a
     err = capsys.readouterr().err
     assert err.startswith(f"error: {field}:") and "demo mode" in err
     assert not (tmp_path / "c").exists()
+
+
+def test_paths_are_checked_before_any_work(tmp_path):
+    """``--out`` naming a directory, ``--cache-dir`` naming a file: exit 2 before anything is trained or written."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("x")
+    proc = run_cli("compare", "--methods", "finetune", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "d"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: out: ") and "is a directory" in proc.stderr
+    proc = run_cli("compare", "--methods", "finetune", "--cache-dir", str(tmp_path / "f"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: cache_dir: ") and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f"] and not list((tmp_path / "d").iterdir())
 
 
 def test_shadow_models_option_reaches_the_spec():

@@ -37,7 +37,7 @@ def read_url_once() -> None:
     """Put the URL's selection into the widgets on the session's first run."""
     if st.session_state.get(state.URL_LOADED):
         return
-    values, errors = url.to_state(st.query_params.to_dict())
+    values, errors = url.read(st.query_params)
     st.session_state.update(values)
     st.session_state[state.URL_ERRORS] = errors
     st.session_state[state.URL_LOADED] = True
@@ -219,8 +219,11 @@ def save_selection() -> None:
 def main() -> None:
     restore_selection()
     read_url_once()
-    for msg in st.session_state.get(state.URL_ERRORS, []):
-        st.warning(f"Link parameter ignored — {msg}")
+    notices = st.session_state.get(state.URL_ERRORS, [])
+    for msg in notices[:url.MAX_NOTICES]:
+        st.warning(url.notice(msg))  # quotes the link: shown as text, never as markup
+    if len(notices) > url.MAX_NOTICES:
+        st.warning(f"… and {len(notices) - url.MAX_NOTICES} more link parameters ignored.")
     sel = sidebar()
     top = st.container()
     # lazy tabs: the hyper-parameter forms (~15 widgets per method) are drawn only while their tab is open;
@@ -239,9 +242,10 @@ def main() -> None:
     spec = plan = error = None
     if data.demo_enabled():
         lim = data.demo_limits()
-        st.info(f"Hosted demo: at most {lim['max_seeds']} seeds and {lim['max_methods']} methods, default epochs, "
+        st.info(f"Hosted demo: at most {lim['max_seeds']} seeds and {lim['max_methods']} methods, no setting above "
+                f"its default's work (epochs, steps, iterations, samples; batch sizes at least the default), "
                 f"no ResNets, datasets already on the server; one comparison runs at a time and the others "
-                f"queue. Cached and imported comparisons open instantly (History).", icon=":material/info:")
+                f"queue. Cached comparisons and imported bundles (marked as imported) open instantly (History).", icon=":material/info:")
     try:
         spec = data.build_spec(sel)
         data.check_demo(spec)
@@ -261,12 +265,12 @@ def main() -> None:
 def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
                  plan: data.Plan | None, error: SpecError | None) -> None:
     """Validation message, Run / Cancel and the live progress of this session's run."""
-    if error is not None:
-        msg = f"**{error.field}**: {error.message}"
+    if error is not None:  # the message may quote a value from the link: shown as text
+        msg = f"**{url.literal(error.field)}**: {url.literal(error.message, limit=2000)}"
         st.sidebar.error(msg)
         st.error(msg)
     elif spec is not None:
-        st.caption(data.spec_summary(spec))
+        st.caption(url.literal(data.spec_summary(spec), limit=2000))  # text parameters may come from the link
 
     key = spec.comparison_key() if spec is not None else None
     active = st.session_state.get(state.ACTIVE_RUN)

@@ -80,7 +80,7 @@ DATASETS: Registry[DatasetInfo] = Registry("dataset")
 
 def default_data_dir() -> Path:
     """The data directory: ``$UNLEARN_DATA_DIR`` or ``./data``."""
-    return Path(os.environ.get(DATA_DIR_ENV, "data")).expanduser()
+    return Path(os.environ.get(DATA_DIR_ENV) or "data").expanduser()
 
 
 def normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

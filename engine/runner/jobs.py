@@ -231,8 +231,7 @@ def run_unlearn(job: Job, env: JobEnv) -> tuple[dict[str, Any], dict[str, bytes]
     original = _load_model(env, job.payload["original"], setting, problem)
     train_state: dict[str, Any] = {}
     for rec_key, state_job in job.payload.get("train_state", {}).items():
-        train_state[rec_key] = torch.load(io.BytesIO(env.store.blob(state_job, "state.pt")),
-                                          map_location=env.device, weights_only=True)
+        train_state[rec_key] = state_from_bytes(env.store.blob(state_job, "state.pt"), env.device)
     model = copy.deepcopy(original)
     seed_dropout(model, derive_seed("unlearn", int(job.payload["seed"]), method.key))  # masks from this job alone
     started = time.perf_counter()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import socket
 import time
 from collections.abc import Iterator
@@ -36,12 +37,14 @@ import diskcache
 import numpy as np
 import torch
 
+from engine.errors import RunFailed
+
 CACHE_DIR_ENV = "UNLEARN_CACHE_DIR"
 
 
 def default_cache_dir() -> Path:
     """``$UNLEARN_CACHE_DIR`` or ``./.cache/unlearn``."""
-    return Path(os.environ.get(CACHE_DIR_ENV, ".cache/unlearn")).expanduser()
+    return Path(os.environ.get(CACHE_DIR_ENV) or ".cache/unlearn").expanduser()
 
 
 @dataclass(frozen=True)
@@ -342,8 +345,12 @@ def state_to_bytes(state: dict[str, torch.Tensor]) -> bytes:
 
 
 def state_from_bytes(data: bytes, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Inverse of :func:`state_to_bytes`, loaded with ``weights_only=True``."""
-    return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    """Inverse of :func:`state_to_bytes`, loaded with ``weights_only=True``; anything but plain tensors is refused."""
+    try:
+        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise RunFailed("stored weights hold more than plain tensors (was the results cache altered?): refused; "
+                        "delete the results cache directory to recompute them") from None
 
 
 def arrays_to_bytes(arrays: dict[str, np.ndarray]) -> bytes:
