@@ -245,7 +245,8 @@ def main() -> None:
         st.info(f"Hosted demo: at most {lim['max_seeds']} seeds and {lim['max_methods']} methods, no setting above "
                 f"its default's work (epochs, steps, iterations, samples; batch sizes at least the default), "
                 f"no ResNets, datasets already on the server; one comparison runs at a time and the others "
-                f"queue. Cached comparisons and imported bundles (marked as imported) open instantly (History).", icon=":material/info:")
+                f"queue. Cached comparisons and imported bundles (marked as imported) open instantly (History).",
+                icon=":material/info:")
     try:
         spec = data.build_spec(sel)
         data.check_demo(spec)
