@@ -41,21 +41,26 @@ What is verified, in this order (cheap checks first; nothing is inflated before 
    recomputed from the spec without the data (:func:`_plan_shape`, which mirrors
    :func:`engine.runner.plan.make_plan`; a test holds the two equal).
 5. *Every job*: listed by a comparison record of the bundle (so every imported key belongs to the plan of an
-   imported spec); its meta's schema for its kind; an evaluation's metrics exactly this engine's metric keys,
-   each ``null`` or finite and inside its declared :attr:`~engine.metrics.base.MetricInfo.range`.
-6. *The blobs*, last: every ``.npz`` member's declared sizes counted against the budget before any is inflated,
-   then each ``.npy`` streamed in chunks (never materialised): format 1.0/2.0, a plain numeric dtype (no object
-   arrays, hence no pickles), data exactly as long as its shape, finite floats; logits and per-sample arrays
-   as their readers expect. Weights: a ``torch.save`` zip of uncompressed records, loaded with
+   imported spec; a model job only in a bundle made with weights); its meta's schema for its kind (counts,
+   durations, class indices); an evaluation's metrics exactly this engine's metric keys, each ``null`` or finite
+   and inside its declared :attr:`~engine.metrics.base.MetricInfo.range`; an evaluation or shadow job travels
+   with its seed's problem job.
+6. *The blobs*, last: every ``.npz``'s declared array sizes counted against the budget before any array is
+   inflated, then each ``.npy`` streamed in chunks (never materialised): format 1.0/2.0, a plain numeric dtype
+   (no object arrays, hence no pickles), data exactly as long as its shape, finite floats. Against the sizes in
+   the seed's problem meta: as many forget / retain / test indices, within the training (held-out) split;
+   logits with a row per training / test sample and as many columns; shadow subsets within the training split;
+   per-sample arrays named after metrics. Weights: a ``torch.save`` zip of uncompressed records, loaded with
    ``weights_only=True``, a dict of named tensors. A JSON blob (the shadow attack's XGBoost model) parses.
 
 Not verified, because it needs the data (which the importer never loads): whether a training-time state is
 feasible for the dataset's size (a record may mark the methods needing it not applicable, for any short
 reason, provided it leaves that state's jobs out for every seed, as ``make_plan`` does), the class indices of
-scenario parameters against the dataset, that the forget set is non-empty, and that the arrays' contents (forget
-set, logits, per-sample values) are what the spec would produce -- values are only checked to be finite numbers
-of the right kinds. Imported results are marked imported and never satisfy a local job (DESIGN.md
-"provenance"), so numbers that were fabricated consistently stay someone else's numbers.
+scenario parameters against the dataset, that the forget set is non-empty, that the problem meta's sizes are
+the dataset's (a registered dataset declares no split sizes), and that the arrays' contents (forget set, logits,
+per-sample values) and the metric values are what the spec would produce -- they are only checked to be finite
+numbers of the right kinds, shapes and ranges. Imported results are marked imported and never satisfy a local
+job (DESIGN.md "provenance"), so numbers that were fabricated consistently stay someone else's numbers.
 
 Limits (module constants): :data:`MAX_TOTAL_BYTES` 512 MiB decompressed for everything but weights, the arrays
 inside every ``.npz`` included -- a digits comparison is a few MB, a CIFAR-10 comparison without weights about
@@ -590,7 +595,11 @@ def _check_weights(name: str, data: bytes) -> None:
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for anything but tensors and plain containers
-        raise BundleError(f"{name}: does not load with weights_only=True ({type(e).__name__}: {e})") from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        what = f"it holds a Python object ({found.group(1)})" if found else f"it does not load ({type(e).__name__})"
+        raise BundleError(f"{name}: not plain tensor weights: {what}; such a file can run code when loaded, so it "
+                          f"is refused. Import a bundle exported without --with-weights, or ask its author to "
+                          f"re-export it with 'python -m engine bundle export --with-weights'") from None
     _need(isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()),
           name, "weights must be a dict of named tensors")
 
@@ -942,6 +951,7 @@ def bundle_sha256(source: BundleSource) -> str:
             raise BundleError(f"cannot read {os.fspath(source)}: {e.strerror or e}") from None
         return h.hexdigest()
     pos = source.tell()
+    source.seek(0)
     for chunk in iter(lambda: source.read(1 << 20), b""):
         h.update(chunk)
     source.seek(pos)
@@ -959,8 +969,8 @@ def import_bundle(cache_dir: Path | str, path: BundleSource) -> list[str]:
     """
     from engine.store import Store
 
+    contents = read_bundle(path)  # first: a path that is not a bounded regular file is never read whole
     digest = bundle_sha256(path)
-    contents = read_bundle(path)
     store = Store(cache_dir)
     try:
         results = {k: v for k, v in contents.results.items() if store.imported_result(k) is None}

@@ -56,6 +56,11 @@ class ComparisonSpec:
     shadow_models: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.coarse, bool):
+            raise SpecError("coarse", f"must be true or false, got {self.coarse!r}")
+        for name in ("dataset", "paradigm", "scenario", "model"):
+            if not isinstance(getattr(self, name), str):
+                raise SpecError(name, f"must be a name (a string), got {getattr(self, name)!r}")
         if not self.seeds:
             raise SpecError("seeds", "at least one seed is required")
         if len(self.seeds) > MAX_SEEDS:

@@ -218,8 +218,6 @@ def _forge_weights(bundle: Path) -> None:
             z.writestr(info, members[info.filename])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="engine/bundle.py still quotes torch's advice; see the issue #11 report")
 def test_pickled_weights_are_refused_without_suggesting_unsafe_loading(tmp_path, capsys):
     cache, bundle = tmp_path / "c", tmp_path / "b.zip"
     assert main(["compare", "--methods", "original", "--train", "epochs=1", "--cache-dir", str(cache)]) == 0

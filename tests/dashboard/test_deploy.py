@@ -102,9 +102,12 @@ def test_bundle_export_import_and_startup(tmp_path: Path, monkeypatch: pytest.Mo
     path.write_bytes(blob)
     monkeypatch.setenv("UNLEARN_BUNDLE", str(path))
     assert data.import_startup_bundle(dst) == f"imported 1 comparison(s) from {path}"
-    shown = data.stored_results(data.plan(spec), dst)
+    assert set(data.stored_results(data.plan(spec), dst).wide["status"]) == {"pending"}  # never as computed
+    shown = data.stored_results(data.plan(spec), dst, include_imported=True)  # shown when asked, marked
     original = data.stored_results(data.plan(spec), src)
-    pd.testing.assert_frame_equal(shown.wide, original.wide)
+    assert set(shown.wide["source"]) == {"imported"} and shown.n_imported == len(shown.wide)
+    pd.testing.assert_frame_equal(shown.wide.drop(columns="source"), original.wide.drop(columns="source"))
+    assert data.history(dst)["source"].iloc[0].startswith("imported (bundle ")
     monkeypatch.setenv("UNLEARN_BUNDLE", str(tmp_path / "missing.zip"))
     assert data.import_startup_bundle(dst).startswith("no bundle at")
 
