@@ -447,7 +447,8 @@ CASES: dict[str, tuple[Callable[[dict[str, bytes]], bytes], str]] = {
                                                                b'{"a": NaN}')), "not allowed"),
     "attacker not JSON": (lambda b: forge(b["light"], put(lambda m: first(m, "attacker.json"), b"\x80")), "JSON"),
     # -- weights
-    "weights that call os.system": (lambda b: forge(b["weights"], put(weights, evil_pickle_pt)), "not plain tensor weights"),
+    "weights that call os.system": (lambda b: forge(b["weights"], put(weights, evil_pickle_pt)),
+                                    "not plain tensor weights"),
     "weights not a zip (legacy pickle)": (lambda b: forge(b["weights"], put(weights, pickle.dumps({"a": 1}))),
                                           "zip"),
     "weights with compressed records": (lambda b: forge(b["weights"], put(weights, deflated)), "uncompressed"),
