@@ -75,12 +75,24 @@ def _labels(data: ImageData, problem: dict[str, np.ndarray]) -> tuple[np.ndarray
     return data.y_train.cpu().numpy(), y_test[problem["test_idx"]] if "test_idx" in problem else y_test
 
 
-def _rows_with_problems(plan: Plan, store: Store) -> Iterator[tuple[Row, dict[str, np.ndarray]]]:
-    """Every finished row with its seed's stored problem arrays (read once per seed)."""
+def check_problem(p: dict[str, np.ndarray], data: ImageData) -> dict[str, np.ndarray]:
+    """``p`` if its indices fit ``data`` (an imported bundle's arrays are checked against the real dataset here,
+    where the dataset is at hand); raises ``ValueError`` naming the array otherwise."""
+    bounds = {"forget_idx": data.y_train.shape[0], "retain_idx": data.y_train.shape[0],
+              "requests": data.y_train.shape[0], "val_idx": data.y_test.shape[0], "test_idx": data.y_test.shape[0]}
+    for name, n in bounds.items():
+        a = p.get(name)
+        if a is not None and a.size and (a.dtype.kind not in "iu" or int(a.min()) < 0 or int(a.max()) >= n):
+            raise ValueError(f"the stored problem's {name} does not fit the {data.name} dataset ({n} samples)")
+    return p
+
+
+def _rows_with_problems(plan: Plan, store: Store, data: ImageData) -> Iterator[tuple[Row, dict[str, np.ndarray]]]:
+    """Every finished row with its seed's stored problem arrays (read once per seed, checked against ``data``)."""
     problems: dict[int, dict[str, np.ndarray]] = {}
     for row in finished_rows(plan, store):
         if row.seed not in problems:
-            problems[row.seed] = problem_arrays(plan, store, row.seed)
+            problems[row.seed] = check_problem(problem_arrays(plan, store, row.seed), data)
         yield row, problems[row.seed]
 
 
@@ -93,7 +105,7 @@ def per_class_accuracy(plan: Plan, store: Store, data: ImageData) -> pd.DataFram
     y_train = data.y_train.cpu().numpy()
     k = data.num_classes
     rows = []
-    for row, p in _rows_with_problems(plan, store):
+    for row, p in _rows_with_problems(plan, store, data):
         _, y_test = _labels(data, p)
         lt, le = logits(store, row)
         pred_train, pred_test = lt.argmax(axis=1), le.argmax(axis=1)
@@ -118,7 +130,7 @@ def forget_confusion(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
     y_train = data.y_train.cpu().numpy()
     k = data.num_classes
     rows = []
-    for row, p in _rows_with_problems(plan, store):
+    for row, p in _rows_with_problems(plan, store, data):
         idx = p["forget_idx"]
         lt, _ = logits(store, row)
         y, pred = y_train[idx], lt[idx].argmax(axis=1)
@@ -156,7 +168,7 @@ def forget_samples(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
     """
     y_train = data.y_train.cpu().numpy()
     frames = []
-    for row, p in _rows_with_problems(plan, store):
+    for row, p in _rows_with_problems(plan, store, data):
         idx = p["forget_idx"]
         lt, _ = logits(store, row)
         prob = softmax(lt[idx])
@@ -213,7 +225,7 @@ def gallery(plan: Plan, store: Store, data: ImageData, n: int = 16, seed: int | 
     cols = ["position", "index", "true", "method", "predicted", "confidence"]
     rows = [r for r in finished_rows(plan, store) if r.seed == seed]
     try:
-        p = problem_arrays(plan, store, seed)
+        p = check_problem(problem_arrays(plan, store, seed), data)
     except KeyError:
         return Gallery(seed, (), (), (), pd.DataFrame(columns=cols), data.class_names)
     idx = p["forget_idx"][:n]

@@ -205,3 +205,16 @@ def test_incremental_requests_are_numbered(tmp_path):
     finally:
         store.close()
 
+
+
+def test_problem_arrays_that_do_not_fit_the_dataset_are_refused():
+    """An imported problem whose indices point outside the real dataset is refused before any indexing."""
+    from engine.data import load_dataset
+
+    data = load_dataset("digits", Path("data"))
+    ok = {"forget_idx": np.array([0, 5]), "retain_idx": np.array([1, 2]), "test_idx": np.array([0, 359])}
+    assert inspect.check_problem(ok, data) is ok
+    for name, bad in (("forget_idx", np.array([0, 10_000])), ("test_idx", np.array([-1])),
+                      ("retain_idx", np.array([0.5]))):
+        with pytest.raises(ValueError, match=name):
+            inspect.check_problem({**ok, name: bad}, data)
