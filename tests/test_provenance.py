@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from engine.bundle import export_bundle, import_bundle
 from engine.runner import collect, make_plan, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store
+from tests.test_bundle import rebuild
 
 DATA = Path("data")
 TRAIN = (("epochs", 2),)
@@ -29,21 +29,14 @@ OTHER = ComparisonSpec(model="mlp", scenario_params=(("forget_class", 3),), trai
 
 def _forge(bundle: bytes, job_key: str, metric: str, value: float) -> bytes:
     """The bundle with ``metric`` of evaluation ``job_key`` set to ``value`` and the manifest made consistent."""
-    with zipfile.ZipFile(io.BytesIO(bundle)) as z:
-        m = {n: z.read(n) for n in z.namelist()}
     name = f"jobs/{job_key}/meta.json"
-    meta = json.loads(m[name])
-    meta["metrics"][metric] = value
-    m[name] = json.dumps(meta).encode()
-    manifest = json.loads(m["manifest.json"])
-    manifest["members"] = {n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
-                           for n, d in m.items() if n != "manifest.json"}
-    m["manifest.json"] = json.dumps(manifest).encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        for n, d in m.items():
-            z.writestr(n, d)
-    return out.getvalue()
+
+    def change(m: dict[str, bytes]) -> None:
+        meta = json.loads(m[name])
+        meta["metrics"][metric] = value
+        m[name] = json.dumps(meta).encode()
+
+    return rebuild(bundle, change)
 
 
 @pytest.fixture(scope="module")
