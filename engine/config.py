@@ -98,6 +98,9 @@ def _coerce(value: Any, p: ParamSchema, where: str) -> Any:
         if nullable:
             return None
         raise SpecError(where, "a value is required")
+    if base in ("int", "float") and isinstance(value, str) and not value.isascii():
+        # int("٣") is 3 in Python; a number written in other scripts would key the same run differently
+        raise SpecError(where, f"expected {base} written in ASCII digits, got {value!r}")
     try:
         if p.type == "choice":
             value = type(p.choices[0])(value) if p.choices else value

@@ -305,3 +305,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["--paradigm", "noisy_label", "--noise", "class_subset", "--noise-targets", "1,1"], "paradigm_params.targets"),
+    (["--paradigm", "noisy_label", "--noise-classes", "1,,2"], "paradigm_params.classes"),
+    (["--scenario", "random", "--classes", "\u0663"], "classes"),
+    (["--methods", "finetune", "--hparam", "finetune.epochs=\u0663"], "methods.finetune.epochs"),
+])
+def test_repeated_or_empty_classes_and_non_ascii_numbers_name_their_field(tmp_path, capsys, args, field):
+    """Doubtful acceptances: a noise class listed twice or an empty item, and a number written in another script
+    (``int`` reads it, but the spec would key the same run differently). The random scenario's ``classes`` stays
+    lenient on repeats and empty items (a set; tests/scenarios/test_random.py)."""
+    out = tmp_path / "x.csv"
+    assert main(["compare", *args, "--cache-dir", str(tmp_path / "c"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {field}: ")
+    assert not out.exists() and not (tmp_path / "c").exists()

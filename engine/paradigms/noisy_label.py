@@ -41,10 +41,12 @@ def parse_classes(text: str, field: str, num_classes: int | None = None) -> tupl
     text = text.strip()
     if not text:
         return None
-    try:
-        out = tuple(int(t) for t in text.replace(" ", "").split(",") if t != "")
-    except ValueError:
-        raise SpecError(field, f"must be comma-separated class indices, got {text!r}") from None
+    items = text.replace(" ", "").split(",")
+    if not all(t.isascii() and t.isdigit() for t in items):
+        raise SpecError(field, f"must be comma-separated class indices, got {text!r}")
+    out = tuple(int(t) for t in items)
+    if len(set(out)) != len(out):
+        raise SpecError(field, f"a class is listed twice in {text!r}")
     if num_classes is not None and any(not 0 <= c < num_classes for c in out):
         raise SpecError(field, f"class indices must be in 0..{num_classes - 1}, got {text!r}")
     return out

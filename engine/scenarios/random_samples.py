@@ -34,10 +34,10 @@ def parse_classes(text: str, num_classes: int) -> tuple[int, ...]:
     """Parse ``"5,6,7"`` into validated class indices."""
     if not text.strip():
         return ()
-    try:
-        out = tuple(sorted({int(t) for t in text.split(",") if t.strip()}))
-    except ValueError:
-        raise SpecError("classes", f"expected comma-separated integers, got {text!r}") from None
+    items = [t.strip() for t in text.split(",") if t.strip()]  # lenient: "6, 5,5," is the set {5, 6}
+    if not all(t.isascii() and t.lstrip("-").isdigit() for t in items):
+        raise SpecError("classes", f"expected comma-separated integers, got {text!r}")
+    out = tuple(sorted({int(t) for t in items}))
     for c in out:
         check_class(c, num_classes, "classes")
     return out
