@@ -349,3 +349,29 @@ def test_no_pages_folder_next_to_the_entry_file():
 
     assert not (DASHBOARD / "pages").exists()
     assert (DASHBOARD / "app_pages" / "history.py").exists()
+
+
+def test_imported_rows_show_only_when_asked_and_marked(app, cache_dir, tmp_path):
+    """Issue 11 provenance on the Compare page: a bundle's rows are not shown as computed; the toggle shows them
+    with a warning and ``source = imported``; History marks the comparison as imported."""
+    sel = data.Selection(model="mlp", methods=["original", "retrain", "finetune"], epochs=1,
+                         scenario_params={"forget_class": 2})
+    spec = data.build_spec(sel)
+    src = tmp_path / "src"
+    mgr = data.JobManager(src)
+    assert mgr.wait(mgr.start(spec, data.plan(spec)), timeout=120) == "done"
+    data.import_comparisons(data.export_comparisons([spec.comparison_key()], src), cache_dir)
+    at = app()
+    for k, v in url.to_params(sel).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception
+    assert "Not computed yet" in _texts(at.info)
+    at.toggle(key=state.SHOW_IMPORTED).set_value(True).run()
+    assert not at.exception
+    assert "3 row(s) are imported" in _texts(at.warning)
+    runs = _frame(at, "method", "source")
+    assert set(runs["source"]) == {"imported"}
+    hist = app("app_pages/history.py").run()
+    assert not hist.exception
+    assert _frame(hist, "comparison", "source")["source"].iloc[0].startswith("imported (bundle ")
