@@ -199,13 +199,17 @@ class Store:
         raw = self.cache.get(f"comparison/{key}")
         return None if raw is None else json.loads(raw)
 
-    def comparisons(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every saved comparison, as ``(key, record)``."""
+    def _records(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every JSON record stored under ``prefix``, as ``(key without the prefix, record)``."""
         for k in list(self.cache.iterkeys()):
-            if isinstance(k, str) and k.startswith("comparison/"):
+            if isinstance(k, str) and k.startswith(prefix):
                 raw = self.cache.get(k)
                 if raw is not None:
-                    yield k.removeprefix("comparison/"), json.loads(raw)
+                    yield k.removeprefix(prefix), json.loads(raw)
+
+    def comparisons(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every saved comparison, as ``(key, record)``."""
+        return self._records("comparison/")
 
     # -- raw entries (bundles) and flags -------------------------------------------------------------------
     def result_json(self, key: str) -> str | None:
@@ -262,11 +266,7 @@ class Store:
 
     def imported_comparisons(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every imported comparison, as ``(key, record)``."""
-        for k in list(self.cache.iterkeys()):
-            if isinstance(k, str) and k.startswith("imported/comparison/"):
-                raw = self.cache.get(k)
-                if raw is not None:
-                    yield k.removeprefix("imported/comparison/"), json.loads(raw)
+        return self._records("imported/comparison/")
 
     def with_imported(self) -> StoreView:
         """A read-only view that also answers from imported results (marked ``source="imported"``), for showing
