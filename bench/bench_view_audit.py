@@ -1,4 +1,4 @@
-"""Cost of the sealed-view audit (``engine.runner.views.audit_view``): hashing rows to prove no view holds test inputs.
+"""Cost of the sealed-view audit (``engine.jobs.method_inputs.audit_view``): hashing rows proves no view has test rows.
 
 Prints seconds to digest a digits-sized and a CIFAR-sized training split (one torch thread) and the machine's load.
 The audit digests the training and validation splits once per problem and process, plus each view's own rows.
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from engine.runner.views import _row_digests  # noqa: E402
+from engine.jobs.method_inputs import _row_digests  # noqa: E402
 
 
 def seconds(x: torch.Tensor, repeats: int = 3) -> float:

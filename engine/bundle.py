@@ -5,7 +5,7 @@ for every finished job of the plan, the store's meta JSON (byte for byte) and it
 (``.npz`` written with ``allow_pickle=False``). Model weights (``state.pt``) are left out unless
 ``with_weights`` is asked for; they are then ``torch.save`` tensors that load with ``weights_only=True``.
 Without weights only the ``problem`` and ``evaluate`` jobs travel -- everything the result tables,
-the charts and the CSV need; :func:`engine.runner.run.needed_jobs` then knows the models are not needed
+the charts and the CSV need; :func:`engine.runner.comparison.needed_jobs` then knows the models are not needed
 to show a finished comparison, and a new method added later retrains them.
 
 Layout::
@@ -13,7 +13,8 @@ Layout::
     manifest.json                        format, version, engine version, comparisons, members (sha256, size)
     comparisons/<comparison key>.json    the comparison record
     jobs/<job key>/meta.json             the job's result meta, as stored
-    jobs/<job key>/<blob>                problem.npz | outputs.npz | per_sample.npz | state.pt
+    jobs/<job key>/<blob>                problem.npz | outputs.npz | per_sample.npz | state.pt | a metric
+                                         preparation's blobs (e.g. shadow.npz, attacker.json)
 
 A bundle is the one input a stranger can hand a hosted demo, so :func:`read_bundle` treats every byte of it as
 hostile user input and validates everything before :func:`import_bundle` opens the store; a bad bundle raises
@@ -38,20 +39,21 @@ What is verified, in this order (cheap checks first; nothing is inflated before 
    method's hyper-parameters with :func:`engine.config.build_config` against its schema -- and in canonical
    form; the member's name is the spec's comparison key; and its ``jobs`` and ``rows`` equal, entry for
    entry (keys, kinds, labels, order; rows' methods, seeds, evaluation jobs, statuses and reasons), the plan
-   recomputed from the spec without the data (:func:`_plan_shape`, which mirrors
-   :func:`engine.runner.plan.make_plan`; a test holds the two equal).
+   recomputed from the spec without the data (:func:`_plan_shape`: :func:`engine.runner.plan.build_graph`, the
+   data-free half of :func:`engine.runner.plan.make_plan`).
 5. *Every job*: listed by a comparison record of the bundle (so every imported key belongs to the plan of an
    imported spec; a model job only in a bundle made with weights); its meta's schema for its kind (counts,
    durations, class indices); an evaluation's metrics exactly this engine's metric keys, each ``null`` or finite
-   and inside its declared :attr:`~engine.metrics.base.MetricInfo.range`; an evaluation or shadow job travels
-   with its seed's problem job.
+   and inside its declared :attr:`~engine.metrics.base.MetricInfo.range`; an evaluation or a metric's preparation
+   job (e.g. the shadow job) travels with its seed's problem job.
 6. *The blobs*, last: every ``.npz``'s declared array sizes counted against the budget before any array is
    inflated, then each ``.npy`` streamed in chunks (never materialised): format 1.0/2.0, a plain numeric dtype
    (no object arrays, hence no pickles), data exactly as long as its shape, finite floats. Against the sizes in
    the seed's problem meta: as many forget / retain / test indices, within the training (held-out) split;
-   logits with a row per training / test sample and as many columns; shadow subsets within the training split;
-   per-sample arrays named after metrics. Weights: a ``torch.save`` zip of uncompressed records, loaded with
-   ``weights_only=True``, a dict of named tensors. A JSON blob (the shadow attack's XGBoost model) parses.
+   logits with a row per training / test sample and as many columns; the index arrays a metric's preparation
+   declares (the shadow job's forget subset) within the training split; per-sample arrays named after metrics.
+   Weights: a ``torch.save`` zip of uncompressed records, loaded with ``weights_only=True``, a dict of named
+   tensors. A JSON blob (the shadow attack's XGBoost model) parses.
 
 Not verified, because it needs the data (which the importer never loads): whether a training-time state is
 feasible for the dataset's size (a record may mark the methods needing it not applicable, for any short
@@ -90,6 +92,17 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from engine.errors import SpecError
+from engine.jobs.model import (
+    CORE_KINDS,
+    EVALUATE,
+    MODEL_KINDS,
+    OUTPUTS_BLOB,
+    PER_SAMPLE_BLOB,
+    PROBLEM,
+    PROBLEM_BLOB,
+    STATE_BLOB,
+)
+from engine.metrics import preparations
 from engine.version import ENGINE_VERSION
 
 FORMAT = "unlearning-workbench-bundle"
@@ -110,9 +123,12 @@ CHUNK_BYTES = 1 << 20  # members and arrays are read in chunks of this size
 MAX_COMPRESSION_RATIO = 20  # all members together, decompressed / compressed (real bundles: 1.1-1.5)
 RATIO_SLACK_BYTES = 1 << 20  # ... plus this much (a bundle of a few small JSON records compresses better)
 
-JOB_KINDS = ("problem", "original", "train_state", "retrain", "unlearn", "shadow", "evaluate")
-LIGHT_KINDS = ("problem", "shadow", "evaluate")  # jobs whose blobs are arrays / JSON only: exported by default
-SHADOW_BLOBS = {"attacker.json", "shadow.npz"}  # PGU's shadow attack: XGBoost JSON + arrays (a failed one: npz only)
+PREPARATIONS = {p.kind: p for p in preparations()}  # the metrics' preparation jobs by kind (e.g. "shadow")
+JOB_KINDS = (*CORE_KINDS, *PREPARATIONS)
+# jobs whose blobs are arrays / JSON only (no weights): exported by default
+LIGHT_KINDS = tuple(k for k in JOB_KINDS if k not in MODEL_KINDS)
+# .npz blob of a metric preparation -> its arrays of training-split indices (checked against the problem's sizes)
+_INDEX_ARRAYS = {blob: names for p in PREPARATIONS.values() for blob, names in p.index_arrays.items()}
 _HEX = r"[0-9a-f]{24}"
 _JOB_KEY = re.compile(rf"(?:{'|'.join(JOB_KINDS)})-{_HEX}")
 _MEMBER = re.compile(rf"(?:manifest\.json|comparisons/{_HEX}\.json|jobs/({_JOB_KEY.pattern})/"
@@ -218,7 +234,7 @@ def _write_zip(out: str | os.PathLike[str] | IO[bytes], members: dict[str, bytes
 
 
 # -- validation -------------------------------------------------------------------------------------------------
-RECORD_FIELDS = frozenset({"spec", "created", "updated", "rows", "jobs"})  # engine.runner.run.record_comparison
+RECORD_FIELDS = frozenset({"spec", "created", "updated", "rows", "jobs"})  # runner.comparison.record_comparison
 MANIFEST_FIELDS = frozenset({"format", "version", "engine_version", "created", "with_weights", "comparisons",
                              "members"})
 ROW_FIELDS = frozenset({"method", "seed", "eval_job", "status", "reason"})
@@ -547,15 +563,16 @@ def _check_npz(name: str, data: bytes) -> dict[str, _Array]:
 
 
 def _check_arrays(name: str, arrays: dict[str, _Array], problem: dict[str, Any]) -> None:
-    """What the readers of a blob rely on (:mod:`engine.runner.inspect`, the result tables), against the sizes its
+    """What the readers of a blob rely on (:mod:`engine.runner.breakdowns`, the result tables), against the sizes its
     seed's ``problem`` meta declares: a problem's forget, retain and test indices are as many as it says and within
-    its splits; logits are 2-D floats with a row per training / test sample and as many columns; per-sample arrays
-    belong to metrics. (Whether those sizes are the dataset's needs the data.)"""
+    its splits; logits are 2-D floats with a row per training / test sample and as many columns; a metric
+    preparation's index arrays are within the training split; per-sample arrays belong to metrics. (Whether those
+    sizes are the dataset's needs the data.)"""
     from engine.metrics import METRICS
 
     blob = name.rsplit("/", 1)[-1]
     n_train, n_test = problem["n_forget"] + problem["n_retain"], problem["n_test"]
-    if blob == "problem.npz":
+    if blob == PROBLEM_BLOB:
         held_out = n_test + problem["n_val"] if _is_int(problem.get("n_val")) else None
         indices = [("forget_idx", problem["n_forget"], n_train), ("retain_idx", problem["n_retain"], n_train)]
         for key, n, bound in indices + ([("test_idx", n_test, held_out)] if "test_idx" in arrays else []):
@@ -565,7 +582,7 @@ def _check_arrays(name: str, arrays: dict[str, _Array], problem: dict[str, Any])
                                                    and a.hi < bound)),
                   name, f"{key!r} must be {n} indices" + (f" in [0, {bound})" if bound is not None else "")
                   + " (the problem's meta)")
-    elif blob == "outputs.npz":
+    elif blob == OUTPUTS_BLOB:
         shapes = {k: a.shape for k, a in arrays.items() if a.dtype.kind == "f" and len(a.shape) == 2}
         _need(set(arrays) == {"logits_train", "logits_test"} and len(shapes) == 2
               and shapes["logits_train"][1] == shapes["logits_test"][1], name,
@@ -573,12 +590,13 @@ def _check_arrays(name: str, arrays: dict[str, _Array], problem: dict[str, Any])
         _need(shapes["logits_train"][0] == n_train and shapes["logits_test"][0] == n_test, name,
               f"logits for {shapes['logits_train'][0]} training and {shapes['logits_test'][0]} test samples; its "
               f"problem has {n_train} and {n_test}")
-    elif blob == "shadow.npz":
-        a = arrays.get("forget_subset")
-        _need(a is not None and a.dtype.kind in "iu" and len(a.shape) == 1
-              and (a.shape[0] == 0 or (a.lo is not None and a.lo >= 0 and a.hi is not None and a.hi < n_train)),
-              name, f"'forget_subset' must be indices in [0, {n_train}) (the problem's meta)")
-    elif blob == "per_sample.npz":
+    elif blob in _INDEX_ARRAYS:  # a metric preparation's arrays of training-split indices (the shadow subset)
+        for key in _INDEX_ARRAYS[blob]:
+            a = arrays.get(key)
+            _need(a is not None and a.dtype.kind in "iu" and len(a.shape) == 1
+                  and (a.shape[0] == 0 or (a.lo is not None and a.lo >= 0 and a.hi is not None and a.hi < n_train)),
+                  name, f"{key!r} must be indices in [0, {n_train}) (the problem's meta)")
+    elif blob == PER_SAMPLE_BLOB:
         for k in arrays:
             _need(k.split(".", 1)[0] in METRICS, name, f"holds {k!r}, not an array of a metric of this engine "
                                                        f"version")
@@ -677,103 +695,24 @@ class _PlanShape:
     problem_of: dict[str, str]  # job key -> the key of its seed's problem job
 
 
+_DATA_REASON = "\0"  # the reason build_graph is given for a state the data makes infeasible (the record's is checked)
+
+
 def _plan_shape(spec: Any, setting: Any, cfgs: dict[str, Any], infeasible: frozenset[str]) -> _PlanShape:
-    """The job list and rows :func:`engine.runner.plan.make_plan` builds for ``spec``, without the data.
+    """The job list and rows :func:`engine.runner.plan.make_plan` builds for ``spec``, without the data: the
+    planner's own data-free half, :func:`engine.runner.plan.build_graph`.
 
-    Mirrors ``make_plan`` step by step (same identities, labels and order; ``tests/test_bundle.py`` compares the two
-    over specs that exercise every branch). The data decides only which training-time states are feasible
-    (``infeasible``: their jobs are left out and the methods needing them are not applicable, for a reason
-    written from the data's sizes) and validates the forget set; neither changes a key.
+    The data decides only which training-time states are feasible (``infeasible``: their jobs are left out and the
+    methods needing them are not applicable, for a reason written from the data's sizes: ``reason=None`` here) and
+    validates the forget set; neither changes a key.
     """
-    from engine.config import config_dict
-    from engine.methods import METHODS
-    from engine.metrics import METRICS
-    from engine.runner.jobs import make_job
-    from engine.runner.plan import BEFORE_UNLEARNING, SHADOW_RECIPE
-    from engine.runner.views import not_applicable_reason
-    from engine.training.recording import RECORDERS
+    from engine.runner.plan import build_graph
 
-    states: dict[str, tuple[str, dict[str, Any]]] = {}
-    method_states: dict[str, dict[str, str]] = {}
-    for mname, cfg in cfgs.items():
-        if not_applicable_reason(METHODS.get(mname), setting.paradigm) is None:
-            ids = {}
-            for r in METHODS.get(mname).needs.train_time_state:
-                opts = RECORDERS.get(r).options_of(cfg)
-                ids[r] = r if not opts else f"{r}{json.dumps(opts, sort_keys=True)}"
-                states.setdefault(ids[r], (r, opts))
-            method_states[mname] = ids
-    train = config_dict(setting.train_cfg)
-    metrics = METRICS.keys()
-    jobs: dict[str, dict[str, str]] = {}
-    rows: list[dict[str, Any]] = []
-    first_states: dict[str, str] = {}
-
-    problem_of: dict[str, str] = {}
-    seed_problem = [""]  # the problem job of the seed being planned
-
-    def add(kind: str, label: str, identity: dict[str, Any]) -> str:
-        key = make_job(kind, label, identity, {}).key
-        jobs.setdefault(key, {"key": key, "kind": kind, "label": label})
-        if kind == "problem":
-            seed_problem[0] = key
-        problem_of.setdefault(key, seed_problem[0])
-        return key
-
-    def row(method: str, seed: int, eval_job: str | None, reason: str | None = "") -> None:
-        rows.append({"method": method, "seed": seed, "eval_job": eval_job,
-                     "status": "pending" if eval_job else "not_applicable", "reason": reason})
-
-    for seed in spec.seeds:
-        pkey = add("problem", f"problem seed {seed}", setting.problem_payload(seed))
-        model_id = {"problem": pkey, "model": spec.model, "train": train}
-        okey = make_job("original", "", model_id, {}).key
-        state_keys: dict[str, str] = {}
-        state_jobs: list[tuple[str, str, dict[str, Any]]] = []
-        for sid, (r, opts) in states.items():
-            ident = {"original": okey, "recorder": r, **({"options": opts} if opts else {})}
-            label = f"{RECORDERS.get(r).title} seed {seed}"
-            state_keys[sid] = make_job("train_state", label, ident, {}).key
-            first_states.setdefault(sid, state_keys[sid])
-            state_jobs.append((sid, label, ident))
-        add("original", f"original seed {seed}", model_id)
-        for sid, label, ident in state_jobs:
-            if sid not in infeasible:
-                add("train_state", label, ident)
-        rkey = add("retrain", f"retrain seed {seed}", model_id)
-        shadow: dict[str, str] = {}
-        if spec.shadow_models > 0:
-            shadow = {"shadow": add("shadow", f"{spec.shadow_models} shadow model pairs seed {seed}",
-                                    {**model_id, "shadow_models": spec.shadow_models, "recipe": SHADOW_RECIPE})}
-        rev = add("evaluate", f"evaluate retrain seed {seed}", {"model_job": rkey, "metrics": metrics, "ref": None,
-                                                                **shadow})
-
-        def evaluate(mname: str, model_job: str, seed: int = seed, rev: str = rev,
-                     shadow: dict[str, str] = shadow) -> str:
-            return add("evaluate", f"evaluate {mname} seed {seed}",
-                       {"model_job": model_job, "metrics": metrics, "ref": rev, **shadow})
-
-        for mname, cfg in cfgs.items():
-            before = BEFORE_UNLEARNING.get(mname)
-            reason = None if mname == "retrain" else not_applicable_reason(METHODS.get(mname), setting.paradigm)
-            if reason is None and any(sid in infeasible for sid in method_states.get(mname, {}).values()):
-                for m in ((before,) if before else ()) + (mname,):
-                    row(m, seed, None, None)
-            elif reason is not None:
-                for m in ((before,) if before else ()) + (mname,):
-                    row(m, seed, None, reason)
-            elif mname == "retrain":
-                row(mname, seed, rev)
-            elif mname == "original":
-                row(mname, seed, evaluate(mname, okey))
-            else:
-                sjobs = {r: state_keys[sid] for r, sid in method_states[mname].items()}
-                ident = {"original": okey, "method": mname, "hparams": config_dict(cfg), "train_state": sjobs}
-                if before is not None:
-                    row(before, seed, evaluate(before, add("unlearn", f"{mname} before unlearning seed {seed}",
-                                                           {**ident, "requests": "none"})))
-                row(mname, seed, evaluate(mname, add("unlearn", f"{mname} seed {seed}", ident)))
-    return _PlanShape(list(jobs.values()), rows, first_states, problem_of)
+    graph = build_graph(spec, setting, cfgs, dict.fromkeys(infeasible, _DATA_REASON))
+    jobs = [{"key": j.key, "kind": j.kind, "label": j.label} for j in graph.jobs]
+    rows = [{"method": r.method, "seed": r.seed, "eval_job": r.eval_job, "status": r.status,
+             "reason": None if r.reason == _DATA_REASON else r.reason} for r in graph.rows]
+    return _PlanShape(jobs, rows, graph.state_jobs, graph.problem_of)
 
 
 def _first_difference(what: str, got: list[Any], want: list[Any], same: Any) -> str | None:
@@ -820,7 +759,7 @@ def _check_record(name: str, key: str, record: Any) -> dict[str, dict[str, str]]
 
 
 def _check_meta(name: str, job: dict[str, str], meta: Any, blob_names: set[str]) -> None:
-    """The schema of a job's result meta (see :mod:`engine.runner.jobs` and ``Store.put``)."""
+    """The schema of a job's result meta (see :mod:`engine.jobs.model` and ``Store.put``)."""
     from engine.metrics import METRICS
 
     kind = job["kind"]
@@ -834,7 +773,7 @@ def _check_meta(name: str, job: dict[str, str], meta: Any, blob_names: set[str])
     _need(meta.get("kind", kind) == kind, name, f"'kind' must be {kind!r} (the job key's kind)")
     label = meta.get("label", "")
     _need(isinstance(label, str) and len(label) <= MAX_TEXT_CHARS, name, "'label' must be a (short) string")
-    if kind == "evaluate":
+    if kind == EVALUATE:
         metrics, reasons = meta.get("metrics"), meta.get("reasons", {})
         _need(isinstance(metrics, dict), name, "'metrics' must map metric names to finite numbers or null")
         unknown = sorted(set(metrics) - set(METRICS.keys()))
@@ -850,25 +789,28 @@ def _check_meta(name: str, job: dict[str, str], meta: Any, blob_names: set[str])
         _need(isinstance(reasons, dict) and all(
             isinstance(k, str) and metrics.get(k, 0) is None and isinstance(v, str) and len(v) <= MAX_TEXT_CHARS
             for k, v in reasons.items()), name, "'reasons' must map metrics without a value to strings")
-        _need(blob_names == {"outputs.npz", "per_sample.npz"}, name, "an evaluation carries outputs.npz and "
-                                                                     "per_sample.npz")
-    elif kind == "shadow":
+        _need(blob_names == {OUTPUTS_BLOB, PER_SAMPLE_BLOB}, name, f"an evaluation carries {OUTPUTS_BLOB} and "
+                                                                   f"{PER_SAMPLE_BLOB}")
+    elif kind in PREPARATIONS:  # a metric's preparation job (e.g. PGU's shadow attack: XGBoost JSON + arrays)
+        prep = PREPARATIONS[kind]
+        optional = [b for b in prep.blobs if b not in prep.required_blobs]
         _need(_is_num(meta.get("seconds")) and meta["seconds"] >= 0, name, "'seconds' must be a duration")
-        _need("shadow.npz" in blob_names and blob_names <= SHADOW_BLOBS, name,
-              "a shadow job carries shadow.npz and optionally attacker.json")
-    elif kind == "problem":
+        _need(set(prep.required_blobs) <= blob_names <= set(prep.blobs), name,
+              f"a {kind} job carries {' and '.join(prep.required_blobs)}"
+              + (f" and optionally {', '.join(optional)}" if optional else ""))
+    elif kind == PROBLEM:
         for field in ("n_forget", "n_retain", "n_test"):
             _need(_is_int(meta.get(field)) and meta[field] >= 0, name, f"{field!r} must be a count")
         for field in ("n_val", "n_requests"):
             _need(field not in meta or (_is_int(meta[field]) and meta[field] >= 0), name, f"{field!r} must be a count")
-        for field in ("forget_classes", "touched_classes"):  # read by engine.runner.inspect
+        for field in ("forget_classes", "touched_classes"):  # read by engine.runner.breakdowns
             v = meta.get(field, [])
             _need(isinstance(v, list) and all(_is_int(c) and c >= 0 for c in v), name,
                   f"{field!r} must be a list of class indices")
-        _need(blob_names == {"problem.npz"}, name, "a problem carries problem.npz")
+        _need(blob_names == {PROBLEM_BLOB}, name, f"a problem carries {PROBLEM_BLOB}")
     else:
         _need(_is_num(meta.get("seconds")) and meta["seconds"] >= 0, name, "'seconds' must be a duration")
-        _need(blob_names == {"state.pt"}, name, "a model job carries state.pt")
+        _need(blob_names == {STATE_BLOB}, name, f"a model job carries {STATE_BLOB}")
 
 
 def read_bundle(source: BundleSource) -> BundleContents:
@@ -913,7 +855,7 @@ def read_bundle(source: BundleSource) -> BundleContents:
             metas[key] = raw.decode()
         for key in parsed:
             problem = jobs[key]["problem"]
-            _need(problem in parsed or jobs[key]["kind"] not in ("evaluate", "shadow"), f"jobs/{key}",
+            _need(problem in parsed or jobs[key]["kind"] not in (EVALUATE, *PREPARATIONS), f"jobs/{key}",
                   f"travels without the problem job of its seed ({problem})")
         # the blobs: every .npz's arrays are counted from its directory before any array is inflated
         blobs = {key: {n: read(f"jobs/{key}/{n}") for n in sorted(names - {"meta.json"})}

@@ -23,9 +23,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from engine.errors import SpecError
+from engine import api
+from engine.api import SpecError
 
-KINDS = ("datasets", "paradigms", "scenarios", "models", "methods", "metrics")
+KINDS = api.KINDS
 SCENARIO_FLAGS = {"forget_class": "--forget-class", "fraction": "--fraction", "count": "--count",
                   "steps": "--steps", "classes": "--classes", "forget_group": "--forget-group",
                   "stratified": "--stratified"}
@@ -135,15 +136,12 @@ def _key_values(items: list[str], field: str) -> list[tuple[str, str]]:
 
 def build_spec(args: argparse.Namespace) -> Any:
     """Turn parsed CLI arguments into a validated-at-plan-time :class:`ComparisonSpec`."""
-    from engine.methods import METHODS
-    from engine.spec import MAX_SEEDS, ComparisonSpec, MethodSpec
-
-    if not 1 <= args.seeds <= MAX_SEEDS:  # before range(): a huge count must not build a huge tuple
-        raise SpecError("seeds", f"must be from 1 to {MAX_SEEDS}, got {args.seeds}")
-    names = METHODS.keys() if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",")
+    if not 1 <= args.seeds <= api.MAX_SEEDS:  # before range(): a huge count must not build a huge tuple
+        raise SpecError("seeds", f"must be from 1 to {api.MAX_SEEDS}, got {args.seeds}")
+    names = api.method_keys() if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",")
                                                                   if m.strip()]
     for n in names:
-        METHODS.get(n, "methods")
+        api.check_method(n)
     hparams: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
     for k, v in _key_values(args.hparam, "hparam"):
         if "." not in k:
@@ -155,12 +153,12 @@ def build_spec(args: argparse.Namespace) -> Any:
     scen = tuple((name, getattr(args, name)) for name in SCENARIO_FLAGS if getattr(args, name) is not None)
     para = tuple((name, getattr(args, flag)) for flag, name in PARADIGM_FLAGS.items()
                  if getattr(args, flag, None) is not None)
-    return ComparisonSpec(
+    return api.ComparisonSpec(
         dataset=args.dataset, coarse=args.coarse, paradigm=args.paradigm, rate=args.rate,
         labelled_fraction=args.labelled_fraction, paradigm_params=para, scenario=args.scenario,
         scenario_params=scen, model=args.model,
         train=tuple(_key_values(args.train, "train")),
-        methods=tuple(MethodSpec(n, tuple(hparams[n])) for n in names), seeds=tuple(range(args.seeds)),
+        methods=tuple(api.MethodSpec(n, tuple(hparams[n])) for n in names), seeds=tuple(range(args.seeds)),
         device=args.device, shadow_models=args.shadow_models,
     )
 
@@ -187,7 +185,7 @@ class TerminalProgress:
             return
         if state in ("done", "cached", "failed", "cancelled", "not_applicable"):
             self.finished += 1
-        # "waiting" comes at most every 30 s (engine.runner.jobs.execute) and says what it waits for: printed on
+        # "waiting" comes at most every 30 s (engine.jobs.execution.execute) and says what it waits for: printed on
         # a terminal and in a log alike
         prefix = "\r\033[K" if self.tty else ""
         msg = f" {e['message']}" if e.get("message") else ""
@@ -347,32 +345,24 @@ def _write_csv(df: Any, out: Path) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison; exit status 2 on bad input (nothing written), 1 if any run failed."""
-    from engine import demo
-    from engine.data import DATA_DIR_ENV, DatasetUnavailable, default_data_dir
-    from engine.device import resolve_device
-    from engine.executors import make_executor
-    from engine.runner import make_plan, run_comparison
-    from engine.store import CACHE_DIR_ENV, default_cache_dir
-
     try:
-        cache_dir, where = _given_path(args.cache_dir, default_cache_dir, CACHE_DIR_ENV, "cache_dir")
+        cache_dir, where = _given_path(args.cache_dir, api.default_cache_dir, api.CACHE_DIR_ENV, "cache_dir")
         check_dir(cache_dir, "cache_dir", write=True, where=where)
-        data_dir, where = _given_path(args.data_dir, default_data_dir, DATA_DIR_ENV, "data_dir")
+        data_dir, where = _given_path(args.data_dir, api.default_data_dir, api.DATA_DIR_ENV, "data_dir")
         check_dir(data_dir, "data_dir", write=False, where=where)
         out = check_out(args.out) if args.out is not None else None
-        executor = make_executor(args.executor)
+        executor = api.make_executor(args.executor)
         spec = build_preset_spec(args) if getattr(args, "preset", None) is not None else build_spec(args)
-        if demo.demo_enabled():
-            demo.check_spec(spec, data_dir)
+        api.check_demo(spec, data_dir)  # no-op outside demo mode
         if executor.name == "local":  # Ray workers resolve the device where they run
-            resolve_device(spec.device)
-        plan = make_plan(spec, data_dir)
+            api.resolve_device(spec.device)
+        plan = api.plan(spec, data_dir)
     except SpecError as e:
         return _bad_input(e.field, e.message)
-    except DatasetUnavailable as e:
+    except api.DatasetUnavailable as e:
         return _bad_input("dataset", str(e))
     progress = TerminalProgress(len(plan.jobs))
-    result = run_comparison(spec, cache_dir=cache_dir, data_dir=data_dir, executor=executor, on_event=progress,
+    result = api.run(spec, cache_dir=cache_dir, data_dir=data_dir, executor=executor, on_event=progress,
                             plan=plan)
     print_summary(result)
     if out is not None:
@@ -393,30 +383,25 @@ def _bad_input(field: str, message: str) -> int:
 
 def cmd_list(kind: str) -> int:
     """Print the keys of one registry with a one-line description."""
-    from engine import catalogue
-
-    for key, title in catalogue.describe(kind):
+    for key, title in api.describe(kind):
         sys.stdout.write(f"{key:<20}{title}\n")
     return 0
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     """Export or import a results bundle; exit status 2 (nothing changed) when the bundle or a key is bad."""
-    from engine.bundle import export_bundle, import_bundle
-    from engine.store import CACHE_DIR_ENV, default_cache_dir
-
     try:
-        cache_dir, where = _given_path(args.cache_dir, default_cache_dir, CACHE_DIR_ENV, "cache_dir")
+        cache_dir, where = _given_path(args.cache_dir, api.default_cache_dir, api.CACHE_DIR_ENV, "cache_dir")
         if args.bundle_command == "export":
             check_dir(cache_dir, "cache_dir", write=True, must_exist=True, where=where)
             out = check_out(args.out)
             keys: list[str] = []
-            write_atomic(out, lambda f: keys.extend(export_bundle(cache_dir, f, args.comparison,
-                                                                  with_weights=args.with_weights)))
+            write_atomic(out, lambda f: keys.extend(api.write_bundle(f, args.comparison, cache_dir,
+                                                                     with_weights=args.with_weights)))
             sys.stdout.write(f"wrote {_shown(out)}: {len(keys)} comparison(s)\n")
         else:
             check_dir(cache_dir, "cache_dir", write=True, where=where)
-            keys = import_bundle(cache_dir, check_file(args.file, "bundle"))
+            keys = api.import_comparisons(check_file(args.file, "bundle"), cache_dir)
             sys.stdout.write(f"imported {len(keys)} comparison(s) into {_shown(cache_dir)}\n")
     except SpecError as e:
         return _bad_input(e.field, e.message)
@@ -473,15 +458,12 @@ def build_preset_spec(args: argparse.Namespace) -> Any:
     """
     from dataclasses import replace
 
-    from engine.methods import METHODS
-    from engine.presets import PRESETS
-
-    preset = PRESETS.get(args.preset, "preset")
+    preset = api.preset(args.preset)
     given = getattr(args, "given", frozenset())
     fill: dict[str, Any] = {
         "dataset": preset.dataset, "coarse": preset.scenario == "subclass", "model": preset.model,
         "paradigm": preset.paradigm, "rate": preset.rate, "scenario": preset.scenario, "seeds": preset.seeds,
-        "methods": ",".join(preset.available_methods(METHODS.keys())[0]),
+        "methods": ",".join(preset.available_methods(api.method_keys())[0]),
     }
     for name, value in fill.items():
         if name not in given:
@@ -501,11 +483,9 @@ def build_preset_spec(args: argparse.Namespace) -> Any:
 
 def cmd_list_presets() -> int:
     """Print every paper preset: key, paper, dataset / model, CPU or GPU recommended, title."""
-    from engine.presets import PRESETS
-
-    for key, p in PRESETS.items():
-        size = "GPU recommended" if p.gpu_recommended else "CPU"
-        sys.stdout.write(f"{key:<22}{p.paper_short:<10}{p.dataset + ' / ' + p.model:<22}{size:<17}{p.title}\n")
+    for key, paper, setting, gpu, title in api.preset_listing():
+        size = "GPU recommended" if gpu else "CPU"
+        sys.stdout.write(f"{key:<22}{paper:<10}{setting:<22}{size:<17}{title}\n")
     return 0
 
 

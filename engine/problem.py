@@ -12,7 +12,7 @@ import torch
 from engine.config import build_config, config_dict
 from engine.data import DATASETS, ImageData, load_dataset
 from engine.data.splits import split_validation
-from engine.errors import SpecError
+from engine.errors import RunFailed, SpecError
 from engine.models import MODELS
 from engine.paradigms import PARADIGMS, Paradigm, Supervision
 from engine.scenarios import SCENARIOS, Scenario, SelectInputs
@@ -158,7 +158,8 @@ def build_problem(setting: Setting, seed: int, data_dir: Path, device: torch.dev
     opts = setting.supervise_options()
     sup = setting.paradigm.supervise(data.y_train, data.num_classes, spec.rate, spec.labelled_fraction,
                                      seeded(seed, 1), **opts)
-    assert data.y_val is not None
+    if data.y_val is None:  # split_validation always sets it: a dataset loader that does not is a bug
+        raise RunFailed(f"dataset {spec.dataset!r} has no validation split after split_validation")
     val_sup = setting.paradigm.supervise(data.y_val, data.num_classes, spec.rate, spec.labelled_fraction,
                                          seeded(seed, 4), **opts)
     sel = setting.scenario.select(SelectInputs(data, sup, spec.paradigm, seeded(seed, 2)), setting.scenario_cfg)

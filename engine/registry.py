@@ -4,7 +4,7 @@ methods, metrics) has one instance of it, filled by the component modules themse
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, overload
 
 from engine.errors import SpecError
 
@@ -18,8 +18,26 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
 
-    def register(self, key: str, item: T) -> T:
-        """Add ``item`` under ``key``; a key may be registered once."""
+    @overload
+    def register(self, key: str, item: T) -> T: ...
+
+    @overload
+    def register(self, key: T) -> T: ...
+
+    def register(self, key: str | T, item: T | None = None) -> T:
+        """Add ``item`` under ``key``, or, called with the item alone, under the item's own ``.key``.
+
+        ``METHODS.register(Method(key="x", ...))`` names the key once; ``register("x", item)`` stays for
+        components without a ``key`` attribute. A key may be registered once.
+        """
+        if item is None:
+            item = key  # type: ignore[assignment]
+            key = getattr(item, "key", None)  # type: ignore[assignment]
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"{self.kind}: register(item) needs an item with a non-empty str `.key` "
+                                f"(got {type(item).__name__}); otherwise call register(key, item)")
+        elif not isinstance(key, str):
+            raise TypeError(f"{self.kind}: register(key, item) needs a str key, got {type(key).__name__}")
         if key in self._items:
             raise KeyError(f"{self.kind} {key!r} is registered twice")
         self._items[key] = item

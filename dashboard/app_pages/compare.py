@@ -17,7 +17,7 @@ def job_manager(cache_dir: str) -> data.JobManager:
 
     In demo mode it holds the server's run queue: one comparison at a time, the others wait in order.
     """
-    queue = data.demo_module.RunQueue(data.demo_limits()["max_concurrent"]) if data.demo_enabled() else None
+    queue = data.RunQueue(data.demo_limits()["max_concurrent"]) if data.demo_enabled() else None
     return data.JobManager(cache_dir, queue=queue)
 
 

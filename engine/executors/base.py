@@ -1,4 +1,8 @@
-"""Executor interface: runs a plan's jobs (in dependency order) against a store: in process or on Ray."""
+"""Executor interface: runs a plan's jobs (in dependency order) against a store: in process or on Ray.
+
+Executors sit on the job layer (:mod:`engine.jobs`: :class:`Job`, :class:`JobOutcome`, ``execute``) and know nothing
+of comparisons. ``JobOutcome`` is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the runner imports this module: a runtime import would be circular
-    from engine.runner.jobs import Job
+from engine.jobs.model import Job, JobOutcome
 
 EventFn = Callable[[str, dict[str, Any]], None]
 
@@ -22,14 +25,6 @@ class ExecSettings:
     store_dir: Path
     data_dir: Path
     device: str = "auto"
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """How a job ended in this execution."""
-
-    status: str  # "done" | "cached" | "failed" | "cancelled" | "skipped"
-    error: str = ""
 
 
 class Executor(ABC):

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from engine.device import resolve_device
 from engine.errors import RunFailed
-from engine.executors.base import EventFn, ExecSettings, Executor, JobOutcome
-from engine.runner.jobs import Cancelled, Job, JobEnv, execute
+from engine.executors.base import EventFn, ExecSettings, Executor, blocked_reason
+from engine.jobs.execution import Cancelled, JobEnv, execute
+from engine.jobs.model import Job, JobOutcome
 from engine.store import Store
 
 
@@ -26,13 +27,12 @@ class LocalExecutor(Executor):
         outcomes: dict[str, JobOutcome] = {}
         try:
             for job in jobs:
-                bad = [d for d in job.deps if d in outcomes and outcomes[d].status not in ("done", "cached")]
+                reason = blocked_reason(job, outcomes)
                 if env.cancel.is_set():
                     outcomes[job.key] = JobOutcome("cancelled")
                     continue
-                if bad:
-                    outcomes[job.key] = JobOutcome("skipped", f"depends on a job that did not finish: "
-                                                              f"{outcomes[bad[0]].error or outcomes[bad[0]].status}")
+                if reason is not None:
+                    outcomes[job.key] = JobOutcome("skipped", reason)
                     continue
                 try:
                     outcomes[job.key] = JobOutcome(execute(job, env))

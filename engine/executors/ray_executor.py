@@ -1,4 +1,4 @@
-"""Ray executor: every job is a Ray task that runs :func:`engine.runner.jobs.execute` in a worker.
+"""Ray executor: every job is a Ray task that runs :func:`engine.jobs.execution.execute` in a worker.
 
 Workers open the *same* diskcache store directory as the driver and read their inputs from it and
 write their results to it (one transaction per job, exactly as in process), so the store stays the
@@ -10,10 +10,11 @@ nothing but a stale claim.
   message as :class:`~engine.executors.local.LocalExecutor`. Independent jobs run in parallel, as
   many as the cluster's resources allow. Jobs already in the store are answered ``cached`` by the
   driver without a task.
-* **Resources.** Each task asks for one CPU; when the cluster has GPUs (and the spec does not ask for
-  ``cpu``) it also asks for a GPU share: :data:`SMALL_JOB_GPU` of a GPU for models not marked
-  ``large``, a whole GPU otherwise (``RayExecutor(num_gpus=...)`` overrides both). Ray restricts the
-  worker's ``CUDA_VISIBLE_DEVICES``, so ``auto`` resolves to the assigned GPU.
+* **Resources.** Each task asks for what its job declares (:class:`~engine.jobs.model.Resources`: one CPU,
+  and the GPU share it takes when the cluster has GPUs and the spec does not ask for ``cpu`` --
+  :data:`~engine.jobs.model.SMALL_JOB_GPU` of a GPU for models not marked ``large``, a whole GPU otherwise;
+  ``RayExecutor(num_gpus=...)`` overrides the share). Ray restricts the worker's ``CUDA_VISIBLE_DEVICES``, so
+  ``auto`` resolves to the assigned GPU.
 * **Progress.** Workers publish progress events to the store (``progress/<job>``) as they do in
   process; the driver polls the store for the jobs it has submitted and forwards every new event to
   ``on_event``, so the CLI and the dashboard show the same live progress.
@@ -44,12 +45,12 @@ import torch
 
 from engine.device import resolve_device
 from engine.errors import RunFailed
-from engine.executors.base import EventFn, ExecSettings, Executor, JobOutcome, blocked_reason
-from engine.runner.jobs import Cancelled, Job, JobEnv, execute
+from engine.executors.base import EventFn, ExecSettings, Executor, blocked_reason
+from engine.jobs.execution import Cancelled, JobEnv, execute
+from engine.jobs.model import Job, JobOutcome
 from engine.store import Store
 
 RAY_ADDRESS_ENV = "RAY_ADDRESS"
-SMALL_JOB_GPU = 0.25  # share of a GPU a job on a model not marked ``large`` asks for
 WATCH_SECONDS = 0.25  # how often a worker looks at its run's cancellation flag
 
 
@@ -108,8 +109,8 @@ class RayExecutor(Executor):
         address: Ray cluster address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); default
             ``$RAY_ADDRESS``, else a local runtime started on first use.
         num_cpus: CPUs of a local runtime started here (default: all); ignored when connecting.
-        num_gpus: GPU share per job; ``None`` picks :data:`SMALL_JOB_GPU` or 1 when the cluster has GPUs
-            and 0 otherwise; ``0`` forces CPU tasks.
+        num_gpus: GPU share per job; ``None`` takes what each job declares (``Job.resources.gpu``) when the
+            cluster has GPUs and 0 otherwise; ``0`` forces CPU tasks.
         poll: seconds between two looks at the store's progress events (and at finished tasks).
         runtime_env: passed to ``ray.init`` when this executor starts or joins Ray (e.g. ``working_dir``
             for nodes that do not have the project installed); ``UNLEARN_*`` environment variables of
@@ -150,22 +151,21 @@ class RayExecutor(Executor):
                 ray.init(num_cpus=self.num_cpus, include_dashboard=False, **kwargs)
 
     def _gpu_share(self, job: Job, cluster_gpus: float, device: str) -> float:
+        """The GPU share ``job``'s task asks for: the override, else none on a CPU-only cluster or for a ``cpu``
+        spec, else what the job declares (``job.resources.gpu``)."""
         if self.num_gpus is not None:
             return self.num_gpus
         if cluster_gpus <= 0 or device == "cpu":
             return 0.0
-        from engine.models import MODELS
-
-        model = job.payload.get("spec", {}).get("model")
-        large = model in MODELS and MODELS.get(model).large
-        return 1.0 if large else SMALL_JOB_GPU
+        return job.resources.gpu
 
     def _submit(self, job: Job, settings: ExecSettings, run_id: str, gpus: float) -> Any:
         import ray
 
         if self._remote is None:
             self._remote = ray.remote(run_job)
-        opts: dict[str, Any] = {"num_cpus": 1, "max_retries": self.max_retries, "name": job.label or job.key}
+        opts: dict[str, Any] = {"num_cpus": job.resources.cpus, "max_retries": self.max_retries,
+                                "name": job.label or job.key}
         if gpus > 0:
             opts["num_gpus"] = gpus
         return self._remote.options(**opts).remote(job, settings, run_id)

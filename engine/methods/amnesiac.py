@@ -19,7 +19,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from engine.config import param
 from engine.errors import RunFailed
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import sgd_descent
+from engine.methods.shared.descent import sgd_descent
 
 _CARRY = "amnesiac.undone.{}"  # ctx.carry key per request: every step undone up to and including that request
 
@@ -66,9 +66,9 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: AmnesiacConfig, ctx: Unlea
     undo_updates(model, rec["updates"], steps)
     ctx.carry[_CARRY.format(ctx.request)] = steps if done is None else torch.cat([done, steps])
     if cfg.finetune_epochs > 0:
-        assert data.x_retain is not None and data.sup_retain is not None
-        sgd_descent(model, data.x_retain, data.sup_retain, data.loss, cfg.finetune_epochs, cfg.lr, cfg.batch_size,
-                    ctx.generator(), ctx.device, ctx.progress, "amnesiac")
+        x_r, sup_r = data.retain()
+        sgd_descent(model, x_r, sup_r, data.loss, cfg.finetune_epochs, cfg.lr, cfg.batch_size, ctx.generator(),
+                    ctx.device, ctx.progress, "amnesiac")
     return model
 
 
@@ -108,8 +108,8 @@ not run it beyond its MNIST MLP), the forget set's training indices (to find the
 - The Amnesiac ML paper is not among the project's seed texts: the section number above was not re-checked.
 """
 
-METHODS.register("amnesiac", Method(
-    key="amnesiac", title="Amnesiac ML", family="baseline",
+METHODS.register(Method(
+    key="amnesiac", order=240, title="Amnesiac ML", family="baseline",
     paper="Graves, Nagisetty & Ganesh 2021, Amnesiac Machine Learning (AAAI); baseline in UDRU",
     config=AmnesiacConfig,
     needs=Needs(retain_data=True, retain_labels=True, train_time_state=("batch_updates",)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,9 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite, cycle_batches
-from engine.methods.scrub import kl_t
-from engine.models import build_model
+from engine.methods.shared.descent import batches, cycle_batches, descend_epochs
+from engine.methods.shared.distill import kl_t
+from engine.methods.shared.networks import random_network
 
 # PAPER_DEFAULTS[dataset] -> {config field: value}: SCRUB's Bad-Teacher runs (CIFAR-10 / CIFAR-100); the same
 # values for every dataset. The original paper (Chundawat et al.) uses T = 1 and lr 1e-4, see the method doc.
@@ -53,12 +54,6 @@ class BadTeacherConfig:
                                    range=(1, 4096), source="ours (digits)", cost="linear")
 
 
-def random_network(ctx: UnlearnContext, num_classes: int, stream: int) -> nn.Module:
-    """A freshly initialised network of the run's architecture, seeded from ``ctx`` (global RNG untouched)."""
-    seed = int(torch.randint(0, 2 ** 62, (1,), generator=ctx.generator(stream)))
-    return build_model(ctx.model_key, ctx.input_shape, num_classes, seed=seed).to(ctx.device)
-
-
 def bad_teacher_loss(s_retain: torch.Tensor, good_retain: torch.Tensor, s_forget: torch.Tensor,
                      bad_forget: torch.Tensor, alpha: float, beta: float, temperature: float) -> torch.Tensor:
     """``alpha * KL_T(good || student)`` on the retain batch + ``beta * KL_T(bad || student)`` on the forget batch."""
@@ -67,29 +62,28 @@ def bad_teacher_loss(s_retain: torch.Tensor, good_retain: torch.Tensor, s_forget
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: BadTeacherConfig, ctx: UnlearnContext) -> nn.Module:
     """One Adam step per (retain batch, cycled forget batch) pair on :func:`bad_teacher_loss`."""
-    assert data.x_retain is not None
+    x_retain = data.retain_inputs()
     good = copy.deepcopy(model).eval()
     bad = random_network(ctx, data.num_classes, stream=1).eval()
     for p in [*good.parameters(), *bad.parameters()]:
         p.requires_grad_(False)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = ctx.generator()
-    n_r, n_f = data.x_retain.shape[0], data.x_forget.shape[0]
+    n_r, n_f = x_retain.shape[0], data.x_forget.shape[0]
     per_epoch = math.ceil(n_r / cfg.batch_size)
-    loss = torch.zeros(())
+
+    def epoch_batches(_: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        f_batches = cycle_batches(n_f, cfg.forget_batch_size, per_epoch, gen, ctx.device)  # before the retain shuffle
+        return zip(batches(n_r, cfg.batch_size, gen, ctx.device), f_batches, strict=False)
+
+    def loss_of(pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x_r, x_f = x_retain[pair[0]], data.x_forget[pair[1]]
+        with torch.no_grad():
+            t_good, t_bad = good(x_r), bad(x_f)
+        return bad_teacher_loss(model(x_r), t_good, model(x_f), t_bad, cfg.alpha, cfg.beta, cfg.temperature)
+
     model.train()
-    for epoch in range(cfg.epochs):
-        f_batches = cycle_batches(n_f, cfg.forget_batch_size, per_epoch, gen, ctx.device)
-        for idx_r, idx_f in zip(batches(n_r, cfg.batch_size, gen, ctx.device), f_batches, strict=False):
-            x_r, x_f = data.x_retain[idx_r], data.x_forget[idx_f]
-            with torch.no_grad():
-                t_good, t_bad = good(x_r), bad(x_f)
-            loss = bad_teacher_loss(model(x_r), t_good, model(x_f), t_bad, cfg.alpha, cfg.beta, cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        check_finite(loss, "bad_teacher")
-        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    descend_epochs(opt, cfg.epochs, epoch_batches, loss_of, name="bad_teacher", progress=ctx.progress)
     model.eval()
     return model
 
@@ -124,9 +118,9 @@ SCRUB's values for cifar10 / cifar100. On digits x cnn these defaults forget cla
   the run's seed), so the global RNG is untouched and runs are reproducible.
 """
 
-METHODS.register("bad_teacher", Method(
-    key="bad_teacher", title="Bad Teacher (T-S)", family="baseline",
+METHODS.register(Method(
+    key="bad_teacher", order=300, title="Bad Teacher (T-S)", family="baseline",
     paper="Chundawat, Tarun, Mandal, Kankanhalli, Can Bad Teaching Induce Forgetting? (AAAI 2023); "
           "as run in Kurmanji et al. 2023 (SCRUB)",
-    config=BadTeacherConfig, needs=Needs(retain_data=True), unlearn=unlearn, doc=DOC.strip(),
+    config=BadTeacherConfig, needs=Needs(retain_data=True), unlearn=unlearn, doc=DOC,
 ))

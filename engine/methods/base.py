@@ -6,7 +6,9 @@ and under the ``label_free`` paradigm no label reaches a method at all (except t
 sample a method may declare for a repair step, as LAF+R does). No method ever sees the test split: held-out
 data for stopping, checkpoint selection or calibration comes from the ``val`` split
 (``Needs.val_data`` / ``Needs.val_labels``; DESIGN.md "Evaluation protocol"). The view is built and audited in
-one place, :func:`engine.runner.views.make_view`.
+one place, :func:`engine.jobs.method_inputs.make_view`. Methods read it through the typed accessors
+(:meth:`UnlearnData.retain`, :meth:`UnlearnData.forget_supervision`, :meth:`UnlearnData.val`, ...), which raise
+:class:`UndeclaredNeed` naming the missing declaration instead of handing ``None`` on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.errors import RunFailed
 from engine.paradigms.base import Supervision
 from engine.registry import Registry
 from engine.training.config import TrainConfig
@@ -54,9 +57,13 @@ class Needs:
         return ", ".join(parts)
 
 
+class UndeclaredNeed(RunFailed):
+    """A method read data its :class:`Needs` did not declare (a bug in the method, not in the user's spec)."""
+
+
 @dataclass(frozen=True)
 class UnlearnData:
-    """The data a method may see (fields it did not declare are ``None``)."""
+    """The data a method may see (fields it did not declare are ``None``; read them through the accessors)."""
 
     x_forget: torch.Tensor
     sup_forget: Supervision | None
@@ -71,6 +78,36 @@ class UnlearnData:
     retain_sample_idx: torch.Tensor | None = None  # positions in x_retain whose sup_retain is labelled
     scenario: str = ""  # the scenario key (metadata only: lets a method pick the paper's rule for it)
     forget_train_idx: torch.Tensor | None = None  # training-set indices of the forget set (only with batch_updates)
+    method: str = ""  # the key of the method the view was built for (named in UndeclaredNeed errors)
+
+    def _declared(self, value: Any, need: str, what: str) -> Any:
+        """``value``, or :class:`UndeclaredNeed` naming the :class:`Needs` field that would have provided it."""
+        if value is None:
+            who = f"method {self.method!r}" if self.method else "the method"
+            labels = " (and no label reaches a method under label_free)" if "labels" in need else ""
+            raise UndeclaredNeed(f"{who} did not declare {need}: its view holds no {what}; add "
+                                 f"Needs({need}=True) to its registration{labels}")
+        return value
+
+    def forget_supervision(self) -> Supervision:
+        """The forget set's observed supervision (labels, candidate sets or noisy labels): ``Needs.forget_labels``."""
+        return self._declared(self.sup_forget, "forget_labels", "forget labels")
+
+    def retain_inputs(self) -> torch.Tensor:
+        """The retain set's inputs: ``Needs.retain_data`` (also given with ``retain_labels``)."""
+        return self._declared(self.x_retain, "retain_data", "retain inputs")
+
+    def retain(self) -> tuple[torch.Tensor, Supervision]:
+        """The retain set's inputs and observed supervision: ``Needs.retain_data`` and ``Needs.retain_labels``."""
+        return self.retain_inputs(), self._declared(self.sup_retain, "retain_labels", "retain labels")
+
+    def val_inputs(self) -> torch.Tensor:
+        """The validation split's inputs (never the test split): ``Needs.val_data`` (also given with ``val_labels``)."""
+        return self._declared(self.x_val, "val_data", "validation inputs")
+
+    def val(self) -> tuple[torch.Tensor, Supervision]:
+        """The validation split's inputs and the paradigm's supervision of them: ``Needs.val_labels``."""
+        return self.val_inputs(), self._declared(self.sup_val, "val_labels", "validation labels")
 
 
 @dataclass
@@ -119,6 +156,20 @@ class Method:
     doc: str
     paradigms: tuple[str, ...] | None = None  # paradigms the method supports (None = any)
     defaults_chosen: str = LITERATURE  # how the shipped defaults were chosen (CHOSEN_ON_TEST, LITERATURE, ...)
+    # plug-in declarations read by the planner (no method names in engine/runner):
+    # ``reference``: the method *is* one of the engine's own models -- "original" (the trained original, evaluated
+    # as is) or "retrain" (the retrain-from-scratch reference every forgetting metric is measured against).
+    reference: str | None = None
+    # ``own_original``: the method changes the model before unlearning (e.g. SISA's shard ensemble): the plan adds a
+    # row ``(row key, row title)`` evaluating that model, produced by the method asked to forget nothing.
+    own_original: tuple[str, str] | None = None
+    # display order (``METHODS.keys()``: catalogue, menus, the CSV's rows), ascending; bands: 0-99 the references,
+    # 100-199 the seed papers' methods (seed order), 200 and up the baselines (CATALOGUE.md order). Methods with
+    # equal order keep their import (file name) order.
+    order: int = 1000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "doc", self.doc.strip())  # modules write DOC = r"""\n...\n"""
 
     def ours_fields(self) -> tuple[str, ...]:
         """Hyper-parameters whose default is ours, not a paper's (their schema source says 'ours' or 'digits')."""

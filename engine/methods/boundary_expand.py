@@ -18,7 +18,7 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.shared.descent import batches, descend_epochs
 
 # PAPER_DEFAULTS[dataset] -> {config field: value} (the official code uses the same values everywhere).
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -98,14 +98,9 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: BoundaryExpandConfig, ctx:
     n_f = data.x_forget.shape[0]
     shadow = torch.full((n_f,), k, dtype=torch.int64, device=data.x_forget.device)
     model.train()
-    for epoch in range(cfg.epochs):
-        for idx in batches(n_f, cfg.batch_size, gen, ctx.device):
-            loss = F.cross_entropy(model(data.x_forget[idx]), shadow[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        check_finite(loss, "boundary_expand")
-        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    descend_epochs(opt, cfg.epochs, lambda _: batches(n_f, cfg.batch_size, gen, ctx.device),
+                   lambda idx: F.cross_entropy(model(data.x_forget[idx]), shadow[idx]), name="boundary_expand",
+                   progress=ctx.progress)
     setattr(parent, attr, prune(getattr(parent, attr), k))
     return model
 
@@ -141,8 +136,8 @@ shadow class and cut away. The returned model has the original K outputs.
   were not re-checked against it; the algorithm follows the authors' code (`boundary_expanding`).
 """
 
-METHODS.register("boundary_expand", Method(
-    key="boundary_expand", title="Boundary Expanding", family="baseline",
+METHODS.register(Method(
+    key="boundary_expand", order=270, title="Boundary Expanding", family="baseline",
     paper="Chen et al. 2023, Boundary Unlearning (CVPR); BU family baseline in UGradSL",
     config=BoundaryExpandConfig, needs=Needs(forget_labels=True), unlearn=unlearn, doc=DOC,
 ))

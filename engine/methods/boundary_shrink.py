@@ -20,7 +20,7 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.shared.descent import batches, descend_epochs
 from engine.paradigms.base import Supervision
 
 PIXEL_EPSILON = 0.1
@@ -87,24 +87,19 @@ def neighbour_labels(model: nn.Module, x: torch.Tensor, sup: Supervision, loss: 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: BoundaryShrinkConfig, ctx: UnlearnContext) -> nn.Module:
     """Fine-tune on (clean forget input, neighbour label) with CE (Eq. 6)."""
-    assert data.sup_forget is not None
+    sup_f = data.forget_supervision()
     frozen = copy.deepcopy(model)
     for p in frozen.parameters():
         p.requires_grad_(False)
-    targets = neighbour_labels(frozen, data.x_forget, data.sup_forget, data.loss, cfg.epsilon, cfg.clamp)
+    targets = neighbour_labels(frozen, data.x_forget, sup_f, data.loss, cfg.epsilon, cfg.clamp)
     del frozen
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     gen = ctx.generator()
     n_f = data.x_forget.shape[0]
     model.train()
-    for epoch in range(cfg.epochs):
-        for idx in batches(n_f, cfg.batch_size, gen, ctx.device):
-            loss = F.cross_entropy(model(data.x_forget[idx]), targets[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        check_finite(loss, "boundary_shrink")
-        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    descend_epochs(opt, cfg.epochs, lambda _: batches(n_f, cfg.batch_size, gen, ctx.device),
+                   lambda idx: F.cross_entropy(model(data.x_forget[idx]), targets[idx]), name="boundary_shrink",
+                   progress=ctx.progress)
     return model
 
 
@@ -144,8 +139,8 @@ $y$ itself) and fine-tunes the model on the *clean* input towards it: $\min_\the
   were not re-checked against it; the algorithm follows the authors' code and Unlearn-Saliency.
 """
 
-METHODS.register("boundary_shrink", Method(
-    key="boundary_shrink", title="Boundary Shrink (BU)", family="baseline",
+METHODS.register(Method(
+    key="boundary_shrink", order=260, title="Boundary Shrink (BU)", family="baseline",
     paper="Chen et al. 2023, Boundary Unlearning (CVPR); baseline in LAF and UGradSL",
     config=BoundaryShrinkConfig, needs=Needs(forget_labels=True), unlearn=unlearn, doc=DOC,
 ))

@@ -5,7 +5,8 @@ Paper: Goel, Prabhu, Sanyal, Lim, Torr, Kumaraguru, "Towards Adversarial Evaluat
 Unlearning" (arXiv 2201.06640, 2022), Sec. 4 (CF-k and EU-k); as run in Kurmanji et al. 2023 (SCRUB's official
 code: ResNet ``layer4`` / the last AllCNN feature block + classifier, 10 epochs, lr 0.01), the version PPU (004)
 compares with. Defaults: SCRUB's 10 epochs at SGD lr 0.01 (:data:`PAPER_DEFAULTS`), k = 1, kept for digits x cnn.
-Needs: retain inputs + labels. "Block" is defined generically for every ``SplitModel``, see :func:`last_k_blocks`.
+Needs: retain inputs + labels. "Block" is defined generically for every ``SplitModel``, see
+:func:`engine.methods.shared.blocks.last_k_blocks`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
 from engine.config import param
-from engine.errors import RunFailed
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.shared.blocks import finetune_parts, last_k_blocks
 
 # PAPER_DEFAULTS[dataset] -> {config field: value}: SCRUB's CF-k / EU-k runs (CIFAR-10 / CIFAR-100, ResNet-18
 # layer4 or AllCNN's last block = k 1).
 _SCRUB_K: dict[str, Any] = {"k": 1, "epochs": 10, "lr": 0.01}
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {"cifar10": dict(_SCRUB_K), "cifar100": dict(_SCRUB_K)}
-
-NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
-
 
 @dataclass(frozen=True)
 class CFkConfig:
@@ -41,63 +37,6 @@ class CFkConfig:
     lr: float = param(0.01, "SGD learning rate (momentum 0.9, weight decay 5e-4)", range=(1e-6, 1.0), log=True,
                       source="SCRUB: 0.01")
     batch_size: int = param(64, "mini-batch size", range=(1, 4096), source="ours (digits)", cost="inverse")
-
-
-def feature_blocks(model: nn.Module) -> list[list[str]]:
-    """The blocks of ``model.features``: each parameterised child, with the norm layers that follow it.
-
-    Names are module paths inside ``model`` (``"features.7"``). A norm layer with no block before it starts one.
-    """
-    features = getattr(model, "features", None)
-    if features is None or getattr(model, "head", None) is None:
-        raise RunFailed("CF-k / EU-k need a model split into features and head")
-    blocks: list[list[str]] = []
-    for name, child in features.named_children():
-        if not any(True for _ in child.parameters()):
-            continue
-        if isinstance(child, NORMS) and blocks:
-            blocks[-1].append(f"features.{name}")
-        else:
-            blocks.append([f"features.{name}"])
-    return blocks
-
-
-def last_k_blocks(model: nn.Module, k: int) -> list[str]:
-    """Module paths of the last ``k`` feature blocks plus ``"head"`` (the part CF-k trains / EU-k resets)."""
-    blocks = feature_blocks(model)
-    return [name for block in blocks[max(0, len(blocks) - k):] for name in block] + ["head"]
-
-
-def finetune_parts(model: nn.Module, names: list[str], data: UnlearnData, epochs: int, lr: float, batch_size: int,
-                   ctx: UnlearnContext, where: str) -> nn.Module:
-    """SGD on the paradigm's retain loss, updating only the modules ``names`` (the rest frozen, in eval mode)."""
-    assert data.x_retain is not None and data.sup_retain is not None
-    parts = [model.get_submodule(n) for n in names]
-    trainable = {id(p) for m in parts for p in m.parameters()}
-    frozen = [p for p in model.parameters() if id(p) not in trainable and p.requires_grad]
-    params = [p for m in parts for p in m.parameters()]
-    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4)
-    gen = ctx.generator()
-    for p in frozen:
-        p.requires_grad_(False)
-    try:
-        for epoch in range(epochs):
-            model.eval()  # frozen parts: no dropout, BN statistics untouched
-            for m in parts:
-                m.train()
-            loss = torch.zeros(())
-            for idx in batches(data.x_retain.shape[0], batch_size, gen, ctx.device):
-                loss = data.loss(model(data.x_retain[idx]), data.sup_retain.take(idx))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            check_finite(loss, where)
-            ctx.progress(epoch + 1, epochs, f"epoch {epoch + 1}/{epochs}")
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
-    model.eval()
-    return model
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: CFkConfig, ctx: UnlearnContext) -> nn.Module:
@@ -136,9 +75,9 @@ does not help).
 - Goel et al. count k in layers of their ResNet; "block" here is the generic definition above.
 """
 
-METHODS.register("cf_k", Method(
-    key="cf_k", title="Catastrophic forgetting of k blocks (CF-k)", family="baseline",
+METHODS.register(Method(
+    key="cf_k", order=350, title="Catastrophic forgetting of k blocks (CF-k)", family="baseline",
     paper="Goel, Prabhu, Sanyal, Lim, Torr, Kumaraguru, Towards Adversarial Evaluations for Inexact Machine "
           "Unlearning (2022); as run in Kurmanji et al. 2023 (SCRUB)",
-    config=CFkConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn, doc=DOC.strip(),
+    config=CFkConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn, doc=DOC,
 ))

@@ -16,9 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.methods.bad_teacher import random_network
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.cf_k import CFkConfig, finetune_parts, last_k_blocks
+from engine.methods.cf_k import CFkConfig
+from engine.methods.shared.blocks import finetune_parts, last_k_blocks
+from engine.methods.shared.networks import random_network
 from engine.models.init import initialise
 
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {"cifar10": {"k": 1, "epochs": 10, "lr": 0.01},
@@ -83,9 +84,9 @@ SCRUB's values for cifar10 / cifar100.
 - The paradigm's loss replaces plain CE so the baseline runs under partial / noisy labels.
 """
 
-METHODS.register("eu_k", Method(
-    key="eu_k", title="Exact unlearning of k blocks (EU-k)", family="baseline",
+METHODS.register(Method(
+    key="eu_k", order=360, title="Exact unlearning of k blocks (EU-k)", family="baseline",
     paper="Goel, Prabhu, Sanyal, Lim, Torr, Kumaraguru, Towards Adversarial Evaluations for Inexact Machine "
           "Unlearning (2022); as run in Kurmanji et al. 2023 (SCRUB)",
-    config=EUkConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn, doc=DOC.strip(),
+    config=EUkConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn, doc=DOC,
 ))

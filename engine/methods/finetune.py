@@ -13,7 +13,7 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import sgd_descent
+from engine.methods.shared.descent import sgd_descent
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,17 @@ class FinetuneConfig:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: FinetuneConfig, ctx: UnlearnContext) -> nn.Module:
     """Minimise the paradigm's loss on the retain set with SGD (momentum 0.9, wd 5e-4)."""
-    assert data.x_retain is not None and data.sup_retain is not None
-    return sgd_descent(model, data.x_retain, data.sup_retain, data.loss, cfg.epochs, cfg.lr, cfg.batch_size,
-                       ctx.generator(), ctx.device, ctx.progress, "finetune")
+    x_r, sup_r = data.retain()
+    return sgd_descent(model, x_r, sup_r, data.loss, cfg.epochs, cfg.lr, cfg.batch_size, ctx.generator(), ctx.device,
+                       ctx.progress, "finetune")
 
 
-METHODS.register("finetune", Method(
-    key="finetune", title="Fine-tuning (FT)", family="fine-tuning",
+DOC = ("Continue training the original on the retain set only (SGD, the paradigm's loss); the forget set "
+       "is forgotten only as far as catastrophic forgetting goes. Cheap, usually under-forgets.")
+
+METHODS.register(Method(
+    key="finetune", order=200, title="Fine-tuning (FT)", family="fine-tuning",
     paper="Warnecke et al. 2021; as in Jia et al. 2023 (Unlearn-Sparse)",
     config=FinetuneConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn,
-    doc="Continue training the original on the retain set only (SGD, the paradigm's loss); the forget set "
-        "is forgotten only as far as catastrophic forgetting goes. Cheap, usually under-forgets.",
+    doc=DOC,
 ))

@@ -13,7 +13,7 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite, sgd
+from engine.methods.shared.descent import sgd_descent
 
 
 @dataclass(frozen=True)
@@ -28,25 +28,17 @@ class GradientAscentConfig:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: GradientAscentConfig, ctx: UnlearnContext) -> nn.Module:
     """Minimise ``-loss(forget)`` with SGD (momentum 0.9, wd 5e-4)."""
-    assert data.sup_forget is not None
-    opt = sgd(model, cfg.lr)
-    gen = ctx.generator()
-    model.train()
-    for epoch in range(cfg.epochs):
-        for idx in batches(data.x_forget.shape[0], cfg.batch_size, gen, ctx.device):
-            loss = -data.loss(model(data.x_forget[idx]), data.sup_forget.take(idx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        check_finite(loss, "gradient_ascent")
-        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
-    return model
+    return sgd_descent(model, data.x_forget, data.forget_supervision(), lambda out, sup: -data.loss(out, sup),
+                       cfg.epochs, cfg.lr, cfg.batch_size, ctx.generator(), ctx.device, ctx.progress,
+                       "gradient_ascent")
 
 
-METHODS.register("gradient_ascent", Method(
-    key="gradient_ascent", title="Gradient ascent (GA / NegGrad)", family="gradient",
+DOC = ("Gradient *ascent* on the forget set's loss (the paradigm's loss on its observed labels). Fast, "
+       "needs no retain data, but easily over-forgets and damages the rest of the model.")
+
+METHODS.register(Method(
+    key="gradient_ascent", order=210, title="Gradient ascent (GA / NegGrad)", family="gradient",
     paper="Thudi et al. 2022; Golatkar et al. 2020; as in Jia et al. 2023",
     config=GradientAscentConfig, needs=Needs(forget_labels=True), unlearn=unlearn,
-    doc="Gradient *ascent* on the forget set's loss (the paradigm's loss on its observed labels). Fast, "
-        "needs no retain data, but easily over-forgets and damages the rest of the model.",
+    doc=DOC,
 ))

@@ -134,10 +134,11 @@ def woodfisher_official(grads: torch.Tensor, v: torch.Tensor, damping_n: float) 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: InfluenceConfig, ctx: UnlearnContext) -> nn.Module:
     """``v = g_f / n - g_r n_f / (n n_r)``, ``theta <- theta + alpha F^-1 v`` (model in eval mode)."""
-    assert data.x_retain is not None and data.sup_retain is not None and data.sup_forget is not None
+    x_r, sup_r = data.retain()
+    sup_f = data.forget_supervision()
     named = _flat_params(model)
     n_params = sum(p.numel() for _, p in named)
-    n_f, n_r = data.x_forget.shape[0], data.x_retain.shape[0]
+    n_f, n_r = data.x_forget.shape[0], x_r.shape[0]
     m = min(cfg.n_samples, n_r)
     if cfg.recursion == "exact" and m * n_params * 4 > MAX_GRAD_BYTES:
         raise RunFailed(f"influence: {m} per-sample gradients of {n_params} parameters need "
@@ -146,13 +147,13 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: InfluenceConfig, ctx: Unle
     was_training = model.training
     model.eval()
     try:
-        g_f = summed_grad(model, data.x_forget, data.sup_forget, data.loss)
-        g_r = summed_grad(model, data.x_retain, data.sup_retain, data.loss)
+        g_f = summed_grad(model, data.x_forget, sup_f, data.loss)
+        g_r = summed_grad(model, x_r, sup_r, data.loss)
         v = g_f / (n_f + n_r) - g_r * n_f / ((n_f + n_r) * n_r)
         ctx.progress(1, 3, "forget/retain gradients")
-        pick = torch.randperm(n_r, generator=ctx.generator())[:m].to(data.x_retain.device)
-        sup = data.sup_retain.take(pick)
-        x = data.x_retain[pick]
+        pick = torch.randperm(n_r, generator=ctx.generator())[:m].to(x_r.device)
+        sup = sup_r.take(pick)
+        x = x_r[pick]
         dz = per_sample_logit_grads(model, x, sup, data.loss)
         grads = per_sample_grads(model, x, dz, cfg.chunk)
         ctx.progress(2, 3, f"{m} per-sample retain gradients")
@@ -171,11 +172,8 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: InfluenceConfig, ctx: Unle
     return model
 
 
-METHODS.register("influence", Method(
-    key="influence", title="Influence unlearning (IU, WoodFisher)", family="baseline",
-    paper="Koh & Liang 2017; Izzo et al. 2021; as in Jia et al. 2023 (Unlearn-Sparse Wfisher)",
-    config=InfluenceConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True), unlearn=unlearn,
-    doc="""**What it does.** Estimates, by an influence function, how the weights would change if the forget set
+DOC = r"""
+**What it does.** Estimates, by an influence function, how the weights would change if the forget set
 were removed from training, and applies that change in one step. The inverse Hessian is approximated by an
 inverse empirical Fisher, built by the WoodFisher rank-1 recursion from per-sample retain gradients.
 
@@ -223,5 +221,11 @@ under partial and noisy labels. Not under `label_free`.
   seeded generator.
 - The per-sample gradients come from `torch.func.vmap(grad)` instead of a batch-1 loop. The exact mode keeps
   them in memory and refuses above 2 GiB; lower `n_samples` or use `official` there.
-""",
+"""
+
+METHODS.register(Method(
+    key="influence", order=330, title="Influence unlearning (IU, WoodFisher)", family="baseline",
+    paper="Koh & Liang 2017; Izzo et al. 2021; as in Jia et al. 2023 (Unlearn-Sparse Wfisher)",
+    config=InfluenceConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True), unlearn=unlearn,
+    doc=DOC,
 ))

@@ -21,7 +21,7 @@ from torch.nn.utils import parameters_to_vector
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.shared.descent import batches, descend_epochs
 
 # PAPER_DEFAULTS[dataset] -> {config field: value}: UDRU's valid_method_sl.py values, used for K-priors as well.
 PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -62,7 +62,7 @@ def kprior_regulariser(model: nn.Module, x_mem: torch.Tensor, p_orig: torch.Tens
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: KPriorsConfig, ctx: UnlearnContext) -> nn.Module:
     """Adam on ``-loss(forget) + K-prior(memory = forget set)``, gradients zeroed every step."""
-    assert data.sup_forget is not None
+    sup_f = data.forget_supervision()
     theta_orig = parameters_to_vector(model.parameters()).detach().clone()
     frozen = copy.deepcopy(model).eval()
     with torch.no_grad():
@@ -72,18 +72,15 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: KPriorsConfig, ctx: Unlear
     gen = ctx.generator()
     n_f = data.x_forget.shape[0]
     bs = cfg.batch_size or n_f
+
+    def loss_of(idx: torch.Tensor) -> torch.Tensor:
+        x = data.x_forget[idx]
+        return -data.loss(model(x), sup_f.take(idx)) + kprior_regulariser(
+            model, x, p_orig[idx], theta_orig, cfg.function_weight, cfg.delta)
+
     model.train()
-    for epoch in range(cfg.epochs):
-        for idx in batches(n_f, bs, gen, ctx.device):
-            x = data.x_forget[idx]
-            loss = -data.loss(model(x), data.sup_forget.take(idx)) + kprior_regulariser(
-                model, x, p_orig[idx], theta_orig, cfg.function_weight, cfg.delta)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if (epoch + 1) % 50 == 0 or epoch + 1 == cfg.epochs:
-            check_finite(loss, "kpriors")
-            ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    descend_epochs(opt, cfg.epochs, lambda _: batches(n_f, bs, gen, ctx.device), loss_of, name="kpriors",
+                   progress=ctx.progress, report_every=50)
     return model
 
 
@@ -129,8 +126,8 @@ $L(\theta) = -\ell(f_\theta(X_f), S_f) + w_f\,\mathrm{KL}(p_{\theta^*}(X_f)\|p_\
   re-checked against it; the objective follows UDRU's `algorithms/kpriors.py`.
 """
 
-METHODS.register("kpriors", Method(
-    key="kpriors", title="K-priors", family="baseline",
+METHODS.register(Method(
+    key="kpriors", order=250, title="K-priors", family="baseline",
     paper="Khan & Swaroop 2021, Knowledge-Adaptation Priors (NeurIPS); baseline in UDRU",
     config=KPriorsConfig, needs=Needs(forget_labels=True), unlearn=unlearn, doc=DOC,
 ))

@@ -9,13 +9,14 @@ Defaults: the official commands use SGD lr 0.01 and 10 epochs, gamma tuned per e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite, sgd
+from engine.methods.shared.descent import batches, check_finite, descend, sgd
 
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
     "cifar10": {"epochs": 10, "lr": 0.01},  # gamma: tuned per experiment, no value we could verify
@@ -45,33 +46,30 @@ def gamma_at(epoch: int, cfg: L1SparseConfig) -> float:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: L1SparseConfig, ctx: UnlearnContext) -> nn.Module:
     """SGD on ``L(retain) + gamma_t ||theta||_1`` (the l1 subgradient ``gamma_t sign(theta)`` added to the grads)."""
-    assert data.x_retain is not None and data.sup_retain is not None
+    x_r, sup_r = data.retain()
     opt = sgd(model, cfg.lr)
     gen = ctx.generator()
     params = [p for p in model.parameters() if p.requires_grad]
+
+    def add_l1_subgradient(gamma: float) -> None:
+        with torch.no_grad():
+            for p in params:
+                if p.grad is not None:
+                    p.grad.add_(torch.sign(p), alpha=gamma)
+
     model.train()
     for epoch in range(cfg.epochs):
         gamma = gamma_at(epoch, cfg)
-        for idx in batches(data.x_retain.shape[0], cfg.batch_size, gen, ctx.device):
-            loss = data.loss(model(data.x_retain[idx]), data.sup_retain.take(idx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if gamma > 0:
-                with torch.no_grad():
-                    for p in params:
-                        if p.grad is not None:
-                            p.grad.add_(torch.sign(p), alpha=gamma)
-            opt.step()
+        penalty = partial(add_l1_subgradient, gamma) if gamma > 0 else None
+        loss = descend(opt, batches(x_r.shape[0], cfg.batch_size, gen, ctx.device),
+                       lambda idx: data.loss(model(x_r[idx]), sup_r.take(idx)), before_step=penalty)
         check_finite(loss, "l1_sparse")
         ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs} (gamma {gamma:.2e})")
     return model
 
 
-METHODS.register("l1_sparse", Method(
-    key="l1_sparse", title="ℓ1-sparse unlearning", family="baseline",
-    paper="Jia et al. 2023, Model Sparsity Can Simplify Machine Unlearning (NeurIPS)",
-    config=L1SparseConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn,
-    doc="""**What it does.** Fine-tunes the original on the retain set, like FT, but adds an ℓ1 penalty on all the
+DOC = r"""
+**What it does.** Fine-tunes the original on the retain set, like FT, but adds an ℓ1 penalty on all the
 weights. The penalty pushes the model towards sparsity, which the paper shows narrows the gap between
 approximate unlearning and retraining. Its weight decays linearly, so the last epochs mostly recover accuracy.
 
@@ -106,5 +104,11 @@ schedule is `gamma_t = gamma * (1 - t / (E - E_no_l1))` for epoch t < E - E_no_l
   parameter at each step.
 - The schedule is the official per-epoch one.
 - The loss is the paradigm's loss (CE, CC or GCE); the official code uses CE.
-""",
+"""
+
+METHODS.register(Method(
+    key="l1_sparse", order=370, title="ℓ1-sparse unlearning", family="baseline",
+    paper="Jia et al. 2023, Model Sparsity Can Simplify Machine Unlearning (NeurIPS)",
+    config=L1SparseConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn,
+    doc=DOC,
 ))

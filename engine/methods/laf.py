@@ -27,7 +27,7 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.shared.descent import batches, check_finite, descend_steps, take_step
 
 # hyperparameter.md of the official code, per dataset of the paper and per task (our scenario keys).
 _CNN = {"latent_dim": 8, "epochs": 20, "lr_ue": 5e-5, "lr_ra": 1e-4, "batch_size": 32}
@@ -129,16 +129,16 @@ def train_vae(emb: torch.Tensor, cfg: LafConfig, gen: torch.Generator) -> tuple[
     opt = torch.optim.Adam(vae.parameters(), lr=cfg.vae_lr)
     history: list[float] = []
     vae.train()
+
+    def loss_of(idx: torch.Tensor) -> torch.Tensor:
+        e = emb[idx]
+        noise = torch.randn(e.shape[0], cfg.latent_dim, generator=dev_gen, device=e.device)
+        return vae_loss(*vae(e, noise), e, cfg.kl_weight)
+
     for _ in range(cfg.vae_epochs):
         total = emb.new_zeros(())
         count = 0
-        for idx in batches(emb.shape[0], cfg.batch_size, gen, emb.device):
-            e = emb[idx]
-            noise = torch.randn(e.shape[0], cfg.latent_dim, generator=dev_gen, device=e.device)
-            loss = vae_loss(*vae(e, noise), e, cfg.kl_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        for loss in descend_steps(opt, batches(emb.shape[0], cfg.batch_size, gen, emb.device), loss_of):
             total = total + loss.detach()
             count += 1
         history.append(float(total) / max(count, 1))
@@ -193,17 +193,11 @@ def laf_extractor_unlearning(model: nn.Module, x_forget: torch.Tensor, x_retain:
             e_r, e_f = extractor(xr), extractor(xf)
             noise_r = torch.randn(e_r.shape[0], cfg.latent_dim, generator=dev_gen, device=e_r.device)
             noise_f = torch.randn(e_f.shape[0], cfg.latent_dim, generator=dev_gen, device=e_f.device)
-            loss_ue = ue_loss(e_r, vae_all(e_r, noise_r)[0], e_f, vae_f(e_f, noise_f)[0], cfg.ue_exp)
-            opt_ue.zero_grad(set_to_none=True)
-            loss_ue.backward()
-            opt_ue.step()
-
+            loss_ue = take_step(opt_ue, ue_loss(e_r, vae_all(e_r, noise_r)[0], e_f, vae_f(e_f, noise_f)[0],
+                                                cfg.ue_exp))
             with torch.no_grad():
                 t_r, t_f = teacher(xr), teacher(xf)
-            loss_ra = ra_loss(extractor(xr), t_r, extractor(xf), t_f, cfg.tau)
-            opt_ra.zero_grad(set_to_none=True)
-            loss_ra.backward()
-            opt_ra.step()
+            loss_ra = take_step(opt_ra, ra_loss(extractor(xr), t_r, extractor(xf), t_f, cfg.tau))
         check_finite(loss_ue, "laf (extractor unlearning, Eq. 10)")
         check_finite(loss_ra, "laf (representation alignment, Eq. 11)")
         ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
@@ -212,10 +206,7 @@ def laf_extractor_unlearning(model: nn.Module, x_forget: torch.Tensor, x_retain:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: LafConfig, ctx: UnlearnContext) -> nn.Module:
     """LAF: VAEs on frozen embeddings, then alternating Eq. 10 / Eq. 11 Adam steps on the extractor only."""
-    if data.x_retain is None:
-        raise ValueError("laf needs retain inputs")
-    gen = ctx.generator()
-    return laf_extractor_unlearning(model, data.x_forget, data.x_retain, cfg, ctx, gen)
+    return laf_extractor_unlearning(model, data.x_forget, data.retain_inputs(), cfg, ctx, ctx.generator())
 
 
 DOC = r"""
@@ -276,9 +267,9 @@ digits defaults it reaches ~0 in 20 epochs, retain accuracy ~1.0, test accuracy 
 - *Randomness*: VAE initialisation, batch order and reparameterisation noise come from the run's seed.
 """
 
-METHODS.register("laf", Method(
+METHODS.register(Method(
     defaults_chosen=CHOSEN_ON_TEST,
-    key="laf", title="LAF (Label-Agnostic Forgetting)", family="seed",
+    key="laf", order=110, title="LAF (Label-Agnostic Forgetting)", family="seed",
     paper="Shen et al., Label-Agnostic Forgetting: A Supervision-Free Unlearning in Deep Models, ICLR 2024 (seed 001)",
-    config=LafConfig, needs=Needs(retain_data=True), unlearn=unlearn, doc=DOC.strip(),
+    config=LafConfig, needs=Needs(retain_data=True), unlearn=unlearn, doc=DOC,
 ))

@@ -12,17 +12,18 @@ Needs: forget and retain inputs, and the labels of a retain sample of the forget
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from engine.config import param
-from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UndeclaredNeed, UnlearnContext, UnlearnData
 from engine.methods.laf import DOC as LAF_DOC
 from engine.methods.laf import PAPER_DEFAULTS as LAF_PAPER_DEFAULTS
 from engine.methods.laf import LafConfig, laf_extractor_unlearning
+from engine.methods.shared.descent import batches, descend_epochs
 from engine.paradigms.base import cross_entropy
 
 PAPER_DEFAULTS = LAF_PAPER_DEFAULTS
@@ -42,33 +43,30 @@ class LafRConfig(LafConfig):
 
 def repair_head(model: nn.Module, data: UnlearnData, cfg: LafRConfig, gen: torch.Generator) -> nn.Module:
     """Algorithm 1 line 8 as the official code: Adam on ``model.head`` only, CE on the labelled retain sample."""
-    if data.x_retain is None or data.sup_retain is None or data.retain_sample_idx is None:
-        raise ValueError("laf_r needs a labelled retain sample")
+    x_r, sup_r = data.retain()  # labelled only on the sample (Needs.labelled_retain_sample)
     sample = data.retain_sample_idx
-    sup = data.sup_retain.take(sample)
+    if sample is None:
+        raise UndeclaredNeed("laf_r's view holds no labelled retain sample: it needs "
+                             "Needs(labelled_retain_sample=True)")
+    sup = sup_r.take(sample)
     model.eval()
     with torch.no_grad():  # the extractor is fixed during the repair: embed the sample once
-        z = model.features(data.x_retain[sample])
+        z = model.features(x_r[sample])
     opt = torch.optim.Adam(model.head.parameters(), lr=cfg.repair_lr)
     n_f, n_s = data.x_forget.shape[0], z.shape[0]
-    loss = z.new_zeros(())
-    for _ in range(cfg.repair_epochs):
+
+    def epoch_batches(_: int) -> Iterator[torch.Tensor]:
         f_batches = batches(n_f, cfg.batch_size, gen, z.device)  # only counts the steps, as official
-        for _, idx in zip(f_batches, batches(n_s, cfg.batch_size, gen, z.device), strict=False):
-            loss = cross_entropy(model.head(z[idx]), sup.take(idx))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        check_finite(loss, "laf_r (head repair)")
+        return (idx for _, idx in zip(f_batches, batches(n_s, cfg.batch_size, gen, z.device), strict=False))
+
+    descend_epochs(opt, cfg.repair_epochs, epoch_batches, lambda idx: cross_entropy(model.head(z[idx]), sup.take(idx)),
+                   name="laf_r (head repair)")
     return model
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: LafRConfig, ctx: UnlearnContext) -> nn.Module:
     """LAF on the extractor (Eq. 10, 11), then one supervised epoch on the head with the labelled sample."""
-    if data.x_retain is None:
-        raise ValueError("laf_r needs retain inputs")
-    gen = ctx.generator()
-    model = laf_extractor_unlearning(model, data.x_forget, data.x_retain, cfg, ctx, gen)
+    model = laf_extractor_unlearning(model, data.x_forget, data.retain_inputs(), cfg, ctx, ctx.generator())
     return repair_head(model, data, cfg, ctx.generator(stream=1))
 
 
@@ -108,10 +106,10 @@ the labelled sample carries hard labels only, which partial-label supervision do
 
 """ + LAF_DOC.strip()
 
-METHODS.register("laf_r", Method(
+METHODS.register(Method(
     defaults_chosen=CHOSEN_ON_TEST,
-    key="laf_r", title="LAF+R (LAF with supervised repair)", family="seed",
+    key="laf_r", order=120, title="LAF+R (LAF with supervised repair)", family="seed",
     paper="Shen et al., Label-Agnostic Forgetting: A Supervision-Free Unlearning in Deep Models, ICLR 2024 (seed 001)",
     config=LafRConfig, needs=Needs(retain_data=True, labelled_retain_sample=True), unlearn=unlearn,
-    doc=DOC.strip(), paradigms=("supervised", "noisy_label", "label_free"),
+    doc=DOC, paradigms=("supervised", "noisy_label", "label_free"),
 ))

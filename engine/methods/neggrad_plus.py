@@ -9,13 +9,15 @@ alpha 0.99 and 5 epochs. Needs: forget + retain labels.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite, cycle_batches, sgd
+from engine.methods.shared.descent import batches, cycle_batches, descend_epochs, sgd
 
 
 @dataclass(frozen=True)
@@ -33,30 +35,34 @@ class NegGradPlusConfig:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: NegGradPlusConfig, ctx: UnlearnContext) -> nn.Module:
     """SGD on ``alpha * L_r - (1 - alpha) * L_f`` over paired retain/forget batches."""
-    assert data.x_retain is not None and data.sup_retain is not None and data.sup_forget is not None
+    x_r, sup_r = data.retain()
+    sup_f = data.forget_supervision()
     opt = sgd(model, cfg.lr)
     gen = ctx.generator()
-    n_r, n_f = data.x_retain.shape[0], data.x_forget.shape[0]
+    n_r, n_f = x_r.shape[0], data.x_forget.shape[0]
     per_epoch = math.ceil(n_r / cfg.batch_size)
+
+    def epoch_batches(_: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        f_batches = cycle_batches(n_f, cfg.batch_size, per_epoch, gen, ctx.device)  # drawn before the retain shuffle
+        return zip(batches(n_r, cfg.batch_size, gen, ctx.device), f_batches, strict=False)
+
+    def loss_of(pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        idx_r, idx_f = pair
+        loss_r = data.loss(model(x_r[idx_r]), sup_r.take(idx_r))
+        loss_f = data.loss(model(data.x_forget[idx_f]), sup_f.take(idx_f))
+        return cfg.alpha * loss_r - (1.0 - cfg.alpha) * loss_f
+
     model.train()
-    for epoch in range(cfg.epochs):
-        f_batches = cycle_batches(n_f, cfg.batch_size, per_epoch, gen, ctx.device)
-        for idx_r, idx_f in zip(batches(n_r, cfg.batch_size, gen, ctx.device), f_batches, strict=False):
-            loss_r = data.loss(model(data.x_retain[idx_r]), data.sup_retain.take(idx_r))
-            loss_f = data.loss(model(data.x_forget[idx_f]), data.sup_forget.take(idx_f))
-            loss = cfg.alpha * loss_r - (1.0 - cfg.alpha) * loss_f
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        check_finite(loss, "neggrad_plus")
-        ctx.progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs}")
+    descend_epochs(opt, cfg.epochs, epoch_batches, loss_of, name="neggrad_plus", progress=ctx.progress)
     return model
 
 
-METHODS.register("neggrad_plus", Method(
-    key="neggrad_plus", title="NegGrad+", family="gradient", paper="Kurmanji et al. 2023 (SCRUB), baseline in PPU",
+DOC = ("Fine-tunes on the retain set while ascending on the forget set, weighted by alpha. Stronger "
+       "forgetting than fine-tuning, more stable than plain gradient ascent.")
+
+METHODS.register(Method(
+    key="neggrad_plus", order=220, title="NegGrad+", family="gradient",
+    paper="Kurmanji et al. 2023 (SCRUB), baseline in PPU",
     config=NegGradPlusConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True),
-    unlearn=unlearn,
-    doc="Fine-tunes on the retain set while ascending on the forget set, weighted by alpha. Stronger "
-        "forgetting than fine-tuning, more stable than plain gradient ascent.",
+    unlearn=unlearn, doc=DOC,
 ))

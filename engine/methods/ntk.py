@@ -23,8 +23,7 @@ from torch.func import functional_call, jacrev, vmap
 from engine.config import param
 from engine.errors import NotApplicable
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.fisher import FisherConfig
-from engine.methods.fisher import unlearn as fisher_unlearn
+from engine.methods.shared.fisher_noise import fisher_noise
 from engine.models import build_model
 from engine.paradigms.base import Supervision
 
@@ -217,14 +216,14 @@ def _flat(model: nn.Module) -> torch.Tensor:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: NTKConfig, ctx: UnlearnContext) -> nn.Module:
     """``theta <- theta + s (w_lin(D_r) - w_lin(D))``, then (optionally) Fisher noise; model in eval mode."""
-    assert data.x_retain is not None  # guaranteed by Needs
-    sf, sr = data.sup_forget, data.sup_retain
-    if sf is None or sr is None or sf.kind != "labels" or not bool(sf.labelled.all()):
+    x_retain, sr = data.retain()
+    sf = data.forget_supervision()
+    if sf.kind != "labels" or not bool(sf.labelled.all()):
         raise NotApplicable("NTK forgetting needs one observed hard label per forget sample (the residual is "
                             "softmax - onehot(y))")
     k = data.num_classes
     n_params = sum(p.numel() for _, p in _trainable(model))
-    pick = retain_subset(sr, cfg.retain_per_class, ctx.generator(2)).to(data.x_retain.device)
+    pick = retain_subset(sr, cfg.retain_per_class, ctx.generator(2)).to(x_retain.device)
     n_r, n_f = int(pick.numel()), int(data.x_forget.shape[0])
     if n_r == 0:
         raise NotApplicable("NTK forgetting needs labelled retain samples")
@@ -235,16 +234,15 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: NTKConfig, ctx: UnlearnCon
             f"{k} classes x {n_params:,} parameters x 4 bytes = {need / 1024**3:.2f} GiB, above the "
             f"{MAX_JACOBIAN_BYTES / 1024**3:.1f} GiB limit; lower retain_per_class, forget fewer samples or use a "
             "smaller model")
-    init = None
-    if cfg.scale is None or cfg.linearize_at == "init":
-        init = initial_weights(model, ctx, k)
+    init = initial_weights(model, ctx, k) if cfg.scale is None or cfg.linearize_at == "init" else None
     lam = ctx.train_cfg.weight_decay if cfg.weight_decay is None else cfg.weight_decay
-    x = torch.cat([data.x_retain[pick], data.x_forget])
+    x = torch.cat([x_retain[pick], data.x_forget])
     y = torch.cat([sr.labels.to(pick.device)[pick], sf.labels.to(pick.device)])
     steps = 5 if cfg.fisher_noise else 3
 
     at = model if cfg.linearize_at == "trained" else init
-    assert at is not None
+    if at is None:  # unreachable: the initial weights are rebuilt whenever linearize_at is "init"
+        raise RuntimeError("ntk: linearize_at='init' needs the initial weights")
     was_training = model.training
     model.eval()
     at.eval()
@@ -258,9 +256,10 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: NTKConfig, ctx: UnlearnCon
         ctx.progress(2, steps, "kernel solves")
         if cfg.scale is not None:
             s = cfg.scale
-        else:
-            assert init is not None
+        elif init is not None:  # always: the initial weights are rebuilt whenever scale is None
             s = trapezium_scale(delta, w_retain, _flat(model).double() - _flat(init).double())
+        else:
+            raise RuntimeError("ntk: the trapezium scale needs the initial weights")
         with torch.no_grad():
             start = 0
             for _, p in _trainable(model):
@@ -273,8 +272,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: NTKConfig, ctx: UnlearnCon
         def progress(done: int, total: int, msg: str) -> None:
             ctx.progress(3 + done, 3 + total, f"Fisher noise: {msg}")
 
-        model = fisher_unlearn(model, data, FisherConfig(alpha=cfg.fisher_alpha),
-                               dataclasses.replace(ctx, progress=progress))
+        model = fisher_noise(model, data, dataclasses.replace(ctx, progress=progress), alpha=cfg.fisher_alpha)
     return model
 
 
@@ -376,10 +374,10 @@ the kernel. With the `cnn` a run took 24 s of CPU time: Jacobian 1.5 s, kernel a
 """
 
 
-METHODS.register("ntk", Method(
-    key="ntk", title="NTK forgetting", family="baseline",
+METHODS.register(Method(
+    key="ntk", order=340, title="NTK forgetting", family="baseline",
     paper="Golatkar, Achille & Soatto 2020, 'Forgetting Outside the Box: Scrubbing Deep Networks of Information "
           "Accessible from Input-Output Observations' (ECCV); official code AdityaGolatkar/SelectiveForgetting",
     config=NTKConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True), unlearn=unlearn,
-    doc=DOC.strip(), paradigms=PARADIGMS,
+    doc=DOC, paradigms=PARADIGMS,
 ))

@@ -22,10 +22,12 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: OriginalConfig, ctx: Unlea
     return model
 
 
-METHODS.register("original", Method(
+DOC = ("The model trained on the whole training set. It shows what forgetting has to undo: a method "
+       "close to *original* on the forget set has not forgotten.")
+
+METHODS.register(Method(
     defaults_chosen=NO_HYPERPARAMETERS,
-    key="original", title="Original (no unlearning)", family="reference", paper="all seed papers",
-    config=OriginalConfig, needs=Needs(), unlearn=unlearn,
-    doc="The model trained on the whole training set. It shows what forgetting has to undo: a method "
-        "close to *original* on the forget set has not forgotten.",
+    key="original", order=0, title="Original (no unlearning)", family="reference", paper="all seed papers",
+    config=OriginalConfig, needs=Needs(), unlearn=unlearn, reference="original",
+    doc=DOC,
 ))

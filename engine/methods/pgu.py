@@ -31,7 +31,7 @@ from torch import nn
 from engine.config import param
 from engine.errors import NotApplicable, RunFailed, SpecError
 from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.shared.descent import batches, check_finite
 from engine.rng import seed_dropout
 from engine.training.recording import layer_covariance_of, projectable_layers
 
@@ -204,8 +204,7 @@ def forgotten_classes(data: UnlearnData) -> tuple[int, ...]:
     """The classes a class-removal request forgets: those in every forget sample's label / candidate set."""
     if data.scenario != "class":
         raise NotApplicable("removing last-layer rows / the retain_drop rule need the class-removal scenario")
-    assert data.sup_forget is not None
-    common = data.sup_forget.candidates.all(0)
+    common = data.forget_supervision().candidates.all(0)
     return tuple(int(c) for c in torch.nonzero(common).flatten().tolist())
 
 
@@ -249,7 +248,8 @@ class _Projected:
 
     def _trust_weight(self) -> torch.Tensor:
         """TRGP's effective weight ``W + W M (Q - I) M^T`` (``M`` = the core basis of the last layer)."""
-        assert self.trust is not None and self.scale is not None
+        if self.trust is None or self.scale is None:
+            raise RuntimeError("pgu: TRGP's effective weight asked for without a trust-region layer")
         i = self.names.index(self.trust)
         w, m = self.weights[i], self.bases[i]
         w2 = w.reshape(w.shape[0], -1)
@@ -314,8 +314,7 @@ def _validation_split(data: UnlearnData, ctx: UnlearnContext) -> tuple[torch.Ten
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnContext) -> nn.Module:
     """Projected SGD on Eq. 1 over the forget set, off the Core Gradient Space of the retain covariances."""
-    if data.sup_forget is None:
-        raise RunFailed("pgu needs the forget set's labels")
+    sup_f = data.forget_supervision()
     dev = ctx.device
     layers = [n for n, _ in projectable_layers(model)]
     overrides = parse_gamma_layers(cfg.gamma_layers)
@@ -344,7 +343,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
     ctx.carry[_CARRY_COV.format(ctx.request)] = retain_cov
 
     # the forget set the stopping rule measures is cumulative over requests (official unlearn.py)
-    cand_f = data.sup_forget.candidates
+    cand_f = sup_f.candidates
     x_all, cand_all = data.x_forget, cand_f
     before = ctx.carry.get(_CARRY_FORGET.format(ctx.request - 1)) if ctx.request > 0 else None
     if before is not None:
@@ -412,7 +411,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PGUConfig, ctx: UnlearnCon
     return model
 
 
-_DOC = r"""
+DOC = r"""
 **What it does.** PGU unlearns with the forget set alone. Training-time statistics give, for every Conv/Linear
 layer, the span of the inputs that layer saw; removing the forget set's share leaves the retain set's span, whose
 dominant directions (the Core Gradient Space, CGS) carry what must be kept. PGU then minimises an unlearning loss
@@ -511,11 +510,11 @@ Never the retain data, never the test split.
   a prediction inside the candidate set as a hit.
 """
 
-METHODS.register("pgu", Method(
+METHODS.register(Method(
     defaults_chosen=CHOSEN_ON_TEST,
-    key="pgu", title="PGU (projected-gradient unlearning)", family="seed",
+    key="pgu", order=150, title="PGU (projected-gradient unlearning)", family="seed",
     paper="Hoang et al., Learn to Unlearn for Deep Neural Networks: Minimizing Unlearning Interference with "
           "Gradient Projection, WACV 2024 (seed 003); code hnanhtuan/projected_gradient_unlearning",
     config=PGUConfig, needs=Needs(forget_labels=True, train_time_state=("layer_covariance",), val_labels=True),
-    unlearn=unlearn, doc=_DOC.strip(),
+    unlearn=unlearn, doc=DOC,
 ))

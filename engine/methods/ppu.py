@@ -32,7 +32,7 @@ from torch import nn
 from engine.config import param
 from engine.errors import NotApplicable
 from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.shared.descent import batches, check_finite, descend
 
 PSEUDO = ("uniform", "random")
 TARGETS = ("auto", "pseudo", "original")
@@ -239,9 +239,7 @@ def _set_mode(model: nn.Module, layers: str) -> None:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: PpuConfig, ctx: UnlearnContext) -> nn.Module:
     """Pseudo-probabilities -> refinement (Eq. 1-7) -> KL fit of the weights (Sec. 4.3), per ``cfg.mode``."""
-    if data.x_retain is None:
-        raise NotApplicable("PPU needs the retain inputs")
-    x_f, x_r = data.x_forget, data.x_retain
+    x_f, x_r = data.x_forget, data.retain_inputs()
     n_f, n_r = x_f.shape[0], x_r.shape[0]
 
     # Stage 1: outputs of the model we start from, forget rows replaced by pseudo-probabilities
@@ -259,13 +257,12 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PpuConfig, ctx: UnlearnCon
     pred_f = logits_f.argmax(1)
     held_out = None
     if cfg.mode == "privacy":
-        if data.x_val is None:
-            raise NotApplicable("PPU privacy mode needs held-out (validation) inputs")
-        pred_t = _logits(model, data.x_val).argmax(1)
+        x_val = data.val_inputs()
+        pred_t = _logits(model, x_val).argmax(1)
         forget_classes = torch.unique(pred_f)
         in_classes = torch.isin(pred_t, forget_classes)
         keep = in_classes if bool(in_classes.any()) else torch.ones_like(in_classes)
-        held_out = (data.x_val[keep], pred_t[keep])
+        held_out = (x_val[keep], pred_t[keep])
 
     # Stage 3: fit the weights to the refined probabilities (sum_f KL + lambda sum_r KL, Eq. 1)
     x_all = torch.cat([x_r, x_f])
@@ -275,15 +272,14 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PpuConfig, ctx: UnlearnCon
     gen = ctx.generator(2)
     forget_errors: list[float] = []
     checkpoints: list[dict[str, torch.Tensor]] = []
-    loss = torch.zeros(())
+
+    def loss_of(idx: torch.Tensor) -> torch.Tensor:
+        per_sample = kl_to_targets(model(x_all[idx]), targets[idx])
+        return (sample_w[idx] * per_sample).sum() / idx.numel()
+
     for epoch in range(cfg.epochs):
         _set_mode(model, cfg.train_layers)
-        for idx in batches(n_r + n_f, cfg.batch_size, gen, ctx.device):
-            per_sample = kl_to_targets(model(x_all[idx]), targets[idx])
-            loss = (sample_w[idx] * per_sample).sum() / idx.numel()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        loss = descend(opt, batches(n_r + n_f, cfg.batch_size, gen, ctx.device), loss_of)
         check_finite(loss, "ppu")
         if held_out is not None:
             model.eval()
@@ -384,11 +380,11 @@ always, since needs are static). No labels, no training-time state.
 - *Incremental requests*: each request starts from the current model (its outputs are the new $A$).
 """
 
-METHODS.register("ppu", Method(
+METHODS.register(Method(
     defaults_chosen=CHOSEN_ON_TEST,
-    key="ppu", title="PPU (Pseudo-Probability Unlearning)", family="seed",
+    key="ppu", order=160, title="PPU (Pseudo-Probability Unlearning)", family="seed",
     paper="Zhao et al., Pseudo-Probability Unlearning: Towards Efficient and Privacy-Preserving Machine "
           "Unlearning (seed 004)",
-    config=PpuConfig, needs=Needs(retain_data=True, val_data=True), unlearn=unlearn, doc=DOC.strip(),
+    config=PpuConfig, needs=Needs(retain_data=True, val_data=True), unlearn=unlearn, doc=DOC,
 ))
 

@@ -37,10 +37,11 @@ class PpuAfterConfig(ppu.PpuConfig, _Base):
     """The base method, then every PPU hyper-parameter."""
 
 
-def _base_view(data: UnlearnData, needs: Needs) -> UnlearnData:
+def _base_view(data: UnlearnData, needs: Needs, method: str) -> UnlearnData:
     """``data`` restricted to what the base declared (as the runner would have built it for the base alone)."""
     return replace(
         data,
+        method=method,
         sup_forget=data.sup_forget if needs.forget_labels else None,
         x_retain=data.x_retain if (needs.retain_data or needs.retain_labels) else None,
         sup_retain=data.sup_retain if needs.retain_labels else None,
@@ -68,7 +69,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PpuAfterConfig, ctx: Unlea
     if base.paradigms is not None and data.paradigm not in base.paradigms:
         raise NotApplicable(f"base {base.title} is defined for the {', '.join(base.paradigms)} paradigm(s) only")
     base_cfg = build_config(base.config, {}, f"methods.{cfg.base}")
-    model = base.unlearn(model, _base_view(data, needs), base_cfg, ctx)
+    model = base.unlearn(model, _base_view(data, needs, base.key), base_cfg, ctx)
     return ppu.unlearn(model, data, cfg, ctx)
 
 
@@ -96,9 +97,9 @@ training-time state) or does not support the paradigm makes the run *not applica
 differences are listed on its own entry.
 """
 
-METHODS.register("ppu_after", Method(
+METHODS.register(Method(
     defaults_chosen=CHOSEN_ON_TEST,
-    key="ppu_after", title="Method + PPU (plug-in)", family="seed",
+    key="ppu_after", order=170, title="Method + PPU (plug-in)", family="seed",
     paper="Zhao et al., Pseudo-Probability Unlearning (seed 004), Sec. 5.7 and Appendix A.1",
-    config=PpuAfterConfig, needs=NEEDS, unlearn=unlearn, doc=DOC.strip(),
+    config=PpuAfterConfig, needs=NEEDS, unlearn=unlearn, doc=DOC,
 ))

@@ -22,17 +22,20 @@ class RetrainConfig:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: RetrainConfig, ctx: UnlearnContext) -> nn.Module:
     """Fresh initialisation (seeded) trained on the retain set with the paradigm's loss."""
-    assert data.x_retain is not None and data.sup_retain is not None  # guaranteed by Needs
+    x_r, sup_r = data.retain()
     fresh = build_model(ctx.model_key, ctx.input_shape, data.num_classes, seed=ctx.seed).to(ctx.device)
-    fit(fresh, data.x_retain, data.sup_retain, data.loss, ctx.train_cfg, ctx.seed, ctx.progress)
+    fit(fresh, x_r, sup_r, data.loss, ctx.train_cfg, ctx.seed, ctx.progress)
     return fresh
 
 
-METHODS.register("retrain", Method(
+DOC = ("Exact unlearning: a fresh model trained on the retain set only, with the same training "
+       "configuration and seed as the original. Every other method is measured against it; for forgetting "
+       "metrics *closer to retrain* is better (not 'higher').")
+
+METHODS.register(Method(
     defaults_chosen=NO_HYPERPARAMETERS,
-    key="retrain", title="Retrain from scratch", family="reference", paper="all seed papers (exact unlearning)",
-    config=RetrainConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn,
-    doc="Exact unlearning: a fresh model trained on the retain set only, with the same training "
-        "configuration and seed as the original. Every other method is measured against it; for forgetting "
-        "metrics *closer to retrain* is better (not 'higher').",
+    key="retrain", order=10, title="Retrain from scratch", family="reference",
+    paper="all seed papers (exact unlearning)",
+    config=RetrainConfig, needs=Needs(retain_data=True, retain_labels=True), unlearn=unlearn, reference="retrain",
+    doc=DOC,
 ))

@@ -15,8 +15,8 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import sgd
-from engine.methods.random_label import relabel_descent
+from engine.methods.shared.descent import sgd
+from engine.methods.shared.relabel import relabel_descent
 
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
     "cifar10": {"mask_ratio": 0.5, "epochs": 10, "lr": 0.1},
@@ -40,7 +40,7 @@ class SalUnConfig:
 
 def saliency_mask(model: nn.Module, data: UnlearnData, ratio: float, batch_size: int) -> list[torch.Tensor]:
     """``m = 1[|grad_theta L_f(theta_o)| >= top-ratio threshold]`` over all weights together (Fan et al. Sec. 4)."""
-    assert data.sup_forget is not None
+    sup_f = data.forget_supervision()
     params = [p for p in model.parameters() if p.requires_grad]
     acc = [torch.zeros_like(p) for p in params]
     was_training = model.training
@@ -48,7 +48,7 @@ def saliency_mask(model: nn.Module, data: UnlearnData, ratio: float, batch_size:
     n = data.x_forget.shape[0]
     for i in range(0, n, batch_size):
         idx = torch.arange(i, min(i + batch_size, n), device=data.x_forget.device)
-        loss = -data.loss(model(data.x_forget[idx]), data.sup_forget.take(idx))
+        loss = -data.loss(model(data.x_forget[idx]), sup_f.take(idx))
         for a, g in zip(acc, torch.autograd.grad(loss, params, allow_unused=True), strict=True):
             if g is not None:
                 a.add_(g.detach())
@@ -67,7 +67,6 @@ def saliency_mask(model: nn.Module, data: UnlearnData, ratio: float, batch_size:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: SalUnConfig, ctx: UnlearnContext) -> nn.Module:
     """Saliency mask from the forget loss, then random labelling that changes only the masked weights."""
-    assert data.x_retain is not None and data.sup_retain is not None and data.sup_forget is not None
     params = [p for p in model.parameters() if p.requires_grad]
     mask = saliency_mask(model, data, cfg.mask_ratio, cfg.batch_size)
     theta0 = [p.detach().clone() for p in params]
@@ -91,11 +90,8 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: SalUnConfig, ctx: UnlearnC
                            before_step=mask_gradients, after_step=restore_unmasked)
 
 
-METHODS.register("salun", Method(
-    key="salun", title="SalUn (saliency unlearning)", family="baseline",
-    paper="Fan et al. 2024, SalUn (ICLR 2024)",
-    config=SalUnConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True), unlearn=unlearn,
-    doc="""**What it does.** SalUn first finds the weights that are most *salient* for the forget set: those with
+DOC = r"""
+**What it does.** SalUn first finds the weights that are most *salient* for the forget set: those with
 the largest gradient magnitude of the forget loss at the original model. It then runs random-label
 unlearning (RL) that may change only those weights; every other weight stays exactly at its original value.
 
@@ -132,5 +128,11 @@ are from memory of the arXiv version).
 - The forget and retain samples share shuffled batches. The official CIFAR-10 loop passes over the forget
   loader first, then the retain loader.
 - The saliency loss is the paradigm's loss on the forget supervision. The official code uses CE.
-""",
+"""
+
+METHODS.register(Method(
+    key="salun", order=380, title="SalUn (saliency unlearning)", family="baseline",
+    paper="Fan et al. 2024, SalUn (ICLR 2024)",
+    config=SalUnConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True), unlearn=unlearn,
+    doc=DOC,
 ))

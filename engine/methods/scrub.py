@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.config import param
 from engine.errors import SpecError
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import batches, check_finite
+from engine.methods.shared.descent import batches, check_finite, descend
+from engine.methods.shared.distill import kl_t
 from engine.paradigms.base import Supervision
 
 # PAPER_DEFAULTS[dataset] -> {config field: value}: the official "large scale" setting (CIFAR-10 / CIFAR-100,
@@ -89,15 +89,6 @@ class ScrubConfig:
 
     def __post_init__(self) -> None:
         parse_epochs(self.lr_decay_epochs)
-
-
-def kl_t(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``T^2 * mean_i KL(softmax(t_i/T) || softmax(s_i/T))`` (official ``DistillKL``: sum over classes and batch,
-    divided by the batch size)."""
-    log_p_s = F.log_softmax(student_logits / temperature, dim=1)
-    p_t = F.softmax(teacher_logits / temperature, dim=1)
-    kl = F.kl_div(log_p_s, p_t, reduction="sum")
-    return kl * temperature ** 2 / student_logits.shape[0]
 
 
 def max_step_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -175,50 +166,47 @@ def _optimizer(model: nn.Module, cfg: ScrubConfig) -> torch.optim.Optimizer:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: ScrubConfig, ctx: UnlearnContext) -> nn.Module:
     """Alternate max epochs on the forget set and min epochs on the retain set (Algorithm 1), optional rewind."""
-    assert data.x_retain is not None and data.sup_retain is not None
+    x_retain, sup_retain = data.retain()
     teacher = copy.deepcopy(model).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
     opt = _optimizer(model, cfg)
     decay = parse_epochs(cfg.lr_decay_epochs)
     gen = ctx.generator()
-    n_f, n_r = data.x_forget.shape[0], data.x_retain.shape[0]
+    n_f, n_r = data.x_forget.shape[0], x_retain.shape[0]
     checkpoints: list[dict[str, torch.Tensor]] = []
     errors: list[float] = []
-    loss = torch.zeros(())
+
+    def max_loss(idx: torch.Tensor) -> torch.Tensor:
+        x = data.x_forget[idx]
+        with torch.no_grad():
+            t_logits = teacher(x)
+        return max_step_loss(model(x), t_logits, cfg.temperature)
+
+    def min_loss(idx: torch.Tensor) -> torch.Tensor:
+        x = x_retain[idx]
+        with torch.no_grad():
+            t_logits = teacher(x)
+        s_logits = model(x)
+        task = data.loss(s_logits, sup_retain.take(idx))
+        return min_step_loss(s_logits, t_logits, task, cfg.alpha, cfg.gamma, cfg.temperature)
+
     for epoch in range(1, cfg.epochs + 1):
         for group in opt.param_groups:
             group["lr"] = lr_at(epoch, cfg.lr, decay)
         model.train()
         if epoch <= cfg.msteps:
-            for idx in batches(n_f, cfg.forget_batch_size, gen, ctx.device):
-                x = data.x_forget[idx]
-                with torch.no_grad():
-                    t_logits = teacher(x)
-                loss = max_step_loss(model(x), t_logits, cfg.temperature)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-        for idx in batches(n_r, cfg.batch_size, gen, ctx.device):
-            x = data.x_retain[idx]
-            with torch.no_grad():
-                t_logits = teacher(x)
-            s_logits = model(x)
-            task = data.loss(s_logits, data.sup_retain.take(idx))
-            loss = min_step_loss(s_logits, t_logits, task, cfg.alpha, cfg.gamma, cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            descend(opt, batches(n_f, cfg.forget_batch_size, gen, ctx.device), max_loss)
+        loss = descend(opt, batches(n_r, cfg.batch_size, gen, ctx.device), min_loss)
         check_finite(loss, "scrub")
         if cfg.rewind:
-            assert data.sup_forget is not None
             checkpoints.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-            errors.append(forget_error(model, data.x_forget, data.sup_forget))
+            errors.append(forget_error(model, data.x_forget, data.forget_supervision()))
         ctx.progress(epoch, cfg.epochs, f"epoch {epoch}/{cfg.epochs}")
     if cfg.rewind and checkpoints:
-        assert data.x_val is not None and data.sup_val is not None and data.sup_forget is not None
-        weights = forget_class_weights(data.sup_forget, data.num_classes)
-        ref = reference_error(model, data.x_val, data.sup_val.labels, weights)
+        x_val, sup_val = data.val()
+        weights = forget_class_weights(data.forget_supervision(), data.num_classes)
+        ref = reference_error(model, x_val, sup_val.labels, weights)
         model.load_state_dict(checkpoints[select_rewind(errors, ref)])
     model.eval()
     return model
@@ -275,13 +263,13 @@ Not applicable under `label_free`.
 - Checkpoints are kept in memory (state-dict copies), not written to disk.
 """
 
-METHODS.register("scrub", Method(
-    key="scrub", title="SCRUB (+R)", family="baseline",
+METHODS.register(Method(
+    key="scrub", order=310, title="SCRUB (+R)", family="baseline",
     paper="Kurmanji, Triantafillou, Hayes, Triantafillou, Towards Unbounded Machine Unlearning (NeurIPS 2023)",
     config=ScrubConfig,
     needs=Needs(forget_labels=True, retain_data=True, retain_labels=True, val_labels=True),
-    unlearn=unlearn, doc=DOC.strip(),
+    unlearn=unlearn, doc=DOC,
 ))
 
-__all__ = ["MIA_SETTING", "PAPER_DEFAULTS", "SMALL_SCALE", "ScrubConfig", "forget_error", "kl_t", "lr_at",
-           "max_step_loss", "min_step_loss", "select_rewind"]
+__all__ = ["MIA_SETTING", "PAPER_DEFAULTS", "SMALL_SCALE", "ScrubConfig", "forget_error", "lr_at", "max_step_loss",
+           "min_step_loss", "select_rewind"]

@@ -82,8 +82,9 @@ def _member(template: nn.Module, weights: dict[str, torch.Tensor]) -> nn.Module:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: SisaConfig, ctx: UnlearnContext) -> nn.Module:
     """Retrain every shard holding a forget sample from the checkpoint before its first such slice; ensemble."""
-    if data.forget_train_idx is None or data.x_retain is None or data.sup_retain is None:
-        raise RunFailed("sisa: needs the forget set's training indices and the retain inputs and labels")
+    x_retain, sup_retain = data.retain()
+    if data.forget_train_idx is None:
+        raise RunFailed("sisa: needs the forget set's training indices (its recorder sisa_shards is indexed)")
     book = _Book.parse(data.train_state["sisa_shards"], cfg)
     n = book.shard.numel()
     prev = ctx.carry.get(_CARRY) if ctx.request > 0 else None
@@ -95,14 +96,14 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: SisaConfig, ctx: UnlearnCo
     forget = forget[~removed[forget]]  # already forgotten by an earlier request: nothing to retrain for it
     removed[forget] = True
     keep = ~removed
-    if int(keep.sum()) != data.x_retain.shape[0]:
+    if int(keep.sum()) != x_retain.shape[0]:
         raise RunFailed("sisa: the retain set does not match the training set minus the forgotten samples")
     row = torch.cumsum(keep.to(torch.int64), 0) - 1  # training index -> row of x_retain (ascending index order)
-    device = data.x_retain.device
+    device = x_retain.device
 
     def slice_data(idx: torch.Tensor) -> tuple[torch.Tensor, Supervision]:
         rows = row[idx].to(device)
-        return data.x_retain[rows], data.sup_retain.take(rows)  # type: ignore[union-attr]
+        return x_retain[rows], sup_retain.take(rows)
 
     template = model.members[0] if isinstance(model, EnsembleModel) else model
     hit_shards, hit_slices = book.shard[forget], book.slc[forget]
@@ -182,10 +183,10 @@ set), the forget set's training indices, and retain inputs + labels to retrain (
 - The paper's distribution-aware sharding (PLS-GAP for a known request distribution) is not implemented.
 """
 
-METHODS.register("sisa", Method(
-    key="sisa", title="SISA", family="baseline",
+METHODS.register(Method(
+    key="sisa", order=280, title="SISA", family="baseline",
     paper="Bourtoule et al. 2021, Machine Unlearning (IEEE S&P); baseline in LAF",
     config=SisaConfig,
     needs=Needs(retain_data=True, retain_labels=True, train_time_state=("sisa_shards",)),
-    unlearn=unlearn, doc=DOC,
+    unlearn=unlearn, doc=DOC, own_original=("sisa_original", "Original (SISA ensemble)"),
 ))

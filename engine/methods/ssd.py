@@ -73,12 +73,13 @@ def _apply(params: list[torch.Tensor], factors: list[torch.Tensor]) -> None:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: SSDConfig, ctx: UnlearnContext) -> nn.Module:
     """Compute forget and full-data importances, then dampen the selected parameters in place."""
-    assert data.x_retain is not None and data.sup_retain is not None and data.sup_forget is not None
+    x_r, sup_r = data.retain()
+    sup_f = data.forget_supervision()
     was_training = model.training
     model.eval()  # as the official code: importances in eval mode
-    x_full = torch.cat([data.x_forget, data.x_retain])
-    sup_full = _cat(data.sup_forget, data.sup_retain)
-    imp_f = importances(model, data.x_forget, data.sup_forget, data.loss, cfg.batch_size)
+    x_full = torch.cat([data.x_forget, x_r])
+    sup_full = _cat(sup_f, sup_r)
+    imp_f = importances(model, data.x_forget, sup_f, data.loss, cfg.batch_size)
     ctx.progress(1, 2, "forget importances")
     imp_d = importances(model, x_full, sup_full, data.loss, cfg.batch_size)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -93,11 +94,8 @@ def _cat(a: Supervision, b: Supervision) -> Supervision:
                        torch.cat([a.labelled, b.labelled]))
 
 
-METHODS.register("ssd", Method(
-    key="ssd", title="Selective Synaptic Dampening (SSD)", family="baseline",
-    paper="Foster, Schoepf & Brintrup, AAAI 2024 (arXiv 2308.07707)",
-    config=SSDConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True), unlearn=unlearn,
-    doc="""**What it does.** A one-shot, retraining-free edit. It measures how important every parameter is to
+DOC = r"""
+**What it does.** A one-shot, retraining-free edit. It measures how important every parameter is to
 the forget set and to the whole training set, and shrinks only the parameters that are disproportionately
 important to the forget set.
 
@@ -141,5 +139,11 @@ it is not applicable.
   the official code always uses CE on hard labels.
 - D is forget + retain, concatenated in that order and batched without shuffling, as the official
   `full_train_dl` (which is the unshuffled training set).
-""",
+"""
+
+METHODS.register(Method(
+    key="ssd", order=390, title="Selective Synaptic Dampening (SSD)", family="baseline",
+    paper="Foster, Schoepf & Brintrup, AAAI 2024 (arXiv 2308.07707)",
+    config=SSDConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True), unlearn=unlearn,
+    doc=DOC,
 ))

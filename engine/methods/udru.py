@@ -23,7 +23,7 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import check_finite
+from engine.methods.shared.descent import check_finite
 from engine.paradigms.base import Supervision
 
 PARADIGMS = ("supervised", "partial_label", "noisy_label")
@@ -139,15 +139,14 @@ def _chunks(n: int, size: int) -> list[slice]:
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: UDRUConfig, ctx: UnlearnContext) -> nn.Module:
     """Full-batch Adam on ``MSE(f(x), T(z*, S)) + delta * ||theta - theta*||^2`` over the forget set."""
-    if data.sup_forget is None:
-        raise ValueError("udru needs the forget set's supervision (labels or candidate sets)")
+    sup_f = data.forget_supervision()
     # Eval mode throughout, as in the official code (its valid() leaves the model in eval): BatchNorm statistics
     # and dropout stay those of the original model, so the targets and the regression see the same network.
     model.eval()
     x = data.x_forget
     with torch.no_grad():
         z = torch.cat([model(x[s]) for s in _chunks(x.shape[0], cfg.chunk_size)])
-    sup = data.sup_forget.to(z.device)
+    sup = sup_f.to(z.device)
     pos = positive_mask(sup, z, data.paradigm)
     keep = correctly_classified(z, pos) if cfg.filter_misclassified else torch.ones_like(pos[:, 0])
     keep_idx = keep.nonzero().squeeze(1)
@@ -183,7 +182,7 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: UDRUConfig, ctx: UnlearnCo
     return model
 
 
-_DOC = r"""
+DOC = r"""
 **UDRU** (Uniform Distribution-guided Regression Unlearning, Tang et al., IJCAI 2024) turns unlearning into a
 regression of the forget set's logits onto fixed targets whose softmax is as close as possible to the uniform
 distribution on the classes the sample was labelled with, while every other logit is kept. It needs only the
@@ -257,9 +256,9 @@ supervised, partial_label, noisy_label (label-free is not applicable: the target
 - The optional "mapping set" regulariser of the official code is always off there and is not implemented.
 """
 
-METHODS.register("udru", Method(
+METHODS.register(Method(
     defaults_chosen=CHOSEN_ON_TEST,
-    key="udru", title="UDRU (uniform-target regression)", family="seed",
+    key="udru", order=100, title="UDRU (uniform-target regression)", family="seed",
     paper="Tang et al., Unlearning From Weakly Supervised Learning, IJCAI 2024 (seed 000); code Ehwartz/udru",
-    config=UDRUConfig, needs=Needs(forget_labels=True), unlearn=unlearn, doc=_DOC.strip(), paradigms=PARADIGMS,
+    config=UDRUConfig, needs=Needs(forget_labels=True), unlearn=unlearn, doc=DOC, paradigms=PARADIGMS,
 ))

@@ -4,7 +4,7 @@ Paper: "UGradSL: Machine Unlearning Using Gradient-Based Smoothed Label" (seed 0
 Improves Machine Unlearning", Di et al., arXiv 2406.07698), Algorithm 1 (UGradSL+ as written: an epoch is one
 pass over the *retain* set, each retain batch paired with an equal-size batch of a cycled forget stream) and
 Eq. 10 ``p * L(B_r) - (1 - p) * L_GLS,alpha(B_f)`` with the GLS loss of Eq. 9. The GLS pieces, the batch
-schedule and the loop are shared with :mod:`engine.methods.ugradsl`.
+schedule and the loop are shared with :mod:`engine.methods.ugradsl` (:mod:`engine.methods.shared.gradient_mixing`).
 
 Defaults: the paper states no alpha, p, lr or epochs for UGradSL+. It states batch 256 for every dataset and,
 for the fine-tuning baseline UGradSL+ is built on, SGD lr 0.01 for 10 epochs (Appendix D.3); those are in
@@ -20,7 +20,7 @@ from torch import nn
 
 from engine.config import param
 from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.ugradsl import PARADIGMS, run_gradient_mixed
+from engine.methods.shared.gradient_mixing import PARADIGMS, run_gradient_mixed
 
 # What the paper states per dataset (Appendix D.3: batch 256 for all datasets; FT baseline: lr 0.01, 10 epochs).
 # UGradSL+ is "based on FT" (Sec. 4.3), so FT's lr/epochs are the closest paper values; alpha and p are not
@@ -96,10 +96,10 @@ Not applicable under partial-label (no hard forget label to smooth) or label-fre
   GLS cross-entropy on the noisy labels (the paper only covers clean labels).
 """
 
-METHODS.register("ugradsl_plus", Method(
+METHODS.register(Method(
     defaults_chosen=CHOSEN_ON_TEST,
-    key="ugradsl_plus", title="UGradSL+", family="seed",
+    key="ugradsl_plus", order=140, title="UGradSL+", family="seed",
     paper="UGradSL: Machine Unlearning Using Gradient-Based Smoothed Label (seed 002; Di et al., arXiv 2406.07698)",
     config=UGradSLPlusConfig, needs=Needs(forget_labels=True, retain_data=True, retain_labels=True),
-    unlearn=unlearn, doc=DOC.strip(), paradigms=PARADIGMS,
+    unlearn=unlearn, doc=DOC, paradigms=PARADIGMS,
 ))

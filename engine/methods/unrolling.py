@@ -19,7 +19,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from engine.config import param
 from engine.methods.base import METHODS, Method, Needs, UnlearnContext, UnlearnData
-from engine.methods.common import check_finite
+from engine.methods.shared.descent import check_finite
 from engine.paradigms.base import Supervision
 from engine.training.config import TrainConfig
 
@@ -69,10 +69,10 @@ def unrolled_update(model: nn.Module, x: torch.Tensor, sup: Supervision, loss: o
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: UnrollingConfig, ctx: UnlearnContext) -> nn.Module:
     """``theta_u = theta + step`` (gradient *ascent* by the forget samples' unrolled SGD contribution)."""
-    assert data.sup_forget is not None
+    sup_f = data.forget_supervision()
     was = model.training
     model.eval()  # the gradient is taken at the trained weights; eval keeps BatchNorm statistics untouched
-    step = unrolled_update(model, data.x_forget, data.sup_forget, data.loss, ctx.train_cfg, cfg.scale)
+    step = unrolled_update(model, data.x_forget, sup_f, data.loss, ctx.train_cfg, cfg.scale)
     model.train(was)
     norm = float(step.norm())
     if not math.isfinite(norm):
@@ -115,8 +115,8 @@ loss (CE, CC, GCE).
   against it, and LAF (seed 001) gives no implementation details for its "Unroll" baseline.
 """
 
-METHODS.register("unrolling", Method(
-    key="unrolling", title="Unrolling SGD", family="baseline",
+METHODS.register(Method(
+    key="unrolling", order=290, title="Unrolling SGD", family="baseline",
     paper="Thudi, Deza, Chandrasekaran & Papernot 2022, Unrolling SGD (EuroS&P); baseline in LAF",
     config=UnrollingConfig, needs=Needs(forget_labels=True), unlearn=unlearn, doc=DOC,
 ))

@@ -1,27 +1,21 @@
 """Metrics: pure functions of one run's outputs, registered in :data:`METRICS`.
 
-Importing this package registers every metric module.
+Importing this package registers every metric module: every module directly in ``engine/metrics/`` except ``base``
+(the contract) and private ``_*.py`` files, imported in file-name order -- which is the registration order, hence
+the order of the result tables' metric columns and of :func:`evaluate_all` (a metric sees the values of those
+before it). See ``docs/adding_a_metric.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 from typing import Any
 
 import numpy as np
 
 from engine.errors import NotApplicable
-from engine.metrics import (
-    accuracy,
-    entropy,
-    mia_asr,
-    mia_efficacy,
-    mia_loss,
-    mia_shadow,
-    mia_whitebox,
-    retrain_distance,
-    timing,
-)
 from engine.metrics.base import (
     METRICS,
     EvalInputs,
@@ -29,8 +23,23 @@ from engine.metrics.base import (
     MetricInfo,
     MetricValue,
     ModelFeatures,
+    Preparation,
+    PrepareContext,
     ShadowAttack,
+    StoredPreparation,
 )
+
+CONTRACT_MODULE = "base"
+
+
+def is_metric_module(info: pkgutil.ModuleInfo) -> bool:
+    """Whether a module found in this package is a metric module (see the package docstring)."""
+    return not info.ispkg and info.name != CONTRACT_MODULE and not info.name.startswith("_")
+
+
+for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if is_metric_module(_info):
+        importlib.import_module(f"{__name__}.{_info.name}")
 
 __all__ = [
     "METRICS",
@@ -39,18 +48,15 @@ __all__ = [
     "MetricInfo",
     "MetricValue",
     "ModelFeatures",
+    "Preparation",
+    "PrepareContext",
     "ShadowAttack",
+    "StoredPreparation",
     "attach_model_features",
     "evaluate_all",
-    "accuracy",
-    "entropy",
-    "mia_asr",
-    "mia_efficacy",
-    "mia_loss",
-    "mia_shadow",
-    "mia_whitebox",
-    "retrain_distance",
-    "timing",
+    "is_metric_module",
+    "preparation",
+    "preparations",
 ]
 
 
@@ -67,6 +73,32 @@ def evaluate_all(inp: EvalInputs, keys: list[str] | None = None) -> dict[str, Me
         out[key] = fn(dataclasses.replace(inp, own_values={k: v.value for k, v in out.items()},
                                           own_results=dict(out)))
     return out
+
+
+def preparations(keys: list[str] | None = None) -> tuple[Preparation, ...]:
+    """The preparation jobs the requested metrics declare (default: all registered), one per kind, in metric order.
+
+    Raises ``ValueError`` if two metrics declare different preparations of the same kind.
+    """
+    selected = METRICS.keys() if keys is None else list(keys)
+    out: dict[str, Preparation] = {}
+    for key in selected:
+        prep = METRICS.get(key, field="metrics").preparation
+        if prep is None:
+            continue
+        if prep.kind in out and out[prep.kind] is not prep:
+            raise ValueError(f"metric {key} declares a preparation of kind {prep.kind!r} that another metric "
+                             f"declares differently")
+        out[prep.kind] = prep
+    return tuple(out.values())
+
+
+def preparation(kind: str) -> Preparation:
+    """The registered metrics' preparation of job kind ``kind``; ``KeyError`` if no metric declares one."""
+    for prep in preparations():
+        if prep.kind == kind:
+            return prep
+    raise KeyError(f"no metric declares a preparation job of kind {kind!r}")
 
 
 def attach_model_features(inp: EvalInputs, model: Any, x_train: Any, x_test: Any,

@@ -44,14 +44,14 @@ class EvalInputs:
     retrain_seconds: float | None
     retrain_logits_train: np.ndarray | None
     retrain_logits_test: np.ndarray | None
-    # already-computed values (filled by evaluate_all / the runner) so that derived metrics such as
+    # already-computed values (filled by evaluate_all / the evaluate job) so that derived metrics such as
     # gap_to_retrain do not refit attacks: this run's values and the retrain reference's values
     own_values: Mapping[str, float | None] = field(default_factory=dict)
     retrain_values: Mapping[str, float | None] | None = None
     # white-box features computed from the evaluated model itself, per metric key, for the metrics that ask
     # for them (:attr:`MetricInfo.model_features`); filled by :func:`engine.metrics.attach_model_features`
     model_features: Mapping[str, ModelFeatures] = field(default_factory=dict)
-    # the seed's shadow-model attack (``shadow_models > 0``), loaded by the runner from its ``shadow`` job
+    # the seed's shadow-model attack (``shadow_models > 0``), loaded by the evaluate job from its ``shadow`` job
     shadow: ShadowAttack | None = None
     # the training labels the model was fitted on, where they differ from the true ones (``noisy_label``
     # paradigm: the noisy labels); ``None`` elsewhere. ``*_observed`` metrics use them.
@@ -59,6 +59,9 @@ class EvalInputs:
     # this run's already computed results, whole (filled by evaluate_all, like ``own_values``), so that a metric
     # derived from another's computation (mia_whitebox_attacker_acc from mia_whitebox's fit) does not refit it
     own_results: Mapping[str, MetricValue] = field(default_factory=dict)
+    # what the metrics' preparation jobs of this seed produced, by preparation kind (:class:`Preparation.load`);
+    # a kind the comparison does not have is absent
+    prepared: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,69 @@ class MetricValue:
 
 
 @dataclass(frozen=True)
+class PrepareContext:
+    """What a preparation job hands its body: the validated setting, the seed's problem (on the job's ``device``),
+    the options the comparison set (:attr:`Preparation.options`) and a progress callback.
+
+    ``progress(done, total, message)`` publishes the job's progress and raises the job layer's ``Cancelled`` when
+    the comparison is cancelled: call it at least once per epoch of any long loop.
+    """
+
+    setting: Any  # engine.problem.Setting
+    problem: Any  # engine.problem.Problem, rebuilt from the spec and checked against the stored one
+    seed: int
+    device: Any  # torch.device the job runs on (the problem's tensors are there)
+    options: Mapping[str, Any]
+    progress: Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class StoredPreparation:
+    """A finished preparation job as an evaluation reads it: its meta (``None`` if the store has none) and blobs."""
+
+    meta: Mapping[str, Any] | None
+    blob: Callable[[str], bytes]
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """A job a metric needs once per seed before any evaluation (e.g. ``mia_shadow_auc``: PGU's shadow models and
+    XGBoost attacker). The planner adds it, when :attr:`enabled`, with the seed's problem as its dependency, and
+    makes every evaluation of the seed depend on it; the evaluation loads it into :class:`EvalInputs`.
+
+    * ``kind``: the job's kind and key prefix (e.g. ``"shadow"``); also the name under which the evaluation's
+      identity holds its key. Never change it: it is part of every cache key of the comparisons that use it.
+    * ``enabled(spec)``: whether the comparison has it (e.g. ``spec.shadow_models > 0``; opt-in preparations must
+      leave the spec's JSON unchanged when off, so that other keys stay stable).
+    * ``identity(spec)``: what its result depends on besides the seed's model identity (problem key, model,
+      training config), e.g. the number of shadow pairs and the attack's recipe. Part of its key.
+    * ``options(spec)``: what its body reads from the spec (:attr:`PrepareContext.options`).
+    * ``label(spec, seed)``: its progress label.
+    * ``run(ctx) -> (meta, blobs)``: the body; ``meta`` a JSON object, ``blobs`` name -> bytes (names from
+      ``blobs`` below). Raise ``engine.errors.RunFailed`` to fail it (every evaluation of the seed is then
+      skipped), or store a reason in its meta for the metric to report as not applicable.
+    * ``load(stored) -> value``: what an evaluation's metrics get, as ``EvalInputs.prepared[kind]`` (absent when
+      the comparison does not have it) and, if ``inputs_field`` names an :class:`EvalInputs` field, there too (the
+      shadow attack's typed ``EvalInputs.shadow``).
+    * ``blobs`` / ``required_blobs``: the names it may / always stores (results bundles check them; its meta must
+      hold its ``seconds``); ``index_arrays``: ``.npz`` blob -> its arrays of training-split indices (checked on
+      import).
+    """
+
+    kind: str
+    enabled: Callable[[Any], bool]
+    identity: Callable[[Any], dict[str, Any]]
+    options: Callable[[Any], dict[str, Any]]
+    label: Callable[[Any, int], str]
+    run: Callable[[PrepareContext], tuple[dict[str, Any], dict[str, bytes]]]
+    load: Callable[[StoredPreparation], Any]
+    blobs: tuple[str, ...]
+    required_blobs: tuple[str, ...]
+    inputs_field: str | None = None
+    index_arrays: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MetricInfo:
     """A registered metric."""
 
@@ -136,6 +202,8 @@ class MetricInfo:
     # the values the metric can take, a closed interval (``math.inf`` for no upper bound): its mathematical range,
     # e.g. :data:`UNIT` for accuracies, AUCs and shares. Imported results outside it are refused (engine.bundle).
     range: tuple[float, float] | None = None
+    # a job the metric needs once per seed before the evaluations (shadow models, ...): see :class:`Preparation`
+    preparation: Preparation | None = None
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")

@@ -3,7 +3,7 @@
 PGU (seed 003; Hoang et al., WACV 2024, "Learn to Unlearn for Deep Neural Networks: Minimizing Unlearning
 Interference with Gradient Projection"), Sec. 5 read-out (iv) and the official ``MIA.ipynb``
 (methods-from-official-code.md, section 7.4). Opt-in: ``ComparisonSpec.shadow_models = N`` (CLI
-``--shadow-models N``); the runner's ``shadow`` job (one per seed) then
+``--shadow-models N``); the ``shadow`` job (one per seed, :data:`PREPARATION`) then
 
 1. trains N *shadow originals* on the full training set and N *shadow retrains* on the retain set, with the
    run's model, training config and paradigm loss, seeds derived from the run seed
@@ -20,6 +20,9 @@ Interference with Gradient Projection"), Sec. 5 read-out (iv) and the official `
    pairs give the attack's strength: ROC-AUC (and PR-AUC) of shadow original vs shadow retrain;
 4. stores the attacker as XGBoost JSON (``attacker.json``; no pickles) and the forget subset.
 
+That job is this metric's :class:`~engine.metrics.base.Preparation` (:data:`PREPARATION`, kind ``shadow``,
+body :func:`prepare_shadow_attack`); the planner adds it and the evaluations' dependency on it generically.
+
 The metric, for the evaluated model: the attacker's scores on its forget-subset outputs (label 1) vs the
 same seed's retrained model's outputs (label 0); value = ROC-AUC. PGU's protocol: unlearned models as
 positives against the corresponding retrained models. 0.5 = indistinguishable from the retrained model;
@@ -31,11 +34,26 @@ ROC on shadow models) and ``forget_idx`` (the subset, indices into the training 
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from engine.metrics.base import METRICS, UNIT, EvalInputs, MetricInfo, MetricValue, not_applicable, softmax
+from engine.metrics.base import (
+    METRICS,
+    UNIT,
+    EvalInputs,
+    MetricInfo,
+    MetricValue,
+    Preparation,
+    PrepareContext,
+    ShadowAttack,
+    StoredPreparation,
+    not_applicable,
+    softmax,
+)
 
 PER_CLASS_CAP = 100  # forget samples per class (official: samples 0-100 of each class)
 SPLIT = (0.8, 0.1, 0.1)  # pairs for training / validation / testing, in model order
@@ -43,6 +61,11 @@ XGB_PARAMS: dict[str, float | int] = {"n_estimators": 100, "learning_rate": 0.2,
                                       "reg_lambda": 10, "min_child_weight": 0.1}
 DISABLED = "enable shadow models (--shadow-models N)"
 _STREAM = 0x5AD1
+# what a shadow job's result depends on besides the seed's models' setting (part of its key: changing one retrains)
+SHADOW_RECIPE = {"per_class": PER_CLASS_CAP, "split": list(SPLIT), "xgb": XGB_PARAMS}
+SHADOW_KIND = "shadow"  # the preparation job's kind (key prefix "shadow-"; the evaluations' identity entry)
+SHADOW_BLOB = "shadow.npz"  # the forget subset and the attack's held-out ROC
+ATTACKER_BLOB = "attacker.json"  # the XGBoost attacker as JSON (absent when the shadow training failed)
 
 
 def forget_subset(forget_idx: np.ndarray, y_train: np.ndarray, seed: int, cap: int = PER_CLASS_CAP) -> np.ndarray:
@@ -173,6 +196,118 @@ def mia_shadow_auc(inp: EvalInputs) -> MetricValue:
         "shadow_test_auc": np.array([sh.test_auc], dtype=np.float64)})
 
 
+@dataclass(frozen=True)
+class ShadowJobMeta:
+    """The shadow job's stored meta: pairs, split, whether training was batched, the shadow seeds, the forget
+    subset's size, the attacker's AUCs on its training / validation / test pairs and the shadow models' test
+    accuracies."""
+
+    seconds: float
+    n_pairs: int
+    split: list[int]
+    batched: bool
+    seeds: list[int]
+    n_forget_subset: int
+    train_auc: float
+    val_auc: float | None
+    test_auc: float
+    test_pr_auc: float
+    shadow_original_test_acc: float
+    shadow_retrain_test_acc: float
+
+
+@dataclass(frozen=True)
+class ShadowFailedMeta:
+    """The shadow job's stored meta when a shadow training diverged: the metric reports ``reason``."""
+
+    seconds: float
+    n_pairs: int
+    reason: str
+
+
+def prepare_shadow_attack(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Train the seed's shadow originals and retrains and fit PGU's XGBoost attacker (module docstring, 1-4).
+
+    Stores ``attacker.json`` (XGBoost JSON) and ``shadow.npz`` (the forget subset and the held-out ROC). A shadow
+    training that diverges is recorded as the metric's not-applicable reason instead of failing every evaluation
+    of the comparison.
+    """
+    import torch
+
+    from engine.errors import RunFailed
+    from engine.store import arrays_to_bytes
+    from engine.training import predict_logits
+    from engine.training import shadow as shadow_training
+
+    setting, problem, seed = ctx.setting, ctx.problem, ctx.seed
+    n_pairs = int(ctx.options["shadow_models"])
+    data = problem.data
+    seeds = shadow_training.shadow_seeds(seed, n_pairs)
+    started = time.perf_counter()
+    total = 2 * n_pairs * setting.train_cfg.epochs  # model-epochs
+    ctx.progress(0, total, "training shadow models")
+    y_train = data.y_train.cpu().numpy()
+    subset = forget_subset(problem.forget_idx.cpu().numpy(), y_train, seed)
+    sub_t = torch.as_tensor(subset, device=ctx.device)
+    retain = problem.retain_idx
+    outputs: dict[str, list[np.ndarray]] = {}
+    accs: dict[str, float] = {}
+    batched = False
+    try:
+        for i, (name, x, sup) in enumerate((("original", data.x_train, problem.supervision),
+                                            ("retrain", data.x_train[retain], problem.supervision.take(retain)))):
+            models = shadow_training.train_shadow_models(
+                setting.spec.model, data.input_shape, data.num_classes, x, sup, problem.loss,
+                setting.train_cfg, seeds,
+                lambda d, t, m, i=i, name=name: ctx.progress(i * t + d, total, f"shadow {name}s, {m}"))
+            batched = shadow_training.can_batch(models[0])
+            outputs[name] = [predict_logits(m, data.x_train[sub_t]).cpu().numpy() for m in models]
+            accs[name] = float(np.mean([(predict_logits(m, data.x_test).argmax(1) == data.y_test).float().mean().item()
+                                        for m in models]))
+    except RunFailed as e:
+        failed = ShadowFailedMeta(time.perf_counter() - started, n_pairs, str(e))
+        return dataclasses.asdict(failed), {SHADOW_BLOB: arrays_to_bytes({"forget_subset": subset})}
+    ctx.progress(total, total, "fitting the attacker")
+    fitted = fit_shadow_attack(outputs["original"], outputs["retrain"], y_train[subset], seed)
+    n_tr, n_val, n_te = split_pairs(n_pairs)
+    meta = ShadowJobMeta(
+        seconds=time.perf_counter() - started, n_pairs=n_pairs, split=[n_tr, n_val, n_te], batched=batched,
+        seeds=seeds, n_forget_subset=int(len(subset)), train_auc=fitted.train_auc, val_auc=fitted.val_auc,
+        test_auc=fitted.test_auc, test_pr_auc=fitted.test_pr_auc, shadow_original_test_acc=accs["original"],
+        shadow_retrain_test_acc=accs["retrain"])
+    arrays = {"forget_subset": subset, "test_fpr": fitted.test_fpr, "test_tpr": fitted.test_tpr}
+    return dataclasses.asdict(meta), {ATTACKER_BLOB: fitted.attacker_json, SHADOW_BLOB: arrays_to_bytes(arrays)}
+
+
+def load_shadow_attack(stored: StoredPreparation) -> ShadowAttack:
+    """The seed's shadow attack for an evaluation (:attr:`EvalInputs.shadow`), from its stored job."""
+    from engine.store import arrays_from_bytes
+
+    meta = stored.meta
+    arrays = arrays_from_bytes(stored.blob(SHADOW_BLOB))
+    empty = np.zeros(0)
+    if meta is not None and meta.get("reason"):
+        return ShadowAttack(b"", arrays["forget_subset"], empty, empty, float("nan"),
+                            reason=f"the shadow models could not be trained: {meta['reason']}")
+    return ShadowAttack(stored.blob(ATTACKER_BLOB), arrays["forget_subset"], arrays["test_fpr"], arrays["test_tpr"],
+                        float("nan") if meta is None else float(meta["test_auc"]))
+
+
+PREPARATION = Preparation(
+    kind=SHADOW_KIND,
+    enabled=lambda spec: spec.shadow_models > 0,
+    identity=lambda spec: {"shadow_models": spec.shadow_models, "recipe": SHADOW_RECIPE},
+    options=lambda spec: {"shadow_models": spec.shadow_models},
+    label=lambda spec, seed: f"{spec.shadow_models} shadow model pairs seed {seed}",
+    run=prepare_shadow_attack,
+    load=load_shadow_attack,
+    blobs=(SHADOW_BLOB, ATTACKER_BLOB),
+    required_blobs=(SHADOW_BLOB,),
+    inputs_field="shadow",
+    index_arrays={SHADOW_BLOB: ("forget_subset",)},
+)
+
+
 METRICS.register(
     "mia_shadow_auc",
     MetricInfo(
@@ -191,5 +326,6 @@ METRICS.register(
         needs_retrain=True,
         group="privacy",
         range=UNIT,
+        preparation=PREPARATION,
     ),
 )

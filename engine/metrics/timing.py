@@ -1,7 +1,7 @@
 """Run time of the unlearning method itself.
 
 - ``unlearn_seconds``: wall-clock seconds of the method's own work (evaluation excluded), as
-  measured by the runner with device synchronisation. Papers: LAF/UGradSL "RTE" / execution
+  measured by the unlearn job with device synchronisation. Papers: LAF/UGradSL "RTE" / execution
   time, PGU/PPU "Time (s)".
 - ``speedup_vs_retrain``: retrain_seconds / unlearn_seconds for the same seed.
 """

@@ -1,9 +1,19 @@
-"""Expand a :class:`ComparisonSpec` into its job graph and its result rows (validating everything first)."""
+"""Expand a :class:`ComparisonSpec` into its job graph and its result rows (validating everything first).
+
+Two steps: :func:`build_graph` is the graph itself, a function of the validated spec, its method configs and which
+training-time states the data makes infeasible -- no data is loaded, so the results-bundle importer recomputes a
+record's plan with it (``engine.bundle``); :func:`make_plan` validates the spec against the data (the forget set of
+every seed, the states' feasibility, the split sizes) and calls it.
+
+No method or metric is named here: the planner reads what components declare -- ``Method.reference`` (the
+engine's own original / retrain models), ``Method.own_original`` (a method's own model before unlearning gets a
+row), ``Needs.train_time_state`` (recorders) and ``MetricInfo.preparation`` (per-seed jobs a metric needs).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -11,22 +21,38 @@ from typing import Any
 from engine.config import build_config, config_dict
 from engine.data import load_dataset
 from engine.errors import SpecError
+from engine.jobs.method_inputs import not_applicable_reason
+from engine.jobs.model import (
+    EVALUATE,
+    ORIGINAL,
+    PROBLEM,
+    REQUESTS_NONE,
+    RETRAIN,
+    TRAIN_STATE,
+    UNLEARN,
+    EvaluatePayload,
+    Job,
+    PreparePayload,
+    ProblemPayload,
+    TrainPayload,
+    TrainStatePayload,
+    UnlearnPayload,
+    job_key,
+    make_job,
+    model_resources,
+)
 from engine.methods import METHODS
-from engine.metrics import METRICS, mia_shadow
+from engine.methods.base import Method
+from engine.metrics import METRICS, preparations
 from engine.models import build_model
+from engine.paradigms.base import Paradigm
 from engine.problem import Setting, build_problem, resolve
-from engine.runner.jobs import Job, make_job
-from engine.runner.views import not_applicable_reason
 from engine.spec import ComparisonSpec
 from engine.training.recording import RECORDERS
 
-REFERENCE = ("original", "retrain")
-# Methods whose model before unlearning is their own (trained by their training-time state), not the engine's
-# original: the plan adds a row evaluating it, keyed as below (not a registered method) -> its display title.
-BEFORE_UNLEARNING = {"sisa": "sisa_original"}
-BEFORE_TITLES = {"sisa_original": "Original (SISA ensemble)"}
-# what a shadow job's result depends on besides the setting (part of its key: changing one retrains)
-SHADOW_RECIPE = {"per_class": mia_shadow.PER_CLASS_CAP, "split": list(mia_shadow.SPLIT), "xgb": mia_shadow.XGB_PARAMS}
+# the Method.reference values: the engine's own models
+REFERENCE_ORIGINAL = "original"  # the trained original, evaluated as is
+REFERENCE_RETRAIN = "retrain"  # retrain from scratch: every forgetting metric is measured against it
 
 
 @dataclass(frozen=True)
@@ -69,11 +95,181 @@ class Plan:
         return seen
 
 
-def _method_configs(spec: ComparisonSpec) -> dict[str, object]:
+@dataclass(frozen=True)
+class Graph:
+    """What :func:`build_graph` builds: the jobs in dependency order, the rows, and for the bundle check the first
+    seed's key of every training-time state job (planned or not) and each job's seed's problem key."""
+
+    jobs: tuple[Job, ...]
+    rows: tuple[Row, ...]
+    state_jobs: dict[str, str]  # training-time state id -> its job key for the spec's first seed
+    problem_of: dict[str, str]  # job key -> the key of its seed's problem job
+
+
+def applicability(method: Method, paradigm: Paradigm) -> str | None:
+    """Why the plan gives ``method`` no result under ``paradigm`` (``None`` if it runs).
+
+    A reference model (``Method.reference``) always runs: the engine trains it itself, with the training-time
+    supervision; any other method is :func:`~engine.jobs.method_inputs.not_applicable_reason`'s call.
+    """
+    return None if method.reference is not None else not_applicable_reason(method, paradigm)
+
+
+def method_configs(spec: ComparisonSpec) -> dict[str, object]:
+    """Each selected method's validated config (``SpecError`` naming ``methods.<name>.<field>``)."""
     out = {}
     for m in spec.methods:
         method = METHODS.get(m.name, "methods")
         out[m.name] = build_config(method.config, m.hparam_dict(), f"methods.{m.name}")
+    return out
+
+
+def state_needs(cfgs: Mapping[str, object], paradigm: Paradigm
+                ) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, dict[str, str]]]:
+    """The training-time states the selected, applicable methods need: ``(state id -> (recorder, options),
+    method -> {recorder: state id})``. A state id is the recorder key, plus its options as JSON when it has any."""
+    states: dict[str, tuple[str, dict[str, Any]]] = {}
+    method_states: dict[str, dict[str, str]] = {}
+    for name, cfg in cfgs.items():
+        method = METHODS.get(name)
+        if applicability(method, paradigm) is None:
+            ids = {}
+            for r in method.needs.train_time_state:
+                opts = RECORDERS.get(r).options_of(cfg)
+                ids[r] = r if not opts else f"{r}{json.dumps(opts, sort_keys=True)}"
+                states.setdefault(ids[r], (r, opts))
+            method_states[name] = ids
+    return states, method_states
+
+
+def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, object],
+                infeasible: Mapping[str, str]) -> Graph:
+    """The comparison's jobs and rows, without the data.
+
+    Per seed: ``problem`` -> ``original`` (+ ``train_state`` jobs) -> ``retrain`` (+ the enabled metric
+    preparations) -> ``evaluate`` retrain -> per method ``unlearn`` -> ``evaluate`` (a reference method reuses the
+    engine's model; a method with ``own_original`` also gets a row for its model before unlearning).
+    ``infeasible``: state id -> why the data cannot afford it; its jobs are left out and the methods needing it are
+    not applicable for that reason.
+    """
+    # the setting's models are shared with every comparison of the same setting: the spec of the jobs leaves out
+    # what only selects rows or adds jobs (methods, seeds, device, metric preparations such as shadow models)
+    spec_json = replace(spec, methods=(), seeds=(0,), device="auto", shadow_models=0).to_json()
+    train = config_dict(setting.train_cfg)
+    metrics = METRICS.keys()
+    preps = [p for p in preparations(metrics) if p.enabled(spec)]
+    res = model_resources(spec.model)
+    states, method_states = state_needs(cfgs, setting.paradigm)
+    # recorded on the side of the original's training (or after it); separate ones run in their own job
+    side = [sid for sid, (r, _) in states.items() if not RECORDERS.get(r).separate]
+    jobs: list[Job] = []
+    rows: list[Row] = []
+    seen: set[str] = set()
+    first_states: dict[str, str] = {}
+    problem_of: dict[str, str] = {}
+
+    def add(job: Job, seed_problem: str | None = None) -> Job:
+        """Plan ``job`` once (``seed_problem``: its seed's problem key; a problem job is its own)."""
+        if job.key not in seen:
+            seen.add(job.key)
+            jobs.append(job)
+        problem_of.setdefault(job.key, seed_problem or job.key)
+        return job
+
+    for seed in spec.seeds:
+        pj = add(make_job(PROBLEM, f"problem seed {seed}", setting.problem_payload(seed),
+                          ProblemPayload(spec_json, seed), resources=res))
+        model_id = {"problem": pj.key, "model": spec.model, "train": train}
+        okey = job_key(ORIGINAL, model_id)
+        state_jobs: dict[str, Job] = {}
+        for sid, (r, opts) in states.items():
+            info = RECORDERS.get(r)
+            ident = {"original": okey, "recorder": r, **({"options": opts} if opts else {})}
+            state_jobs[sid] = make_job(TRAIN_STATE, f"{info.title} seed {seed}", ident,
+                                       TrainStatePayload(spec_json, seed, original=okey, recorder=r, options=opts),
+                                       (pj.key,) if info.separate else (okey,), res)
+            first_states.setdefault(sid, state_jobs[sid].key)
+        oj = add(make_job(ORIGINAL, f"original seed {seed}", model_id, TrainPayload(
+            spec_json, seed, record_during=tuple(r for r in side if RECORDERS.get(r).during_training),
+            record_after=tuple(r for r in side if not RECORDERS.get(r).during_training),
+            state_jobs={r: state_jobs[r].key for r in side}), (pj.key,), res), pj.key)
+        for sid, j in state_jobs.items():
+            if sid not in infeasible:
+                add(j, pj.key)
+        rj = add(make_job(RETRAIN, f"retrain seed {seed}", dict(model_id), TrainPayload(spec_json, seed),
+                          (pj.key,), res), pj.key)
+        # the metrics' preparation jobs (e.g. mia_shadow_auc's shadow models): one per seed, every evaluation
+        # depends on it; its key is part of their identities under its kind
+        prepared = {p.kind: add(make_job(p.kind, p.label(spec, seed), {**model_id, **p.identity(spec)},
+                                         PreparePayload(spec_json, seed, options=p.options(spec)), (pj.key,), res),
+                                pj.key).key
+                    for p in preps}
+        rev = add(make_job(EVALUATE, f"evaluate retrain seed {seed}",
+                           {"model_job": rj.key, "metrics": metrics, "ref": None, **prepared},
+                           EvaluatePayload(spec_json, seed, model_job=rj.key, retrain_job=rj.key, retrain_eval=None,
+                                           metrics=tuple(metrics), seconds_from=rj.key, prepared=prepared),
+                           (rj.key, pj.key, *prepared.values()), res), pj.key)
+
+        def evaluate(row: str, model_job: str, seconds_from: str | None, seed: int = seed, pj: Job = pj,
+                     rj: Job = rj, rev: Job = rev, prepared: dict[str, str] = prepared) -> Job:
+            return add(make_job(EVALUATE, f"evaluate {row} seed {seed}",
+                                {"model_job": model_job, "metrics": metrics, "ref": rev.key, **prepared},
+                                EvaluatePayload(spec_json, seed, model_job=model_job, retrain_job=rj.key,
+                                                retrain_eval=rev.key, metrics=tuple(metrics),
+                                                seconds_from=seconds_from, prepared=prepared),
+                                (model_job, rev.key, pj.key, *prepared.values()), res), pj.key)
+
+        for name, cfg in cfgs.items():
+            method = METHODS.get(name)
+            own = method.own_original  # (row key, title) of the method's own model before unlearning
+            reason = applicability(method, setting.paradigm)
+            if reason is None:
+                bad = [infeasible[sid] for sid in method_states.get(name, {}).values() if sid in infeasible]
+                reason = bad[0] if bad else None
+            if reason is not None:
+                if own is not None:
+                    rows.append(Row(own[0], seed, None, None, "not_applicable", reason))
+                rows.append(Row(name, seed, None, None, "not_applicable", reason))
+                continue
+            if method.reference == REFERENCE_RETRAIN:
+                rows.append(Row(name, seed, rev.key, rj.key, "pending"))
+                continue
+            if method.reference == REFERENCE_ORIGINAL:
+                rows.append(Row(name, seed, evaluate(name, oj.key, None).key, oj.key, "pending"))
+                continue
+            if method.reference is not None:
+                raise ValueError(f"method {name}: reference must be {REFERENCE_ORIGINAL!r}, {REFERENCE_RETRAIN!r} "
+                                 f"or None, not {method.reference!r}")
+            sjobs = {r: state_jobs[sid].key for r, sid in method_states[name].items()}
+            ident = {"original": oj.key, "method": name, "hparams": config_dict(cfg), "train_state": sjobs}
+            deps = (oj.key, *sjobs.values())
+            if own is not None:  # the method's own model before any request (e.g. the SISA ensemble)
+                before = UnlearnPayload(spec_json, seed, original=oj.key, method=name, hparams=ident["hparams"],
+                                        train_state=sjobs, requests=REQUESTS_NONE)
+                bj = add(make_job(UNLEARN, f"{name} before unlearning seed {seed}",
+                                  {**ident, "requests": REQUESTS_NONE}, before, deps, res), pj.key)
+                rows.append(Row(own[0], seed, evaluate(own[0], bj.key, None).key, bj.key, "pending"))
+            uj = add(make_job(UNLEARN, f"{name} seed {seed}", ident,
+                              UnlearnPayload(spec_json, seed, original=oj.key, method=name, hparams=ident["hparams"],
+                                             train_state=sjobs), deps, res), pj.key)
+            rows.append(Row(name, seed, evaluate(name, uj.key, uj.key).key, uj.key, "pending"))
+    return Graph(tuple(jobs), tuple(rows), first_states, problem_of)
+
+
+def infeasible_states(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, object], n_train: int,
+                      input_shape: tuple[int, int, int], num_classes: int) -> dict[str, str]:
+    """State id -> why the training-time state cannot be afforded for this training set and model (its storage,
+    e.g. per-step updates), for the states the selected methods need."""
+    states, _ = state_needs(cfgs, setting.paradigm)
+    if not states:
+        return {}
+    n_params = sum(p.numel() for p in build_model(spec.model, input_shape, num_classes, seed=0).parameters())
+    steps = setting.train_cfg.epochs * -(-n_train // setting.train_cfg.batch_size)
+    out = {}
+    for sid, (r, opts) in states.items():
+        reason = RECORDERS.get(r).feasible(n_train, n_params, steps, opts)
+        if reason:
+            out[sid] = reason
     return out
 
 
@@ -82,121 +278,10 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
     if not spec.methods:
         raise SpecError("methods", "select at least one method")
     setting = resolve(spec)
-    cfgs = _method_configs(spec)
+    cfgs = method_configs(spec)
     data = load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device="cpu")
-    # shadow_models only adds the shadow jobs: problem / original / retrain / unlearn stay shared with the
-    # same comparison without them
-    base_spec = replace(spec, methods=(), seeds=(0,), device="auto", shadow_models=0)
-    spec_json = base_spec.to_json()
-    train = config_dict(setting.train_cfg)
-    metrics = METRICS.keys()
-    jobs: list[Job] = []
-    rows: list[Row] = []
-    seen: set[str] = set()
-
-    def add(job: Job) -> Job:
-        if job.key not in seen:
-            seen.add(job.key)
-            jobs.append(job)
-        return job
-
-    # which training-time state the selected, applicable methods need: state id -> (recorder, options)
-    states: dict[str, tuple[str, dict[str, Any]]] = {}
-    method_states: dict[str, dict[str, str]] = {}  # method -> {recorder: state id}
-    for name, cfg in cfgs.items():
-        method = METHODS.get(name)
-        if not_applicable_reason(method, setting.paradigm) is None:
-            ids = {}
-            for r in method.needs.train_time_state:
-                opts = RECORDERS.get(r).options_of(cfg)
-                ids[r] = r if not opts else f"{r}{json.dumps(opts, sort_keys=True)}"
-                states.setdefault(ids[r], (r, opts))
-            method_states[name] = ids
-    # recorded on the side of the original's training (or after it); separate ones run in their own job
-    side = [sid for sid, (r, _) in states.items() if not RECORDERS.get(r).separate]
-
-    n_params = sum(p.numel() for p in build_model(spec.model, data.input_shape, data.num_classes, seed=0).parameters())
-    steps = setting.train_cfg.epochs * -(-data.x_train.shape[0] // setting.train_cfg.batch_size)
-    infeasible = {sid: RECORDERS.get(r).feasible(data.x_train.shape[0], n_params, steps, opts)
-                  for sid, (r, opts) in states.items()}
-
-    sizes: dict[int, dict[str, int]] = {}
-    for seed in spec.seeds:
-        sizes[seed] = build_problem(setting, seed, data_dir, data=data).sizes()  # validates the forget set
-        base = {"spec": spec_json, "seed": seed}
-        pj = add(make_job("problem", f"problem seed {seed}", setting.problem_payload(seed), base))
-        orig_id = {"problem": pj.key, "model": spec.model, "train": train}
-        okey = make_job("original", "", orig_id, {}).key
-        state_jobs: dict[str, Job] = {}
-        for sid, (r, opts) in states.items():
-            info = RECORDERS.get(r)
-            ident = {"original": okey, "recorder": r, **({"options": opts} if opts else {})}
-            state_jobs[sid] = make_job("train_state", f"{info.title} seed {seed}", ident,
-                                       {**base, "original": okey, "recorder": r, "options": opts},
-                                       (pj.key,) if info.separate else (okey,))
-        oj = add(make_job("original", f"original seed {seed}", orig_id, {
-            **base, "record_during": [r for r in side if RECORDERS.get(r).during_training],
-            "record_after": [r for r in side if not RECORDERS.get(r).during_training],
-            "state_jobs": {r: state_jobs[r].key for r in side}}, (pj.key,)))
-        for sid, j in state_jobs.items():
-            if infeasible[sid] is None:
-                add(j)
-        rj = add(make_job("retrain", f"retrain seed {seed}", {"problem": pj.key, "model": spec.model, "train": train},
-                          base, (pj.key,)))
-        # PGU's shadow-model attack (mia_shadow_auc): opt-in, one job per seed; the evaluations depend on it
-        shadow: dict[str, Any] = {}
-        shadow_deps: tuple[str, ...] = ()
-        if spec.shadow_models > 0:
-            sj = add(make_job("shadow", f"{spec.shadow_models} shadow model pairs seed {seed}",
-                              {"problem": pj.key, "model": spec.model, "train": train,
-                               "shadow_models": spec.shadow_models, "recipe": SHADOW_RECIPE},
-                              {**base, "shadow_models": spec.shadow_models}, (pj.key,)))
-            shadow, shadow_deps = {"shadow": sj.key}, (sj.key,)
-        rev = add(make_job("evaluate", f"evaluate retrain seed {seed}",
-                           {"model_job": rj.key, "metrics": metrics, "ref": None, **shadow},
-                           {**base, "model_job": rj.key, "retrain_job": rj.key, "retrain_eval": None,
-                            "seconds_from": rj.key, "metrics": metrics, "shadow_job": shadow.get("shadow")},
-                           (rj.key, pj.key, *shadow_deps)))
-
-        def evaluate(name: str, model_job: str, deps: tuple[str, ...], seconds: dict[str, Any],
-                     seed: int = seed, base: dict[str, Any] = base, rev: Job = rev, rj: Job = rj,
-                     pj: Job = pj, shadow: dict[str, Any] = shadow, shadow_deps: tuple[str, ...] = shadow_deps) -> Job:
-            return add(make_job("evaluate", f"evaluate {name} seed {seed}",
-                                {"model_job": model_job, "metrics": metrics, "ref": rev.key, **shadow},
-                                {**base, "model_job": model_job, "retrain_job": rj.key, "retrain_eval": rev.key,
-                                 "metrics": metrics, "shadow_job": shadow.get("shadow"), **seconds},
-                                (*deps, rev.key, pj.key, *shadow_deps)))
-
-        for name, cfg in cfgs.items():
-            method = METHODS.get(name)
-            before = BEFORE_UNLEARNING.get(name)
-            # retrain is the engine's own reference, trained with the training-time supervision
-            reason = None if name == "retrain" else not_applicable_reason(method, setting.paradigm)
-            if reason is None:
-                bad = [infeasible[sid] for sid in method_states.get(name, {}).values() if infeasible[sid]]
-                reason = bad[0] if bad else None
-            if reason is not None:
-                if before is not None:
-                    rows.append(Row(before, seed, None, None, "not_applicable", reason))
-                rows.append(Row(name, seed, None, None, "not_applicable", reason))
-                continue
-            if name == "retrain":
-                rows.append(Row(name, seed, rev.key, rj.key, "pending"))
-                continue
-            if name == "original":
-                ev = evaluate(name, oj.key, (oj.key,), {"seconds": None})
-                rows.append(Row(name, seed, ev.key, oj.key, "pending"))
-                continue
-            sjobs = {r: state_jobs[sid].key for r, sid in method_states[name].items()}
-            ident = {"original": oj.key, "method": name, "hparams": config_dict(cfg), "train_state": sjobs}
-            deps = (oj.key, *sjobs.values())
-            if before is not None:  # the method's own model before any request (e.g. the SISA ensemble)
-                bj = add(make_job("unlearn", f"{name} before unlearning seed {seed}", {**ident, "requests": "none"},
-                                  {**base, **ident, "requests": "none"}, deps))
-                ev = evaluate(before, bj.key, (bj.key,), {"seconds": None})
-                rows.append(Row(before, seed, ev.key, bj.key, "pending"))
-            uj = add(make_job("unlearn", f"{name} seed {seed}", ident, {**base, **ident}, deps))
-            ev = evaluate(name, uj.key, (uj.key,), {"seconds_from": uj.key})
-            rows.append(Row(name, seed, ev.key, uj.key, "pending"))
-    return Plan(spec, setting, tuple(jobs), tuple(rows), sizes)
-
+    infeasible = infeasible_states(spec, setting, cfgs, data.x_train.shape[0], data.input_shape, data.num_classes)
+    sizes = {seed: build_problem(setting, seed, data_dir, data=data).sizes()  # validates each seed's forget set
+             for seed in spec.seeds}
+    graph = build_graph(spec, setting, cfgs, infeasible)
+    return Plan(spec, setting, graph.jobs, graph.rows, sizes)

@@ -7,21 +7,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.executors.base import JobOutcome
+from engine.jobs.model import OUTPUTS_BLOB, PER_SAMPLE_BLOB, JobOutcome
 from engine.methods import METHODS
 from engine.metrics import METRICS
-from engine.runner.plan import BEFORE_TITLES, Plan
+from engine.runner.plan import Plan
 from engine.store import Store, arrays_from_bytes
 
 ID_COLUMNS = ["dataset", "paradigm", "scenario", "model", "method", "seed", "status", "source"]
 SIZE_COLUMNS = ["n_forget", "n_retain", "n_val", "n_test"]  # the seed's split sizes (every CSV row)
 
 
+def own_original_rows() -> dict[str, str]:
+    """Row key -> title of the rows the plan adds for methods' own models before unlearning
+    (``Method.own_original``, e.g. ``sisa_original`` -> "Original (SISA ensemble)")."""
+    return {m.own_original[0]: m.own_original[1] for _, m in METHODS.items() if m.own_original is not None}
+
+
 def row_title(method_key: str) -> str:
-    """Display title of a result row's ``method`` key: a registered method's title, or the title of a row the
-    plan adds itself (``sisa_original`` -> "Original (SISA ensemble)", the model SISA unlearns from)."""
-    if method_key in BEFORE_TITLES:
-        return BEFORE_TITLES[method_key]
+    """Display title of a result row's ``method`` key: a registered method's title, or the title a method declares
+    for the row of its own model before unlearning (:func:`own_original_rows`); anything else its key."""
+    own = own_original_rows()
+    if method_key in own:
+        return own[method_key]
     return METHODS.get(method_key).title if method_key in METHODS else method_key
 
 
@@ -113,6 +120,6 @@ def summary_table(wide: pd.DataFrame) -> pd.DataFrame:
 
 def per_sample(store: Store, eval_job: str) -> dict[str, np.ndarray]:
     """A finished evaluation's per-sample arrays and outputs (logits) for charts."""
-    arrays = arrays_from_bytes(store.blob(eval_job, "per_sample.npz"))
-    arrays.update(arrays_from_bytes(store.blob(eval_job, "outputs.npz")))
+    arrays = arrays_from_bytes(store.blob(eval_job, PER_SAMPLE_BLOB))
+    arrays.update(arrays_from_bytes(store.blob(eval_job, OUTPUTS_BLOB)))
     return arrays

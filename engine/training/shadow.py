@@ -57,7 +57,7 @@ def can_batch(model: nn.Module) -> bool:
 
 def _build(model_key: str, input_shape: tuple[int, int, int], num_classes: int, seed: int,
            device: torch.device) -> nn.Module:
-    return build_model(model_key, input_shape, num_classes, seed=seed).to(device)  # as the runner builds them
+    return build_model(model_key, input_shape, num_classes, seed=seed).to(device)  # as the job bodies build them
 
 
 def fit_stacked(models: Sequence[nn.Module], x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cfg: TrainConfig,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from dashboard import data, results_view, state, url
 from engine.data import load_dataset  # test set-up only: the true labels to check the per-sample CSV
-from engine.runner.inspect import SAMPLE_COLUMNS
+from engine.runner.breakdowns import SAMPLE_COLUMNS
 
 
 def _texts(elements) -> str:

@@ -93,10 +93,11 @@ def test_unknown_method_keys_fall_back_gracefully():
 def test_preset_selection_is_the_presets_setting(key):
     from engine.methods import METHODS  # test set-up only: the engine's own spec of the preset
     from engine.presets import PRESETS
+    from engine.specs import setting_id
 
     sel = data.preset_selection(key)
     spec = data.build_spec(sel)
-    assert data._setting_id(spec) == data._setting_id(PRESETS.get(key).spec(METHODS.keys()))
+    assert setting_id(spec) == setting_id(PRESETS.get(key).spec(METHODS.keys()))
     assert key in data.matching_presets(spec)
     assert [m.name for m in spec.methods] == data.preset_info(key)["methods"]
     values, errors = url.to_state(url.to_params(sel))  # a preset's selection survives the URL

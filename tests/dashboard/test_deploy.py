@@ -56,7 +56,7 @@ def test_executor_menu_outside_demo(app, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_queue_runs_one_comparison_at_a_time_and_reports_positions(tmp_path: Path) -> None:
-    queue = data.demo_module.RunQueue(1)
+    queue = data.RunQueue(1)
     mgr = data.JobManager(tmp_path / "cache", queue=queue)
     blocker = queue.join()  # another user's run holds the only slot
     first = mgr.start(_tiny())
@@ -73,7 +73,7 @@ def test_queue_runs_one_comparison_at_a_time_and_reports_positions(tmp_path: Pat
 
 
 def test_cancel_while_queued_leaves_the_queue(tmp_path: Path) -> None:
-    queue = data.demo_module.RunQueue(1)
+    queue = data.RunQueue(1)
     mgr = data.JobManager(tmp_path / "cache", queue=queue)
     blocker = queue.join()
     key = mgr.start(_tiny())
@@ -114,13 +114,15 @@ def test_bundle_export_import_and_startup(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_job_manager_runs_through_the_named_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     used: list[str] = []
-    real = data.make_executor
+    from engine import api
+
+    real = api.make_executor
 
     def spy(name: str | None = None):  # noqa: ANN202
         used.append(str(name))
         return real("local")
 
-    monkeypatch.setattr(data, "make_executor", spy)
+    monkeypatch.setattr(api, "make_executor", spy)  # the job manager runs through the engine API
     mgr = data.JobManager(tmp_path / "cache")
     key = mgr.start(_tiny(), executor="ray")
     assert mgr.wait(key, 120) == "done"

@@ -21,8 +21,8 @@ from engine.executors import (
     make_executor,
 )
 from engine.executors.base import blocked_reason
-from engine.executors.ray_executor import SMALL_JOB_GPU, run_job
-from engine.runner.jobs import Job
+from engine.executors.ray_executor import run_job
+from engine.jobs.model import SMALL_JOB_GPU, Job, ProblemPayload, Resources, model_resources
 from engine.store import Store
 
 
@@ -67,7 +67,8 @@ def test_blocked_reason_matches_local_semantics():
 
 
 def _job(model: str) -> Job:
-    return Job("original-0", "original", "original", {"spec": {"model": model}})
+    return Job("original-0", "original", "original", ProblemPayload({"model": model}, 0),
+               resources=model_resources(model))
 
 
 def test_gpu_share_only_when_the_cluster_has_gpus():
@@ -77,12 +78,25 @@ def test_gpu_share_only_when_the_cluster_has_gpus():
     assert ex._gpu_share(_job("resnet18"), 2.0, "auto") == 1.0  # large models get a whole GPU
     assert ex._gpu_share(_job("mlp"), 2.0, "cpu") == 0.0  # the spec asked for CPU
     assert RayExecutor(num_gpus=0.5)._gpu_share(_job("resnet18"), 0.0, "auto") == 0.5  # explicit override
+    cpu_only = Job("x-0", "x", "x", None, resources=Resources(gpu=0.0))  # what the job declares is what it gets
+    assert ex._gpu_share(cpu_only, 2.0, "auto") == 0.0
+
+
+def test_the_planner_declares_each_jobs_resources():
+    from pathlib import Path
+
+    from engine.runner import make_plan
+    from engine.spec import ComparisonSpec, MethodSpec
+
+    for model, gpu in (("mlp", SMALL_JOB_GPU), ("resnet18", 1.0)):
+        plan = make_plan(ComparisonSpec(model=model, methods=(MethodSpec("original"),)), Path("data"))
+        assert {j.resources for j in plan.jobs} == {Resources(cpus=1.0, gpu=gpu)}
 
 
 def test_worker_honours_a_raised_cancel_flag_and_writes_nothing(tmp_path):
     store = Store(tmp_path)
     store.set_flag("run1/cancel")
-    job = Job("problem-abc", "problem", "problem seed 0", {"spec": {}, "seed": 0})
+    job = Job("problem-abc", "problem", "problem seed 0", ProblemPayload({}, 0))
     assert run_job(job, ExecSettings(tmp_path, tmp_path / "data"), "run1") == ("cancelled", "")
     assert not store.has(job.key) and store.progress(job.key) is None
     assert store.has_flag("run1/started/problem-abc")  # the driver knows it reached a worker

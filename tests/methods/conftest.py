@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.jobs.method_inputs import make_view
 from engine.methods import METHODS, UnlearnContext, UnlearnData
 from engine.models import build_model
 from engine.problem import Problem, build_problem, resolve
-from engine.runner.views import make_view
 from engine.spec import ComparisonSpec
 from engine.training import TrainConfig, fit
 from engine.training.recording import RECORDERS
@@ -45,16 +45,17 @@ def cached_problem(**kw: object) -> tuple[Problem, torch.nn.Module]:
     return _CACHE[key]
 
 
-def view_for(method_key: str, problem: Problem, model: torch.nn.Module,
-             request: int = 0) -> tuple[UnlearnData, UnlearnContext]:
-    """The data view and a context exactly as the runner builds them (training-time state recorded here)."""
+def view_for(method_key: str, problem: Problem, model: torch.nn.Module, request: int = 0,
+             cfg: object | None = None) -> tuple[UnlearnData, UnlearnContext]:
+    """The data view and a context exactly as the runner builds them (training-time state recorded here, with the
+    recorder options of ``cfg``, the method's config, when given: e.g. SISA's shards and slices)."""
     method = METHODS.get(method_key)
     forget_idx, retain_idx = problem.step(request)
     state = {}
     for r in method.needs.train_time_state:
         info = RECORDERS.get(r)
         if info.during_training:
-            rec = info.make()
+            rec = info.make(**(info.options_of(cfg) if cfg is not None else {}))
             torch.manual_seed(problem.seed)
             net = build_model("cnn", problem.data.input_shape, problem.data.num_classes, seed=problem.seed)
             fit(net, problem.data.x_train, problem.supervision, problem.paradigm.loss, TINY_TRAIN, problem.seed,

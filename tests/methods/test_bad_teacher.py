@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from engine.methods import METHODS
-from engine.methods.bad_teacher import BadTeacherConfig, bad_teacher_loss, random_network
-from engine.methods.scrub import kl_t
+from engine.methods.bad_teacher import BadTeacherConfig, bad_teacher_loss
+from engine.methods.shared.distill import kl_t
+from engine.methods.shared.networks import random_network
 from tests.methods.conftest import accuracy, cached_problem, view_for
 
 

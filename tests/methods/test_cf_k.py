@@ -9,7 +9,8 @@ import torch
 
 from engine.config import build_config
 from engine.methods import METHODS
-from engine.methods.cf_k import CFkConfig, feature_blocks, last_k_blocks
+from engine.methods.cf_k import CFkConfig
+from engine.methods.shared.blocks import feature_blocks, last_k_blocks
 from engine.models import build_model
 from tests.methods.conftest import cached_problem, view_for
 

@@ -5,36 +5,69 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+from typing import Any
 
 import pytest
 import torch
 
-from engine.config import build_config, config_dict, schema
+from engine.config import COST_LINEAR, ParamSchema, build_config, config_dict, schema
+from engine.jobs.method_inputs import ViewLeak, audit_view, not_applicable_reason
 from engine.methods import METHODS
 from engine.methods.base import UnlearnData
 from engine.paradigms import PARADIGMS
 from engine.paradigms.base import Supervision, one_hot_supervision
-from engine.runner.views import ViewLeak, audit_view, not_applicable_reason
 from tests.methods.conftest import cached_problem, view_for
 
 PARADIGM_KEYS = ("supervised", "partial_label", "noisy_label", "label_free")
 
-FAST = {"epochs": 1, "steps": 2, "iterations": 2, "fisher_noise": False}
+def least_work(p: ParamSchema) -> Any:
+    """The value of a ``cost="linear"`` field that makes the least work: the smallest allowed positive value
+    (1 for an integer field whose range starts at 0), never above the default (``None`` = the whole set)."""
+    lo = p.range[0] if p.range is not None else 1
+    if p.type.startswith("int"):
+        small: Any = max(math.ceil(lo), 1)
+    elif lo > 0:
+        small = lo
+    else:
+        return p.default  # a float whose range starts at 0: no smaller value that still does work
+    return small if p.default is None else min(p.default, small)
+
+
+def shrunk_values(cls: type) -> dict[str, Any]:
+    """Every field of config ``cls`` whose schema says it multiplies the work (``cost="linear"``: epochs, steps,
+    samples, models) at :func:`least_work`; batch and chunk sizes (``"inverse"``) and every other field keep their
+    defaults. Driven by the schema, so a new method's expensive knobs are shrunk without editing this test."""
+    return {p.name: least_work(p) for p in schema(cls) if p.cost == COST_LINEAR}
 
 
 def fast_config(key: str):  # noqa: ANN201
-    """The method's config with its epoch-like fields cut to the minimum (keeps the contract suite fast)."""
+    """The method's config with its work-multiplying fields cut to the least work (keeps the contract suite fast)."""
     cls = METHODS.get(key).config
-    names = {p.name for p in schema(cls)}
-    return build_config(cls, {k: v for k, v in FAST.items() if k in names}, f"methods.{key}")
+    return build_config(cls, shrunk_values(cls), f"methods.{key}")
+
+
+def test_shrinking_follows_the_cost_annotations() -> None:
+    """Every linear-cost field is shrunk, none above its default; nothing else changes."""
+    for key, m in METHODS.items():
+        defaults = {p.name: p.default for p in schema(m.config)}
+        fast = config_dict(fast_config(key))
+        for p in schema(m.config):
+            if p.cost == COST_LINEAR:
+                assert fast[p.name] is not None and (p.default is None or fast[p.name] <= p.default), (key, p.name)
+            else:
+                assert fast[p.name] == defaults[p.name], (key, p.name)
+    assert config_dict(fast_config("finetune"))["epochs"] == 1
+    assert config_dict(fast_config("amnesiac"))["finetune_epochs"] == 1  # range starts at 0: 1 keeps the repair
+    assert config_dict(fast_config("fisher"))["max_samples"] == 1  # None (the whole set) is the most work
 
 
 @pytest.mark.parametrize("key", METHODS.keys())
 def test_method_contract(key: str) -> None:
     method = METHODS.get(key)
     problem, original = cached_problem()
-    data, ctx = view_for(key, problem, original)
     cfg = fast_config(key)
+    data, ctx = view_for(key, problem, original, cfg=cfg)  # recorded state follows cfg's recorder options
     x_before = data.x_forget.clone()
     params_before = [p.detach().clone() for p in original.parameters()]
 
@@ -112,7 +145,8 @@ def test_label_contract_every_method_every_paradigm(key: str, paradigm: str) -> 
             or method.paradigms is not None
         return
     problem, original = cached_problem(paradigm=paradigm)
-    data, ctx = view_for(key, problem, original)  # make_view audits the view; a leak raises ViewLeak
+    cfg = fast_config(key)
+    data, ctx = view_for(key, problem, original, cfg=cfg)  # make_view audits the view; a leak raises ViewLeak
     needs = method.needs
     assert data.x_val is None or (needs.val_data or needs.val_labels)
     if paradigm == "label_free":
@@ -123,7 +157,7 @@ def test_label_contract_every_method_every_paradigm(key: str, paradigm: str) -> 
     if data.sup_val is not None:  # the paradigm's supervision of val: noisy stays noisy, candidate sets stay sets
         assert torch.equal(data.sup_val.labels, problem.val_supervision.labels)
     before = _snapshot(data)
-    method.unlearn(copy.deepcopy(original), data, fast_config(key), ctx)
+    method.unlearn(copy.deepcopy(original), data, cfg, ctx)
     for name, t in before.items():
         assert torch.equal(_current(data, name), t), f"{key} modified {name} in place"
 

@@ -9,8 +9,8 @@ import torch
 
 from engine.config import build_config
 from engine.methods import METHODS
-from engine.methods.cf_k import last_k_blocks
 from engine.methods.eu_k import EUkConfig, reinitialise
+from engine.methods.shared.blocks import last_k_blocks
 from tests.methods.conftest import accuracy, cached_problem, view_for
 
 

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from engine.methods import METHODS
-from engine.methods.fisher import FisherConfig, diag_fisher, fisher_mean_var, removed_classes
+from engine.methods.fisher import FisherConfig
+from engine.methods.shared.fisher_noise import diag_fisher, fisher_mean_var, removed_classes
 from tests.methods.conftest import accuracy, cached_problem, view_for
 
 

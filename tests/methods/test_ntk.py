@@ -168,7 +168,7 @@ def test_initial_weights_rebuilt_as_the_runner_seeds_them() -> None:
     state = torch.random.get_rng_state()
     init = initial_weights(original, ctx, problem.data.num_classes)
     assert torch.equal(torch.random.get_rng_state(), state)  # global RNG untouched
-    torch.manual_seed(problem.seed)  # as engine.runner.jobs._train and tests.methods.conftest build the original
+    torch.manual_seed(problem.seed)  # as engine.jobs.bodies and tests.methods.conftest build the original
     ref = build_model("cnn", problem.data.input_shape, problem.data.num_classes, seed=problem.seed)
     for a, b in zip(init.parameters(), ref.parameters(), strict=True):
         assert torch.equal(a, b)

@@ -10,6 +10,7 @@ import torch
 
 from engine.config import build_config
 from engine.errors import NotApplicable
+from engine.jobs.method_inputs import not_applicable_reason
 from engine.methods import METHODS
 from engine.methods.ppu import (
     PAPER_DEFAULTS,
@@ -22,7 +23,6 @@ from engine.methods.ppu import (
 )
 from engine.methods.ppu_after import BASES
 from engine.paradigms import PARADIGMS
-from engine.runner.views import not_applicable_reason
 from tests.methods.conftest import accuracy, cached_problem, view_for
 
 

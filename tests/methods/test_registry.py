@@ -1,25 +1,94 @@
-"""Every module in engine/methods registers at least one method; keys come from CATALOGUE.md."""
+"""The method registry: every method module registers a method, helpers register none and import no method, the
+display order is the methods' own ``order``; ``Registry.register`` takes an item under its own key."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib
 import pkgutil
+from pathlib import Path
+
+import pytest
 
 import engine.methods as pkg
-from engine.methods import CATALOGUE_ORDER, METHODS, NON_METHOD_MODULES
+import engine.methods.shared as shared
+from engine.methods import METHODS, Method, Needs, is_method_module
+from engine.registry import Registry
+
+METHOD_MODULES = sorted(info.name for info in pkgutil.iter_modules(pkg.__path__) if is_method_module(info))
 
 
 def test_every_method_module_registers_a_method():
-    owners = {m.unlearn.__module__.rsplit(".", 1)[-1] for _, m in METHODS.items()}
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name in NON_METHOD_MODULES or info.name.startswith("_"):  # _*.py: work in progress, not imported
-            continue
-        assert info.name in owners, f"engine/methods/{info.name}.py registers no method"
+    owners = {m.unlearn.__module__ for _, m in METHODS.items()}
+    for name in METHOD_MODULES:
+        assert f"engine.methods.{name}" in owners, f"engine/methods/{name}.py registers no method"
+    assert owners <= {f"engine.methods.{name}" for name in METHOD_MODULES}, "a method lives outside a method module"
+    assert "shared" not in METHOD_MODULES and "base" not in METHOD_MODULES
 
 
-def test_keys_are_catalogue_keys_and_listed_in_catalogue_order():
+def _imported_method_modules(path: Path) -> set[str]:
+    """Method modules that the file at ``path`` imports (``engine.methods.<module>``, not base or shared)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for n in names:
+            parts = n.split(".")
+            if parts[:2] == ["engine", "methods"] and len(parts) > 2 and parts[2] in METHOD_MODULES:
+                out.add(parts[2])
+    return out
+
+
+def test_helpers_are_no_methods_and_import_none():
+    """``engine/methods/shared/`` holds helpers only: nothing there is registered and nothing imports a method."""
+    for info in pkgutil.iter_modules(shared.__path__):
+        module = importlib.import_module(f"engine.methods.shared.{info.name}")
+        assert not any(m.unlearn.__module__ == module.__name__ for _, m in METHODS.items())
+        imported = _imported_method_modules(Path(module.__file__))
+        assert not imported, f"engine/methods/shared/{info.name}.py imports method module(s) {sorted(imported)}"
+
+
+def test_a_method_builds_on_another_only_as_its_variant():
+    """A method module imports another method module only when its config extends that method's config (LAF+R of
+    LAF, EU-k of CF-k, Method + PPU of PPU); what unrelated methods share lives in ``engine/methods/shared/``."""
+    configs = {METHODS.get(k).unlearn.__module__.rsplit(".", 1)[-1]: METHODS.get(k).config for k in METHODS}
+    for name in METHOD_MODULES:
+        for other in _imported_method_modules(Path(pkg.__path__[0]) / f"{name}.py") - {name}:
+            assert issubclass(configs[name], configs[other]), (
+                f"engine/methods/{name}.py imports engine/methods/{other}.py: move the shared helper to "
+                f"engine/methods/shared/ (only a variant, whose config extends {other}'s, builds on it)")
+
+
+def test_keys_follow_the_methods_own_order():
     keys = METHODS.keys()
-    assert set(keys) <= set(CATALOGUE_ORDER)
-    assert keys == [k for k in CATALOGUE_ORDER if k in keys]
+    orders = [METHODS.get(k).order for k in keys]
+    assert orders == sorted(orders)
+    assert len(set(orders)) == len(orders), "two methods share an order: their rows would follow file names"
+    assert [k for k in keys if METHODS.get(k).family == "reference"] == keys[:2] == ["original", "retrain"]
+    seed = [k for k in keys if METHODS.get(k).family == "seed"]
+    assert keys[2:2 + len(seed)] == seed  # the seed papers' methods come right after the references
+
+
+def test_register_under_the_items_own_key():
+    reg: Registry[Method] = Registry("method")
+    m = METHODS.get("finetune")
+    copy = dataclasses.replace(m, key="finetune_copy")
+    assert reg.register(copy) is copy and reg.keys() == ["finetune_copy"]
+    assert reg.register("other", m) is m  # the (key, item) form other registries use
+    with pytest.raises(KeyError, match="twice"):
+        reg.register(copy)
+    with pytest.raises(TypeError, match="key"):
+        Registry[object]("thing").register(object())
+
+
+def test_method_doc_is_stripped_and_needs_describe_themselves():
+    m = dataclasses.replace(METHODS.get("finetune"), doc="\n  text \n")
+    assert m.doc == "text"
+    assert Needs(retain_data=True).describe() == "forget inputs, retain inputs"
 
 
 def test_every_method_says_how_its_defaults_were_chosen() -> None:

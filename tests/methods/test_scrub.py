@@ -17,13 +17,13 @@ from engine.methods import METHODS
 from engine.methods.scrub import (
     ScrubConfig,
     forget_class_weights,
-    kl_t,
     lr_at,
     max_step_loss,
     min_step_loss,
     reference_error,
     select_rewind,
 )
+from engine.methods.shared.distill import kl_t
 from engine.paradigms.base import one_hot_supervision
 from tests.methods.conftest import accuracy, cached_problem, view_for
 

@@ -179,8 +179,8 @@ def test_storage_limit_and_slice_count_are_refused_with_a_reason() -> None:
 
 
 def test_not_applicable_without_labels() -> None:
+    from engine.jobs.method_inputs import not_applicable_reason
     from engine.paradigms import PARADIGMS
-    from engine.runner.views import not_applicable_reason
 
     assert not_applicable_reason(SISA, PARADIGMS.get("label_free")) is not None
     assert not_applicable_reason(SISA, PARADIGMS.get("noisy_label")) is None

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from engine.config import build_config
+from engine.jobs.method_inputs import not_applicable_reason
 from engine.methods import METHODS
-from engine.methods.ugradsl import (
+from engine.methods.shared.gradient_mixing import (
     CycledIndices,
     gls_loss,
     gls_target,
@@ -19,7 +20,6 @@ from engine.methods.ugradsl import (
     mixing_schedule,
 )
 from engine.paradigms import PARADIGMS
-from engine.runner.views import not_applicable_reason
 from tests.methods.conftest import accuracy, cached_problem, view_for
 
 K = 10

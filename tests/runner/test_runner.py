@@ -17,6 +17,7 @@ import pytest
 from engine.runner import make_plan, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store
+from tests.runner.conftest import SETTINGS, model_job_keys
 
 FAST_TRAIN = (("epochs", 4),)
 DATA = Path("data")
@@ -27,6 +28,14 @@ def spec(**kw) -> ComparisonSpec:  # noqa: ANN003
                 methods=(MethodSpec("original"), MethodSpec("retrain"), MethodSpec("finetune", (("epochs", 1),))))
     base.update(kw)
     return ComparisonSpec(**base)
+
+
+@pytest.fixture(scope="module")
+def finished(trained_caches, tmp_path_factory):  # noqa: ANN001, ANN201
+    """``spec()`` run once, from a copy of the shared cnn models: its cache and result."""
+    assert spec().setting_key() == SETTINGS["cnn"].setting_key()  # the shared models are this setting's
+    cache = trained_caches("cnn", tmp_path_factory.mktemp("runner") / "cache")
+    return cache, run_comparison(spec(), cache_dir=cache, data_dir=DATA)
 
 
 def metric_matrix(res) -> np.ndarray:  # noqa: ANN001
@@ -48,23 +57,25 @@ def test_plan_is_content_keyed_and_shares_jobs_between_comparisons():
     assert not ({j.key for j in d.jobs if j.kind == "unlearn"} & {j.key for j in a.jobs if j.kind == "unlearn"})
 
 
-def test_second_run_is_all_cached_and_identical(tmp_path):
-    first = run_comparison(spec(), cache_dir=tmp_path, data_dir=DATA)
+def test_second_run_is_all_cached_and_identical(finished):
+    cache, first = finished
     assert set(first.wide["status"]) == {"ok"}
-    assert {o.status for o in first.outcomes.values()} == {"done"}
-    second = run_comparison(spec(), cache_dir=tmp_path, data_dir=DATA)
+    shared = model_job_keys(first.plan)  # the models came trained; everything else ran
+    assert {k: o.status for k, o in first.outcomes.items()} == {
+        j.key: "cached" if j.key in shared else "done" for j in first.plan.jobs}
+    second = run_comparison(spec(), cache_dir=cache, data_dir=DATA)
     assert {o.status for o in second.outcomes.values()} == {"cached"}
     np.testing.assert_array_equal(metric_matrix(first), metric_matrix(second))
 
 
-def test_same_spec_same_numbers_in_a_fresh_cache(tmp_path):
-    a = run_comparison(spec(), cache_dir=tmp_path / "a", data_dir=DATA)
-    b = run_comparison(spec(), cache_dir=tmp_path / "b", data_dir=DATA)
-    np.testing.assert_array_equal(metric_matrix(a), metric_matrix(b))
+def test_same_spec_same_numbers_in_a_fresh_cache(finished, tmp_path):
+    fresh = run_comparison(spec(), cache_dir=tmp_path / "fresh", data_dir=DATA)
+    assert {o.status for o in fresh.outcomes.values()} == {"done"}  # every model trained again here
+    np.testing.assert_array_equal(metric_matrix(finished[1]), metric_matrix(fresh))
 
 
-def test_class_scenario_reference_rows(tmp_path):
-    res = run_comparison(spec(), cache_dir=tmp_path, data_dir=DATA)
+def test_class_scenario_reference_rows(finished):
+    res = finished[1]
     w = res.wide.set_index("method")
     assert w.loc["retrain", "forget_acc"] == 0.0  # a class never seen cannot be predicted
     assert w.loc["retrain", "gap_to_retrain"] == 0.0
@@ -140,17 +151,18 @@ def test_killed_run_leaves_no_partial_result_and_resumes(tmp_path):
     store.release(original.key)
 
 
-def test_diverged_run_is_failed_with_reason_and_others_go_on(tmp_path):
+def test_diverged_run_is_failed_with_reason_and_others_go_on(trained_caches, tmp_path):
     from engine.runner import collect
 
     s = spec(methods=(MethodSpec("original"), MethodSpec("gradient_ascent", (("lr", 1.0), ("epochs", 20)))))
-    res = run_comparison(s, cache_dir=tmp_path, data_dir=DATA)
+    cache = trained_caches("cnn", tmp_path / "cache")
+    res = run_comparison(s, cache_dir=cache, data_dir=DATA)
     w = res.wide.set_index("method")
     assert w.loc["original", "status"] == "ok"
     assert w.loc["gradient_ascent", "status"] == "failed"
     assert "nan" in w.loc["gradient_ascent", "note"].lower() or "finite" in w.loc["gradient_ascent", "note"]
     # reopened later from the store alone (e.g. the History page), the row is still failed with its reason
-    store = Store(tmp_path)
+    store = Store(cache)
     again = collect(make_plan(s, DATA), store).wide.set_index("method")
     assert again.loc["gradient_ascent", "status"] == "failed"
     assert again.loc["gradient_ascent", "note"]

@@ -15,6 +15,7 @@ from engine.runner import make_plan, per_sample, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec, stable_hash
 from engine.store import Store
 from engine.version import ENGINE_VERSION
+from tests.runner.conftest import SETTINGS
 
 DATA = Path("data")
 FAST = (("epochs", 4),)
@@ -52,7 +53,7 @@ def test_shadow_models_add_one_job_per_seed_and_share_the_models():
     assert {j.key for j in off.jobs if j.kind in models} == {j.key for j in on.jobs if j.kind in models}
     shadow = [j for j in on.jobs if j.kind == "shadow"]
     assert len(shadow) == 2 and not any(j.kind == "shadow" for j in off.jobs)
-    assert {j.payload["seed"] for j in shadow} == {0, 1}
+    assert {j.payload.seed for j in shadow} == {0, 1}
     evals = [j for j in on.jobs if j.kind == "evaluate"]
     assert all(any(s.key in j.deps for s in shadow) for j in evals)
     assert not {j.key for j in evals} & {j.key for j in off.jobs}
@@ -68,14 +69,16 @@ def test_bad_shadow_models_name_the_field(bad):
     assert e.value.field == "shadow_models"
 
 
-def test_tiny_digits_mlp_with_four_shadow_pairs(tmp_path):
+def test_tiny_digits_mlp_with_four_shadow_pairs(trained_caches, tmp_path):
     s = spec(model="mlp", shadow_models=4)
-    res = run_comparison(s, cache_dir=tmp_path, data_dir=DATA)
+    assert spec(model="mlp").setting_key() == SETTINGS["mlp"].setting_key()
+    cache = trained_caches("mlp", tmp_path / "cache")  # the run's original and retrain come trained
+    res = run_comparison(s, cache_dir=cache, data_dir=DATA)
     assert set(res.wide["status"]) == {"ok"}, res.wide[["method", "note"]]
     w = res.wide.set_index("method")
     assert w.loc["retrain", "mia_shadow_auc"] == 0.5  # scored against itself: every pair a tie
     assert ((w["mia_shadow_auc"] >= 0) & (w["mia_shadow_auc"] <= 1)).all()
-    store = Store(tmp_path)
+    store = Store(cache)
     try:
         (sj,) = [j for j in res.plan.jobs if j.kind == "shadow"]
         meta = store.result(sj.key).meta
@@ -94,7 +97,7 @@ def test_tiny_digits_mlp_with_four_shadow_pairs(tmp_path):
     finally:
         store.close()
     # the same comparison without shadow models reuses every model; only the evaluations run again
-    res0 = run_comparison(spec(model="mlp"), cache_dir=tmp_path, data_dir=DATA)
+    res0 = run_comparison(spec(model="mlp"), cache_dir=cache, data_dir=DATA)
     kinds = {res0.plan.jobs[i].kind for i, j in enumerate(res0.plan.jobs) if res0.outcomes[j.key].status == "done"}
     assert kinds == {"evaluate"}
     row = res0.tidy[(res0.tidy["metric"] == "mia_shadow_auc") & (res0.tidy["method"] == "original")].iloc[0]
@@ -124,16 +127,17 @@ def test_whitebox_in_the_runner_and_not_applicable_for_the_sisa_ensemble(tmp_pat
     finally:
         store.close()
 
-def test_a_diverged_shadow_training_leaves_the_metric_not_applicable(tmp_path, monkeypatch):
-    import engine.runner.jobs as jobs
+
+def test_a_diverged_shadow_training_leaves_the_metric_not_applicable(trained_caches, tmp_path, monkeypatch):
+    import engine.training.shadow as shadow_training
     from engine.errors import RunFailed
 
     def diverge(*a, **kw):  # noqa: ANN002, ANN003, ANN202
         raise RunFailed("shadow-model training diverged at epoch 1")
 
-    monkeypatch.setattr(jobs, "train_shadow_models", diverge)
-    res = run_comparison(spec(model="mlp", shadow_models=2, methods=(MethodSpec("original"),)), cache_dir=tmp_path,
-                         data_dir=DATA)
+    monkeypatch.setattr(shadow_training, "train_shadow_models", diverge)
+    res = run_comparison(spec(model="mlp", shadow_models=2, methods=(MethodSpec("original"),)),
+                         cache_dir=trained_caches("mlp", tmp_path / "cache"), data_dir=DATA)
     assert set(res.wide["status"]) == {"ok"}  # the other metrics are there
     row = res.tidy[(res.tidy["metric"] == "mia_shadow_auc") & (res.tidy["method"] == "original")].iloc[0]
     assert np.isnan(row["value"]) and "diverged" in row["reason"]

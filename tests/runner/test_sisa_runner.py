@@ -11,6 +11,7 @@ from engine.runner import make_plan, run_comparison
 from engine.runner.results import row_title
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store
+from tests.runner.conftest import SETTINGS
 
 DATA = Path("data")
 SISA = MethodSpec("sisa", (("shards", 3), ("slices", 2)))
@@ -32,13 +33,14 @@ def test_plan_adds_the_sisa_original_row_and_a_separate_state_job():
         before = next(r for r in plan.rows if r.method == "sisa_original" and r.seed == seed)
         after = next(r for r in plan.rows if r.method == "sisa" and r.seed == seed)
         bj, uj = jobs[before.model_job], jobs[after.model_job]
-        assert bj.kind == uj.kind == "unlearn" and bj.payload["requests"] == "none" and "requests" not in uj.payload
-        assert bj.payload["train_state"] == uj.payload["train_state"]  # the same recorded shards
-        state = jobs[uj.payload["train_state"]["sisa_shards"]]
-        assert state.kind == "train_state" and state.payload["options"] == {"shards": 3, "slices": 2}
-        assert state.deps == (next(j.key for j in plan.jobs if j.kind == "problem" and j.payload["seed"] == seed),)
-        assert state.key not in jobs[uj.payload["original"]].payload["state_jobs"].values()  # not on the side
-        assert "seconds" in jobs[before.eval_job].payload and jobs[before.eval_job].payload["seconds"] is None
+        assert bj.kind == uj.kind == "unlearn" and bj.payload.requests == "none" and uj.payload.requests is None
+        assert bj.payload.train_state == uj.payload.train_state  # the same recorded shards
+        state = jobs[uj.payload.train_state["sisa_shards"]]
+        assert state.kind == "train_state" and state.payload.options == {"shards": 3, "slices": 2}
+        assert state.deps == (next(j.key for j in plan.jobs if j.kind == "problem" and j.payload.seed == seed),)
+        assert state.key not in jobs[uj.payload.original].payload.state_jobs.values()  # not on the side
+        assert jobs[before.eval_job].payload.seconds_from is None  # no unlearning time for the model before it
+        assert jobs[after.eval_job].payload.seconds_from == uj.key
     other = make_plan(spec(methods=(MethodSpec("sisa", (("shards", 4), ("slices", 2))),)), DATA)
     keys = {j.key for j in other.jobs if j.kind == "train_state"}
     assert keys.isdisjoint(j.key for j in plan.jobs if j.kind == "train_state")  # S, R are part of the identity
@@ -60,9 +62,11 @@ def test_infeasible_storage_and_label_free_are_not_applicable(monkeypatch):
     assert "label" in rows["sisa"].reason
 
 
-def test_end_to_end_on_digits(tmp_path):
+def test_end_to_end_on_digits(trained_caches, tmp_path):
     s = spec()
-    res = run_comparison(s, cache_dir=tmp_path, data_dir=DATA)
+    assert s.setting_key() == SETTINGS["mlp"].setting_key()
+    cache = trained_caches("mlp", tmp_path / "cache")  # the original and retrain come trained
+    res = run_comparison(s, cache_dir=cache, data_dir=DATA)
     w = res.wide.set_index("method")
     assert set(w["status"]) == {"ok"}, w["note"].to_dict()
     assert w.loc["sisa", "forget_acc"] == 0.0  # every shard held class 3 and was retrained without it
@@ -70,10 +74,10 @@ def test_end_to_end_on_digits(tmp_path):
     assert np.isnan(w.loc["sisa_original", "unlearn_seconds"]) and w.loc["sisa", "unlearn_seconds"] > 0
     assert set(res.summary["method"]) == {"original", "retrain", "sisa_original", "sisa"}
     assert set(res.tidy["method"]) == {"original", "retrain", "sisa_original", "sisa"}
-    store = Store(tmp_path)
+    store = Store(cache)
     row = next(r for r in res.plan.rows if r.method == "sisa")
     assert store.result(row.model_job).meta["ensemble"] == {"members": 3, "aggregation": "average"}
-    again = run_comparison(s, cache_dir=tmp_path, data_dir=DATA)  # all cached, same numbers
+    again = run_comparison(s, cache_dir=cache, data_dir=DATA)  # all cached, same numbers
     assert {o.status for o in again.outcomes.values()} == {"cached"}
     cols = [c for c in res.wide.columns if c not in ("note",) and res.wide[c].dtype.kind == "f"]
     np.testing.assert_array_equal(res.wide[cols].to_numpy(), again.wide[cols].to_numpy())

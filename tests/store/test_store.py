@@ -121,7 +121,7 @@ def test_a_waiting_job_says_what_it_waits_for_and_gives_up(tmp_path, monkeypatch
     import torch
 
     from engine.errors import RunFailed
-    from engine.runner.jobs import JobEnv, execute, make_job
+    from engine.jobs import JobEnv, execute, make_job
     from engine.store.store import claim_owner
 
     monkeypatch.setenv("UNLEARN_WAIT_TIMEOUT", "0.5")

@@ -1,7 +1,7 @@
-"""What each method may see: applicability checks and the sealed :class:`UnlearnData` view (DESIGN.md
-"Evaluation protocol": sealed label contract).
+"""What a method may see: applicability checks, and building and auditing the sealed :class:`UnlearnData` it gets
+(DESIGN.md "Evaluation protocol": sealed label contract).
 
-The one place where a method's view is built. A method receives only what its :class:`Needs` declares *and* the
+The one place where a method's inputs are built. A method receives only what its :class:`Needs` declares *and* the
 paradigm allows:
 
 - never a test-split input or label (held-out data for stopping / checkpoint selection / calibration is ``val``);
@@ -10,7 +10,7 @@ paradigm allows:
 - under ``label_free`` no label of any split, except the labelled retain sample a method may declare
   (``labelled_fraction``-style repair data, LAF+R).
 
-:func:`make_view` builds the view and :func:`audit_view` checks it (it runs on every view; a violation is a
+:func:`make_view` builds the inputs and :func:`audit_view` checks them (it runs on every one; a violation is a
 :class:`ViewLeak`, so a future change that leaks fails loudly instead of producing numbers).
 """
 
@@ -84,6 +84,7 @@ def make_view(method: Method, problem: Problem, forget_idx: torch.Tensor, retain
         sup_val=problem.val_supervision if (needs.val_labels and visible) else None,
         retain_sample_idx=sample_idx, scenario=setting.spec.scenario,
         forget_train_idx=forget_idx if any(RECORDERS.get(r).indexed for r in needs.train_time_state) else None,
+        method=method.key,
     )
     audit_view(view, method, problem, forget_idx, retain_idx)
     return view

@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 from engine.data.base import ImageData
-from engine.runner.plan import Plan, Row
+from engine.jobs.model import OUTPUTS_BLOB, PROBLEM_BLOB
+from engine.methods import METHODS
+from engine.runner.plan import REFERENCE_ORIGINAL, REFERENCE_RETRAIN, Plan, Row
 from engine.store import Store, arrays_from_bytes
 
 SPLITS = ("train_forget", "train_retain", "test")
@@ -37,13 +39,13 @@ def finished_rows(plan: Plan, store: Store) -> list[Row]:
 
 def logits(store: Store, row: Row) -> tuple[np.ndarray, np.ndarray]:
     """``(logits_train, logits_test)`` of a finished row."""
-    out = arrays_from_bytes(store.blob(row.eval_job, "outputs.npz"))
+    out = arrays_from_bytes(store.blob(row.eval_job, OUTPUTS_BLOB))
     return out["logits_train"], out["logits_test"]
 
 
 def problem_arrays(plan: Plan, store: Store, seed: int) -> dict[str, np.ndarray]:
     """The stored problem of ``seed`` (forget/retain indices, requests, observed labels, candidates)."""
-    return arrays_from_bytes(store.blob(plan.setting.problem_key(seed), "problem.npz"))
+    return arrays_from_bytes(store.blob(plan.setting.problem_key(seed), PROBLEM_BLOB))
 
 
 def forget_classes(plan: Plan, store: Store) -> tuple[int, ...]:
@@ -230,8 +232,12 @@ def gallery(plan: Plan, store: Store, data: ImageData, n: int = 16, seed: int | 
         return Gallery(seed, (), (), (), pd.DataFrame(columns=cols), data.class_names)
     idx = p["forget_idx"][:n]
     y_train = data.y_train.cpu().numpy()
-    order = {m: i for i, m in enumerate(("original", "retrain"))}
-    rows.sort(key=lambda r: order.get(r.method, len(order)))
+    order = {REFERENCE_ORIGINAL: 0, REFERENCE_RETRAIN: 1}  # the reference rows first, then plan order
+
+    def rank(row: Row) -> int:
+        return order.get(METHODS.get(row.method).reference, 2) if row.method in METHODS else 2
+
+    rows.sort(key=rank)
     preds = []
     for row in rows:
         lt, _ = logits(store, row)

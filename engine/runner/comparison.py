@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data import default_data_dir
-from engine.executors.base import EventFn, ExecSettings, Executor, JobOutcome
-from engine.runner.jobs import Job
+from engine.executors import make_executor
+from engine.executors.base import EventFn, ExecSettings, Executor
+from engine.jobs.model import Job, JobOutcome
 from engine.runner.plan import Plan, make_plan
 from engine.runner.results import row_status, summary_table, tidy_table, wide_table
 from engine.spec import ComparisonSpec
@@ -70,8 +71,6 @@ def run_comparison(spec: ComparisonSpec, cache_dir: Path | None = None, data_dir
     ``executor`` is an :class:`Executor`, a name (``"local"``, ``"ray"``) or ``None`` for the default
     (``$UNLEARN_EXECUTOR``, else local). Only :func:`needed_jobs` are handed to it.
     """
-    from engine.executors import make_executor  # the executors import the runner: resolve at call time
-
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     runner = executor if isinstance(executor, Executor) else make_executor(executor)

@@ -1,4 +1,4 @@
-"""``engine.runner.inspect`` on a tiny real comparison, checked against independent computations."""
+"""``engine.runner.breakdowns`` on a tiny real comparison, checked against independent computations."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 
 from engine.data import load_dataset
-from engine.runner import inspect, run_comparison
+from engine.runner import breakdowns, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store, arrays_from_bytes
 
@@ -57,8 +57,8 @@ def _stored(res, store, method: str, seed: int):  # noqa: ANN001
 
 def test_per_class_accuracy_matches_sklearn_confusion(random_run):
     res, store, data = random_run
-    table = inspect.per_class_accuracy(res.plan, store, data)
-    assert set(table["split"]) == set(inspect.SPLITS)
+    table = breakdowns.per_class_accuracy(res.plan, store, data)
+    assert set(table["split"]) == set(breakdowns.SPLITS)
     assert set(zip(table["method"], table["seed"], strict=True)) == {(m.name, s) for m in METHODS for s in (0, 1)}
     y_train, y_test = data.y_train.numpy(), data.y_test.numpy()
     for method in ("original", "finetune"):
@@ -83,7 +83,7 @@ def test_per_class_accuracy_matches_sklearn_confusion(random_run):
 
 def test_forget_confusion_counts_and_full_grid(random_run):
     res, store, data = random_run
-    conf = inspect.forget_confusion(res.plan, store, data)
+    conf = breakdowns.forget_confusion(res.plan, store, data)
     y_train = data.y_train.numpy()
     for method in ("retrain", "finetune"):
         out, prob, _ = _stored(res, store, method, 1)
@@ -100,8 +100,8 @@ def test_forget_confusion_counts_and_full_grid(random_run):
 
 def test_forget_samples_against_torch_and_scipy(random_run):
     res, store, data = random_run
-    table = inspect.forget_samples(res.plan, store, data)
-    assert list(table.columns) == inspect.SAMPLE_COLUMNS
+    table = breakdowns.forget_samples(res.plan, store, data)
+    assert list(table.columns) == breakdowns.SAMPLE_COLUMNS
     out, prob, row = _stored(res, store, "finetune", 0)
     idx = prob["forget_idx"]
     got = table[(table["method"] == "finetune") & (table["seed"] == 0)].reset_index(drop=True)
@@ -131,7 +131,7 @@ def test_forget_samples_against_torch_and_scipy(random_run):
 
 def test_gallery_images_and_predictions(random_run):
     res, store, data = random_run
-    g = inspect.gallery(res.plan, store, data, n=6)
+    g = breakdowns.gallery(res.plan, store, data, n=6)
     assert g.seed == 0 and len(g.images) == len(g.index) == 6
     _, prob, _ = _stored(res, store, "original", 0)
     assert list(g.index) == list(prob["forget_idx"][:6])
@@ -156,13 +156,13 @@ def test_gallery_images_and_predictions(random_run):
 
 def test_class_scenario_forget_classes_and_retrain_never_predicts_them(class_run):
     res, store, data = class_run
-    assert inspect.forget_classes(res.plan, store) == (3,)
-    assert inspect.touched_classes(res.plan, store) == (3,)
-    table = inspect.per_class_accuracy(res.plan, store, data)
+    assert breakdowns.forget_classes(res.plan, store) == (3,)
+    assert breakdowns.touched_classes(res.plan, store) == (3,)
+    table = breakdowns.per_class_accuracy(res.plan, store, data)
     forget = table[table["split"] == "train_forget"]
     assert set(forget["class"]) == {3}
     assert forget.set_index("method").loc["retrain", "accuracy"] == 0.0
-    conf = inspect.forget_confusion(res.plan, store, data)
+    conf = breakdowns.forget_confusion(res.plan, store, data)
     assert set(conf["true"]) == {3}
     retrain = conf[conf["method"] == "retrain"].set_index("predicted")["count"]
     assert retrain[3] == 0 and retrain.sum() == (data.y_train == 3).sum().item()
@@ -176,13 +176,13 @@ def test_unfinished_rows_are_left_out(tmp_path):
     store = Store(tmp_path)
     try:
         data = load_dataset("digits", DATA, device="cpu")
-        assert inspect.finished_rows(plan, store) == []
-        assert inspect.per_class_accuracy(plan, store, data).empty
-        assert inspect.forget_confusion(plan, store, data).empty
-        assert list(inspect.forget_samples(plan, store, data).columns) == inspect.SAMPLE_COLUMNS
-        g = inspect.gallery(plan, store, data)
+        assert breakdowns.finished_rows(plan, store) == []
+        assert breakdowns.per_class_accuracy(plan, store, data).empty
+        assert breakdowns.forget_confusion(plan, store, data).empty
+        assert list(breakdowns.forget_samples(plan, store, data).columns) == breakdowns.SAMPLE_COLUMNS
+        g = breakdowns.gallery(plan, store, data)
         assert g.images == () and g.predictions.empty
-        assert inspect.forget_classes(plan, store) == ()
+        assert breakdowns.forget_classes(plan, store) == ()
     finally:
         store.close()
 
@@ -192,7 +192,7 @@ def test_incremental_requests_are_numbered(tmp_path):
     store = Store(tmp_path)
     try:
         data = load_dataset("digits", DATA, device="cpu")
-        table = inspect.forget_samples(res.plan, store, data)
+        table = breakdowns.forget_samples(res.plan, store, data)
         prob = arrays_from_bytes(store.blob(res.plan.setting.problem_key(0), "problem.npz"))
         bounds = np.concatenate([[0], np.cumsum(prob["request_sizes"])])
         expect = {}
@@ -213,8 +213,8 @@ def test_problem_arrays_that_do_not_fit_the_dataset_are_refused():
 
     data = load_dataset("digits", Path("data"))
     ok = {"forget_idx": np.array([0, 5]), "retain_idx": np.array([1, 2]), "test_idx": np.array([0, 359])}
-    assert inspect.check_problem(ok, data) is ok
+    assert breakdowns.check_problem(ok, data) is ok
     for name, bad in (("forget_idx", np.array([0, 10_000])), ("test_idx", np.array([-1])),
                       ("retain_idx", np.array([0.5]))):
         with pytest.raises(ValueError, match=name):
-            inspect.check_problem({**ok, name: bad}, data)
+            breakdowns.check_problem({**ok, name: bad}, data)

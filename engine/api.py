@@ -1,0 +1,336 @@
+"""The engine's public API: the one module the dashboard and the CLI import (docs/architecture.md, "Layers").
+
+Sections: errors and spec types; menus and catalogues (:mod:`engine.catalogue`); building specs
+(:mod:`engine.specs`); comparisons (plan, run, stored results, per-sample arrays, per-class and forget-set
+breakdowns); history; paper presets; results bundles; hosted-demo caps; executors, devices and directories.
+Everything returns plain Python values and pandas tables; nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from engine import demo as _demo
+from engine.bundle import BundleError, export_bundle, import_bundle
+from engine.catalogue import (
+    DEFAULT_METHODS,
+    KINDS,
+    dataset_has_groups,
+    dataset_offline,
+    default_epochs,
+    describe,
+    menu,
+    method_catalogue,
+    method_family,
+    method_keys,
+    method_schema,
+    method_title,
+    metric_catalogue,
+    not_applicable,
+    paradigm_rate,
+    paradigm_schema,
+    scenario_description,
+    scenario_schema,
+)
+from engine.config import ParamSchema
+from engine.data import DATA_DIR_ENV, DatasetUnavailable, default_data_dir, load_dataset
+from engine.demo import RunQueue
+from engine.device import resolve_device
+from engine.errors import RunFailed, SpecError
+from engine.executors import Executor, default_executor_name, executor_names, make_executor
+from engine.executors.base import EventFn
+from engine.methods import METHODS
+from engine.presets import PAPERS, PRESETS, paper_numbers
+from engine.runner import ComparisonResult, Plan, collect, make_plan, per_sample, run_comparison
+from engine.runner import breakdowns as _breakdowns
+from engine.spec import MAX_SEEDS, ComparisonSpec, MethodSpec
+from engine.specs import (
+    make_spec,
+    matching_presets,
+    preset_choice,
+    short_labels,
+    spec_from_text,
+    spec_summary,
+    spec_to_text,
+)
+from engine.store import CACHE_DIR_ENV, Store, default_cache_dir
+
+__all__ = [
+    "BUNDLE_ENV", "CACHE_DIR_ENV", "DATA_DIR_ENV", "DEFAULT_METHODS", "DEVICES", "KINDS", "MAX_SEEDS", "Breakdowns",
+    "BundleError", "ComparisonResult", "ComparisonSpec", "DatasetUnavailable", "Executor", "MethodSpec",
+    "ParamSchema", "Plan", "RunFailed", "RunQueue", "SpecError", "breakdowns", "check_demo", "check_method",
+    "comparison_source", "dataset_has_groups", "dataset_offline", "default_cache_dir", "default_data_dir",
+    "default_epochs", "default_executor", "default_methods", "demo_enabled", "demo_limits", "describe",
+    "device_available", "executors", "export_comparisons", "has_imported", "history", "history_spec",
+    "import_comparisons", "import_startup_bundle", "make_executor", "make_spec", "matching_presets", "menu",
+    "method_catalogue", "method_family", "method_keys", "method_schema", "method_title", "metric_catalogue",
+    "not_applicable", "paradigm_rate", "paradigm_schema", "plan", "preset", "preset_choice", "preset_info",
+    "preset_listing", "preset_paper_numbers", "presets", "provenance", "resolve_device", "run", "sample_arrays",
+    "scenario_description", "scenario_schema", "short_labels", "spec_from_text", "spec_summary", "spec_to_text",
+    "stored", "write_bundle",
+]
+
+DEVICES = ("auto", "cpu", "cuda")
+BUNDLE_ENV = "UNLEARN_BUNDLE"  # a results bundle the dashboard imports at start-up (hosted demos)
+
+
+def _cache(cache_dir: Path | str | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+
+@contextmanager
+def _store(cache_dir: Path | str | None, include_imported: bool = False) -> Iterator[Any]:
+    base = Store(_cache(cache_dir))
+    try:
+        yield base.with_imported() if include_imported else base
+    finally:
+        base.close()
+
+
+# -- comparisons -------------------------------------------------------------------------------------------------
+def plan(spec: ComparisonSpec, data_dir: Path | str | None = None) -> Plan:
+    """Validate ``spec`` and build its job graph (raises :class:`SpecError` naming the field); cheap for the
+    embedded dataset."""
+    return make_plan(spec, Path(data_dir) if data_dir is not None else default_data_dir())
+
+
+def run(spec: ComparisonSpec, *, cache_dir: Path | str | None = None, data_dir: Path | str | None = None,
+        executor: Executor | str | None = None, on_event: EventFn | None = None,
+        cancel: threading.Event | None = None, plan: Plan | None = None) -> ComparisonResult:
+    """Run ``spec`` (finished jobs come from the cache, never recomputed) and return its tables."""
+    return run_comparison(spec, cache_dir=None if cache_dir is None else Path(cache_dir),
+                          data_dir=None if data_dir is None else Path(data_dir), executor=executor,
+                          on_event=on_event, cancel=cancel, plan=plan)
+
+
+def stored(p: Plan, cache_dir: Path | str | None = None, include_imported: bool = False) -> ComparisonResult:
+    """What the store already holds for plan ``p`` (nothing is computed).
+
+    Rows whose jobs failed in an earlier run show as ``failed`` with the recorded error, not ``pending``. With
+    ``include_imported`` rows this engine has not computed are filled from imported results bundles, marked
+    ``source="imported"``.
+    """
+    with _store(cache_dir, include_imported) as store:
+        return collect(p, store)
+
+
+def sample_arrays(eval_job: str, cache_dir: Path | str | None = None,
+                  include_imported: bool = False) -> dict[str, np.ndarray]:
+    """An evaluation's per-sample arrays (``forget_entropy``, ``mia_shadow_auc.fpr``, ...); empty when absent."""
+    with _store(cache_dir, include_imported) as store:
+        try:
+            return dict(per_sample(store, eval_job))
+        except KeyError:
+            return {}
+
+
+@dataclass(frozen=True)
+class Breakdowns:
+    """Per-class, forget-set and per-sample views of a comparison's stored outputs, ready to chart."""
+
+    per_class: pd.DataFrame  # method, seed, split, class, n, correct, accuracy
+    confusion: pd.DataFrame  # method, seed, true, predicted, count (forget set)
+    samples: pd.DataFrame  # one row per forget sample x method x seed (the per-sample CSV)
+    gallery: Any  # engine.runner.breakdowns.Gallery: forget-set images and each method's prediction
+    forget_classes: tuple[int, ...]
+    class_names: tuple[str, ...]
+
+    def samples_csv(self) -> bytes:
+        return self.samples.to_csv(index=False).encode()
+
+
+def breakdowns(p: Plan, cache_dir: Path | str | None = None, include_imported: bool = False,
+               gallery_size: int = 16, data_dir: Path | str | None = None) -> Breakdowns:
+    """Read the stored outputs of plan ``p``'s finished runs into per-class / forget-set / per-sample tables.
+
+    Loads the dataset for its true labels and images (nothing is trained or evaluated).
+    """
+    spec = p.spec
+    data = load_dataset(spec.dataset, Path(data_dir) if data_dir is not None else default_data_dir(),
+                        coarse=spec.coarse, device="cpu")
+    with _store(cache_dir, include_imported) as store:
+        return Breakdowns(_breakdowns.per_class_accuracy(p, store, data), _breakdowns.forget_confusion(p, store, data),
+                          _breakdowns.forget_samples(p, store, data), _breakdowns.gallery(p, store, data, gallery_size),
+                          _breakdowns.forget_classes(p, store), data.class_names)
+
+
+def has_imported(p: Plan, cache_dir: Path | str | None = None) -> bool:
+    """Whether a results bundle brought rows of plan ``p`` that this engine has not computed (jobs are content-
+    keyed, so any comparison sharing the rows counts); they are shown only when asked for."""
+    with _store(cache_dir) as store:
+        return any(r.eval_job and not store.has(r.eval_job) and store.imported_result(r.eval_job) is not None
+                   for r in p.rows)
+
+
+# -- history -----------------------------------------------------------------------------------------------------
+def provenance(rec: dict[str, Any]) -> str:
+    """``computed`` or ``imported (bundle <sha256 prefix>, <time>)`` for a comparison record."""
+    imp = rec.get("imported")
+    if not imp:
+        return "computed"
+    when = pd.Timestamp(imp.get("imported_at", 0), unit="s").strftime("%Y-%m-%d %H:%M")
+    return f"imported (bundle {str(imp.get('bundle_sha256', ''))[:12]}, {when})"
+
+
+def history(cache_dir: Path | str | None = None) -> pd.DataFrame:
+    """Every comparison recorded in the store, newest first; ``source`` says which were imported."""
+    rows = []
+    with _store(cache_dir) as store:
+        recs = [(k, r, False) for k, r in store.comparisons()]
+        local = {k for k, _, _ in recs}
+        recs += [(k, r, True) for k, r in store.imported_comparisons() if k not in local]
+        for key, rec, imported in recs:
+            found = store.imported_result if imported else store.result
+            n_ok = sum(1 for r in rec["rows"] if r["eval_job"] and found(r["eval_job"]) is not None)
+            rows.append({"key": key, "comparison": spec_summary(rec["spec"]), "source": provenance(rec),
+                         "created": pd.Timestamp(rec["created"], unit="s").strftime("%Y-%m-%d %H:%M:%S"),
+                         "rows ok": f"{n_ok}/{len(rec['rows'])}", "_t": rec["created"]})
+    df = pd.DataFrame(rows, columns=["key", "comparison", "source", "created", "rows ok", "_t"])
+    return df.sort_values("_t", ascending=False).drop(columns="_t").reset_index(drop=True)
+
+
+def history_spec(key: str, cache_dir: Path | str | None = None) -> ComparisonSpec | None:
+    """The spec of a recorded (or imported) comparison, ``None`` if the store has no such key."""
+    with _store(cache_dir, include_imported=True) as store:
+        rec = store.comparison(key)
+    return None if rec is None else ComparisonSpec.from_json(rec["spec"])
+
+
+def comparison_source(key: str, cache_dir: Path | str | None = None) -> str:
+    """``computed`` / ``imported (bundle …)`` / ``computed; also imported (bundle …)`` for a comparison key."""
+    with _store(cache_dir) as store:
+        local, imported = store.comparison(key), store.imported_comparison(key)
+    if imported is None:
+        return "computed"
+    return provenance(imported) if local is None else f"computed; also {provenance(imported)}"
+
+
+# -- paper presets -----------------------------------------------------------------------------------------------
+def presets() -> dict[str, str]:
+    """``key -> menu label`` of every paper preset (CPU ones first per paper; full-size ones marked)."""
+    return {k: f"{p.title}{' — full size, GPU recommended' if p.gpu_recommended else ' — CPU'}"
+            for k, p in PRESETS.items()}
+
+
+def preset_info(key: str) -> dict[str, Any]:
+    """What the UI says about a preset: paper, title, differences, GPU, methods not implemented here, tables."""
+    p = PRESETS.get(key, "preset")
+    runnable, missing = p.available_methods(method_keys())
+    paper = PAPERS[p.paper]
+    return {"key": key, "title": p.title, "paper": paper.short, "paper_title": paper.title,
+            "differences": p.differences, "gpu_recommended": p.gpu_recommended, "offline": dataset_offline(p.dataset),
+            "methods": runnable, "missing": missing, "tables": list(dict.fromkeys(r.table for r in p.tables)),
+            "dataset": p.dataset, "model": p.model}
+
+
+def check_method(key: str) -> None:
+    """Raise :class:`SpecError` naming ``methods`` when ``key`` is no registered method."""
+    METHODS.get(key, "methods")
+
+
+def preset_listing() -> list[tuple[str, str, str, bool, str]]:
+    """``(key, paper, dataset / model, GPU recommended, title)`` of every preset (the CLI's ``list presets``)."""
+    return [(k, p.paper_short, f"{p.dataset} / {p.model}", p.gpu_recommended, p.title) for k, p in PRESETS.items()]
+
+
+def preset(key: str) -> Any:
+    """The registered preset ``key`` (raises :class:`SpecError` naming ``preset`` when unknown)."""
+    return PRESETS.get(key, "preset")
+
+
+def preset_paper_numbers(key: str) -> pd.DataFrame:
+    """The paper's reported numbers for a preset (``engine.presets.paper_numbers``): reported, not measured."""
+    return paper_numbers(key)
+
+
+# -- results bundles ---------------------------------------------------------------------------------------------
+def export_comparisons(keys: list[str] | None, cache_dir: Path | str | None = None) -> bytes:
+    """A results bundle (zip bytes) of the given cached comparisons (``None``: all; no weights, no pickles)."""
+    buf = io.BytesIO()
+    export_bundle(_cache(cache_dir), buf, keys=keys)
+    return buf.getvalue()
+
+
+def write_bundle(out: IO[bytes], keys: list[str] | None, cache_dir: Path | str | None = None,
+                 with_weights: bool = False) -> list[str]:
+    """Write a results bundle of comparisons ``keys`` (``None``: all) to ``out``; returns the keys written.
+    Weights (torch tensors, loaded back with ``weights_only=True``) only when asked."""
+    return export_bundle(_cache(cache_dir), out, keys=keys, with_weights=with_weights)
+
+
+def import_comparisons(source: bytes | Path, cache_dir: Path | str | None = None) -> list[str]:
+    """Validate a bundle (bytes or a file) and add it to the cache; raises :class:`BundleError` (store unchanged)."""
+    return import_bundle(_cache(cache_dir), source)
+
+
+def import_startup_bundle(cache_dir: Path | str | None = None) -> str:
+    """Import ``$UNLEARN_BUNDLE`` when set and present (hosted demos); returns a one-line status."""
+    path = os.environ.get(BUNDLE_ENV, "").strip()
+    if not path:
+        return ""
+    if not Path(path).is_file():
+        return f"no bundle at {path}"
+    try:
+        keys = import_bundle(_cache(cache_dir), Path(path))
+    except BundleError as e:
+        return f"bundle {path} refused: {e.message}"
+    return f"imported {len(keys)} comparison(s) from {path}"
+
+
+# -- hosted demo -------------------------------------------------------------------------------------------------
+def demo_enabled() -> bool:
+    """Whether this server runs in hosted demo mode (``UNLEARN_DEMO=1``)."""
+    return _demo.demo_enabled()
+
+
+def demo_limits() -> dict[str, Any]:
+    """The demo caps as plain values (for the page's explanation)."""
+    lim = _demo.LIMITS
+    return {"max_seeds": lim.max_seeds, "max_methods": lim.max_methods, "max_concurrent": lim.max_concurrent,
+            "large_models": lim.large_models, "datasets": list(lim.datasets)}
+
+
+def check_demo(spec: ComparisonSpec, data_dir: Path | str | None = None) -> None:
+    """In demo mode, raise :class:`SpecError` naming the field a spec exceeds a cap with; otherwise do nothing."""
+    if demo_enabled():
+        _demo.check_spec(spec, data_dir if data_dir is not None else default_data_dir())
+
+
+def default_methods() -> list[str]:
+    """The first method selection (cut to the demo cap in demo mode)."""
+    chosen = [m for m in DEFAULT_METHODS if m in method_keys()]
+    return chosen[:_demo.LIMITS.max_methods] if demo_enabled() else chosen
+
+
+# -- executors, devices ------------------------------------------------------------------------------------------
+def executors() -> tuple[str, ...]:
+    """Executor names (``local``, ``ray``); demo mode runs locally only."""
+    return ("local",) if demo_enabled() else executor_names()
+
+
+def default_executor() -> str:
+    """The server's default executor (``$UNLEARN_EXECUTOR``, else ``local``)."""
+    try:
+        name = default_executor_name()
+    except SpecError:
+        return "local"
+    return name if name in executors() else "local"
+
+
+def device_available(name: str) -> bool:
+    """Whether device preference ``name`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) runs on this machine."""
+    try:
+        resolve_device(name)
+    except (SpecError, RuntimeError):  # no CUDA, no such GPU; torch rejects a malformed index
+        return False
+    return True

@@ -1,0 +1,149 @@
+"""Running one job against the store: its environment, the claim protocol, and writing its result.
+
+:func:`execute` returns at once if the job's result exists; otherwise it claims the key (``Store.claim``: only one
+process computes a key at a time, a dead process's claim on this host is broken), runs the kind's body
+(:func:`engine.jobs.bodies.body_for`) and writes the body's side results, then its own meta and blobs, each in one
+transaction. An interruption at any point leaves no partial result.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.data import ImageData, load_dataset
+from engine.errors import NotApplicable, RunFailed
+from engine.jobs.bodies import body_for
+from engine.jobs.model import Job, as_meta
+from engine.rng import fix_threads
+from engine.store import Store
+
+
+class Cancelled(Exception):
+    """The user cancelled the comparison; the running job stops and writes nothing."""
+
+
+@dataclass
+class JobEnv:
+    """What an executor hands a job: store, data directory, device, cancellation and progress."""
+
+    store: Store
+    data_dir: Path
+    device: torch.device
+    cancel: threading.Event = field(default_factory=threading.Event)
+    on_progress: Callable[[str, dict[str, Any]], None] | None = None
+    _data: dict[tuple[str, bool], ImageData] = field(default_factory=dict)
+
+    def dataset(self, name: str, coarse: bool) -> ImageData:
+        """The dataset on the device, loaded once per environment."""
+        if (name, coarse) not in self._data:
+            self._data[(name, coarse)] = load_dataset(name, self.data_dir, coarse=coarse, device=self.device)
+        return self._data[(name, coarse)]
+
+    def progress(self, job: Job, state: str, done: int = 0, total: int = 0, message: str = "",
+                 started: float | None = None) -> None:
+        """Publish a progress event (store + callback); raises :class:`Cancelled` when cancelled."""
+        event = {"job": job.key, "kind": job.kind, "label": job.label, "state": state, "done": done,
+                 "total": total, "message": message,
+                 "elapsed": 0.0 if started is None else time.perf_counter() - started}
+        self.store.set_progress(job.key, event)
+        if self.on_progress is not None:
+            self.on_progress(job.key, event)
+        if state == "running" and self.cancel.is_set():
+            raise Cancelled(job.label)
+
+
+WAIT_ENV = "UNLEARN_WAIT_TIMEOUT"
+DEFAULT_WAIT = 6 * 3600.0  # seconds a job waits for another live process computing the same key
+WAIT_NOTE_EVERY = 30.0  # seconds between "waiting for ..." progress events
+
+
+def wait_limit() -> float:
+    """Seconds to wait for another process's claim: ``$UNLEARN_WAIT_TIMEOUT`` (default 6 h)."""
+    raw = os.environ.get(WAIT_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_WAIT
+    except ValueError:
+        return DEFAULT_WAIT
+    return value if value >= 0 and value == value else DEFAULT_WAIT
+
+
+def _claim(job: Job, env: JobEnv, poll: float) -> bool:
+    """Claim ``job``'s key, waiting for another live process's claim; ``False`` if its result exists.
+
+    Publishes "waiting for process P on H" every :data:`WAIT_NOTE_EVERY` s and gives up (:class:`RunFailed`) after
+    :func:`wait_limit` seconds; raises :class:`Cancelled` when cancelled while waiting.
+    """
+    store = env.store
+    waited_since: float | None = None
+    last_note = 0.0
+    limit = wait_limit()
+    while True:
+        if store.has(job.key):
+            return False
+        if store.claim(job.key):
+            return True
+        if env.cancel.is_set():
+            raise Cancelled(job.label)
+        now = time.time()
+        waited_since = now if waited_since is None else waited_since
+        owner = store.claim_info(job.key) or {}
+        who = (f"process {owner.get('pid', '?')} on {owner.get('host', '?')} (claimed "
+               f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(owner.get('since', now))))})")
+        if now - waited_since > limit:
+            raise RunFailed(f"gave up after {limit:g} s waiting for {who} to finish {job.label}; if that process is "
+                            f"gone, run again (a dead process's claim on this host is broken automatically) or raise "
+                            f"${WAIT_ENV}")
+        if now - last_note >= WAIT_NOTE_EVERY:  # say what we wait for, not on every poll
+            env.progress(job, "waiting", message=f"waiting for {who} to finish it "
+                                                  f"(gives up after {limit:g} s; ${WAIT_ENV})")
+            last_note = now
+        time.sleep(poll)
+
+
+def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
+    """Run ``job`` unless its result exists; returns ``"cached"``, ``"done"``; raises on failure.
+
+    CPU jobs run with the fixed intra-op thread count (:func:`engine.rng.fix_threads`); the stored meta's ``run``
+    records device, threads, torch version, wall seconds, process CPU seconds and this thread's CPU seconds (side
+    results get the same ``run``, and no ``kind``/``label``).
+    """
+    store = env.store
+    if not _claim(job, env, poll):
+        env.progress(job, "cached")
+        return "cached"
+    try:
+        if store.has(job.key):  # finished between our check and our claim
+            env.progress(job, "cached")
+            return "cached"
+        threads = fix_threads(env.device)
+        wall0, cpu0, tcpu0 = time.perf_counter(), time.process_time(), time.thread_time()
+        out = body_for(job.kind)(job, env)
+        run_info = {"device": str(env.device), "threads": threads, "torch": torch.__version__,
+                    "wall_seconds": time.perf_counter() - wall0, "cpu_seconds": time.process_time() - cpu0,
+                    "thread_cpu_seconds": time.thread_time() - tcpu0}
+        for key, (side_meta, side_blobs) in out.side.items():
+            store.put(key, {**as_meta(side_meta), "run": run_info}, side_blobs)
+        meta = as_meta(out.meta)
+        store.put(job.key, {**meta, "kind": job.kind, "label": job.label, "run": run_info}, out.blobs)
+        env.progress(job, "done", message=f"{meta.get('seconds', 0.0):.2f}s" if "seconds" in meta else "")
+        return "done"
+    except Cancelled:
+        env.progress(job, "cancelled")
+        raise
+    except NotApplicable as e:
+        env.progress(job, "not_applicable", message=e.reason)
+        raise
+    except Exception as e:
+        env.store.set_progress(job.key, {"job": job.key, "kind": job.kind, "label": job.label, "state": "failed",
+                                         "message": f"{type(e).__name__}: {e}"})
+        raise
+    finally:
+        store.release(job.key)
