@@ -3,8 +3,8 @@ methods, metrics) has one instance of it, filled by the component modules themse
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar, overload
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from engine.errors import SpecError
 
@@ -18,38 +18,19 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
 
-    @overload
-    def register(self, key: str, item: T) -> T: ...
+    def register(self, item: T) -> T:
+        """Add ``item`` under its own ``.key`` (``METHODS.register(Method(key="x", ...))`` names the key once).
 
-    @overload
-    def register(self, key: T) -> T: ...
-
-    def register(self, key: str | T, item: T | None = None) -> T:
-        """Add ``item`` under ``key``, or, called with the item alone, under the item's own ``.key``.
-
-        ``METHODS.register(Method(key="x", ...))`` names the key once; ``register("x", item)`` stays for
-        components without a ``key`` attribute. A key may be registered once.
+        A key may be registered once; an item without a non-empty ``str`` ``.key`` is refused.
         """
-        if item is None:
-            item = key  # type: ignore[assignment]
-            key = getattr(item, "key", None)  # type: ignore[assignment]
-            if not isinstance(key, str) or not key:
-                raise TypeError(f"{self.kind}: register(item) needs an item with a non-empty str `.key` "
-                                f"(got {type(item).__name__}); otherwise call register(key, item)")
-        elif not isinstance(key, str):
-            raise TypeError(f"{self.kind}: register(key, item) needs a str key, got {type(key).__name__}")
+        key = getattr(item, "key", None)
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{self.kind}: register(item) needs an item with a non-empty str `.key` "
+                            f"(got {type(item).__name__})")
         if key in self._items:
             raise KeyError(f"{self.kind} {key!r} is registered twice")
         self._items[key] = item
         return item
-
-    def add(self, key: str) -> Callable[[T], T]:
-        """Decorator form of :meth:`register`."""
-
-        def deco(item: T) -> T:
-            return self.register(key, item)
-
-        return deco
 
     def get(self, key: str, field: str | None = None) -> T:
         """Return the component or raise a :class:`SpecError` listing the valid keys."""

@@ -73,7 +73,7 @@ def load(data_dir: Path, coarse: bool = False, download: bool = True) -> ImageDa
     )
 
 
-DATASETS.register("digits", DatasetInfo(
+DATASETS.register(DatasetInfo(
     key="digits", title="Digits (scikit-learn, 8x8)", source="sklearn.datasets.load_digits",
     loader=load, num_classes=10, input_shape=(1, 8, 8), default_models=("cnn", "mlp"), offline=True,
 ))

@@ -245,7 +245,7 @@ def load_svhn(data_dir: Path, coarse: bool = False, download: bool = True) -> Im
 def _register(src: _Source, title: str, loader: Callable[..., ImageData], num_classes: int,
               input_shape: tuple[int, int, int], default_models: tuple[str, ...], has_groups: bool = False) -> None:
     """Register one torchvision dataset in :data:`DATASETS`."""
-    DATASETS.register(src.key, DatasetInfo(
+    DATASETS.register(DatasetInfo(
         key=src.key, title=title, source=f"torchvision.datasets.{src.cls}", loader=loader,
         num_classes=num_classes, input_shape=input_shape, default_models=default_models, has_groups=has_groups,
         files=src.description(),

@@ -123,9 +123,7 @@ def test_retain_acc(inp: EvalInputs) -> MetricValue:
 for _fn in (test_acc, test_forget_acc, test_retain_acc):
     _fn.__test__ = False  # type: ignore[attr-defined]
 
-METRICS.register(
-    "forget_acc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="forget_acc",
         title="Forget accuracy",
         direction="closer_to_retrain",
@@ -138,9 +136,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "retain_acc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="retain_acc",
         title="Retain accuracy",
         direction="higher",
@@ -151,9 +147,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "forget_acc_observed",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="forget_acc_observed",
         title="Forget accuracy (observed labels)",
         direction="closer_to_retrain",
@@ -167,9 +161,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "retain_acc_observed",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="retain_acc_observed",
         title="Retain accuracy (observed labels)",
         direction="higher",
@@ -182,9 +174,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "retain_other_classes_acc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="retain_other_classes_acc",
         title="Retain accuracy (untouched classes)",
         direction="higher",
@@ -196,9 +186,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "test_acc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="test_acc",
         title="Test accuracy",
         direction="higher",
@@ -209,9 +197,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "test_forget_acc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="test_forget_acc",
         title="Test accuracy (forgotten classes)",
         direction="closer_to_retrain",
@@ -223,9 +209,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "test_retain_acc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="test_retain_acc",
         title="Test accuracy (remaining classes)",
         direction="higher",

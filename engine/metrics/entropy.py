@@ -32,9 +32,7 @@ def forget_entropy(inp: EvalInputs) -> MetricValue:
     return MetricValue(float(h.mean()), h)
 
 
-METRICS.register(
-    "forget_entropy",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="forget_entropy",
         title="Forget-set entropy (nats)",
         direction="closer_to_retrain",

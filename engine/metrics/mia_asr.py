@@ -77,9 +77,7 @@ def mia_asr(inp: EvalInputs) -> MetricValue:
     return MetricValue(float(correct.mean()), pred_forget)
 
 
-METRICS.register(
-    "mia_asr",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="mia_asr",
         title="MIA attack success rate (XGBoost on sorted softmax)",
         direction="closer_to_retrain",

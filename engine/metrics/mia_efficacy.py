@@ -101,9 +101,7 @@ _DESCRIPTION = ("Unlearn-Sparse SVC_MIA 'confidence' efficacy: an RBF SVC (C=3) 
                 "the official code's test set). Per-sample: the attacker's membership prediction (1 = member). "
                 "Retain shadow set: a seeded random subset of size min(|retain|, |non-member test|) (official: the "
                 "first |test|).")
-METRICS.register(
-    "mia_efficacy",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="mia_efficacy",
         title="MIA efficacy (SVC on confidence)",
         direction="closer_to_retrain",
@@ -115,9 +113,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "mia_efficacy_observed",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="mia_efficacy_observed",
         title="MIA efficacy (SVC on confidence, observed labels)",
         direction="closer_to_retrain",

@@ -104,9 +104,7 @@ def mia_loss_acc_observed(inp: EvalInputs) -> MetricValue:
     return not_applicable(OBSERVED_ONLY) if y is None else loss_attack(inp, y)
 
 
-METRICS.register(
-    "mia_loss_acc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="mia_loss_acc",
         title="MIA accuracy (logistic regression on losses)",
         direction="closer_to_retrain",
@@ -121,9 +119,7 @@ METRICS.register(
         range=UNIT,
     ),
 )
-METRICS.register(
-    "mia_loss_acc_observed",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="mia_loss_acc_observed",
         title="MIA accuracy (logistic regression on losses, observed labels)",
         direction="closer_to_retrain",

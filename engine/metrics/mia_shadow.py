@@ -308,9 +308,7 @@ PREPARATION = Preparation(
 )
 
 
-METRICS.register(
-    "mia_shadow_auc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="mia_shadow_auc",
         title="MIA shadow-model AUC (XGBoost, PGU)",
         direction="closer_to_retrain",

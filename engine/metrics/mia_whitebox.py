@@ -343,9 +343,7 @@ def mia_whitebox_attacker_acc(inp: EvalInputs) -> MetricValue:
 
 _KEYS = ("mia_whitebox", "mia_whitebox_attacker_acc")
 _HOOK = FeatureHook(select=select, compute=whitebox_features)
-METRICS.register(
-    "mia_whitebox",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="mia_whitebox",
         title="MIA white-box (MLP on activations + gradients, UDRU)",
         direction="closer_to_retrain",
@@ -365,9 +363,7 @@ METRICS.register(
         model_features=_HOOK,
     ),
 )
-METRICS.register(
-    "mia_whitebox_attacker_acc",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="mia_whitebox_attacker_acc",
         title="MIA white-box: attacker's held-out accuracy",
         direction="closer_to_retrain",

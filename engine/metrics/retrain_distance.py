@@ -69,9 +69,7 @@ def gap_to_retrain(inp: EvalInputs) -> MetricValue:
     return MetricValue(float(np.mean(gaps)))
 
 
-METRICS.register(
-    "kl_to_retrain",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="kl_to_retrain",
         title="KL to retrain (forget set)",
         direction="lower",
@@ -84,9 +82,7 @@ METRICS.register(
         range=NON_NEGATIVE,
     ),
 )
-METRICS.register(
-    "gap_to_retrain",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="gap_to_retrain",
         title="Avg. gap to retrain",
         direction="lower",

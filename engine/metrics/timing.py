@@ -27,9 +27,7 @@ def speedup_vs_retrain(inp: EvalInputs) -> MetricValue:
     return MetricValue(float(inp.retrain_seconds) / float(inp.unlearn_seconds))
 
 
-METRICS.register(
-    "unlearn_seconds",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="unlearn_seconds",
         title="Unlearning time (s)",
         direction="lower",
@@ -40,9 +38,7 @@ METRICS.register(
         range=NON_NEGATIVE,
     ),
 )
-METRICS.register(
-    "speedup_vs_retrain",
-    MetricInfo(
+METRICS.register(MetricInfo(
         key="speedup_vs_retrain",
         title="Speed-up vs retrain",
         direction="higher",

@@ -45,7 +45,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> SplitModel:
     return SplitModel(nn.Sequential(*layers), nn.Linear(channels, num_classes))
 
 
-MODELS.register("allcnn", ModelInfo(
+MODELS.register(ModelInfo(
     key="allcnn", title="All-CNN-C (BN)", builder=build,
     source="PGU official code backbone/allcnn.py (= SCRUB/Golatkar AllCNN); Springenberg et al. 2015",
 ))

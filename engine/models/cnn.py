@@ -38,7 +38,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> SplitModel:
     return SplitModel(features, head)
 
 
-MODELS.register("cnn", ModelInfo(
+MODELS.register(ModelInfo(
     key="cnn", title="CNN (2 conv + fc, UDRU/LAF)", builder=build,
     source="UDRU official code (FMNIST CNN); LAF official code (AAAI 2024) CNN with fc1 embedding and linear fc2",
 ))

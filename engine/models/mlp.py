@@ -25,7 +25,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> SplitModel:
     return SplitModel(nn.Sequential(*layers), nn.Linear(width, num_classes, bias=False))
 
 
-MODELS.register("mlp", ModelInfo(
+MODELS.register(ModelInfo(
     key="mlp", title="MLP 512-256-128 (bias-free)", builder=build,
     source="UDRU official code: MNIST MLP 784-512-256-128-10, ReLU, bias=False",
 ))

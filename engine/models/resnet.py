@@ -73,11 +73,11 @@ def build_resnet50(input_shape: tuple[int, int, int], num_classes: int) -> Split
     return _resnet(Bottleneck, (3, 4, 6, 3), input_shape, num_classes)
 
 
-MODELS.register("resnet18", ModelInfo(
+MODELS.register(ModelInfo(
     key="resnet18", title="ResNet-18 (CIFAR stem)", builder=build_resnet18, large=True, init=torchvision_init,
     source="He et al. 2016; CIFAR ResNet-18 as in SCRUB/SalUn official code (PGU: torchvision ResNet-18)",
 ))
-MODELS.register("resnet50", ModelInfo(
+MODELS.register(ModelInfo(
     key="resnet50", title="ResNet-50 (CIFAR stem)", builder=build_resnet50, large=True, init=torchvision_init,
     source="He et al. 2016; CIFAR-stem ResNet-50 (Bottleneck [3, 4, 6, 3], expansion 4)",
 ))

@@ -48,7 +48,7 @@ def build(input_shape: tuple[int, int, int], num_classes: int) -> SplitModel:
     return SplitModel(features, nn.Linear(EMBED_DIM, num_classes))
 
 
-MODELS.register("smallvgg", ModelInfo(
+MODELS.register(ModelInfo(
     key="smallvgg", title="SmallVGG (PGU)", builder=build,
     source="PGU official code backbone/small_vgg.py (Hoang et al., WACV 2024)",
 ))

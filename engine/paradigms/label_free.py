@@ -25,7 +25,7 @@ def supervise(y_true: torch.Tensor, num_classes: int, rate: float | None, labell
     return one_hot_supervision(labels, num_classes, kind="none")
 
 
-PARADIGMS.register("label_free", Paradigm(
+PARADIGMS.register(Paradigm(
     key="label_free", title="Label-free (LAF)", short="LF", supervise=supervise, loss=cross_entropy,
     loss_name="cross-entropy on the labelled part", visible="none",
     description="The model was trained with labels, but unlearning sees no labels at all "

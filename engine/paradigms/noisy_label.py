@@ -177,7 +177,7 @@ def training_loss(cfg: NoisyLabelConfig) -> Callable[[torch.Tensor, Supervision]
     return gce_loss if cfg.train_loss == "gce" else cross_entropy
 
 
-PARADIGMS.register("noisy_label", Paradigm(
+PARADIGMS.register(Paradigm(
     key="noisy_label", title="Noisy-label (NLL)", short="NLL", supervise=supervise, loss=gce_loss,
     config=NoisyLabelConfig, loss_of=training_loss,
     loss_name="generalised cross-entropy (GCE, q=0.7)", visible="labels", rate_name="r", default_rate=0.2,

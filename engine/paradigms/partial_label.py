@@ -56,7 +56,7 @@ def cc_loss(logits: torch.Tensor, sup: Supervision) -> torch.Tensor:
     return (torch.logsumexp(logits, dim=1) - torch.logsumexp(masked, dim=1)).mean()
 
 
-PARADIGMS.register("partial_label", Paradigm(
+PARADIGMS.register(Paradigm(
     key="partial_label", title="Partial-label (PLL)", short="PLL", supervise=supervise, loss=cc_loss,
     config=PartialLabelConfig,
     loss_name="classifier-consistent (CC)", visible="candidates", rate_name="q", default_rate=0.2,

@@ -13,7 +13,7 @@ def supervise(y_true: torch.Tensor, num_classes: int, rate: float | None, labell
     return one_hot_supervision(y_true.clone(), num_classes)
 
 
-PARADIGMS.register("supervised", Paradigm(
+PARADIGMS.register(Paradigm(
     key="supervised", title="Supervised (SL)", short="SL", supervise=supervise, loss=cross_entropy,
     loss_name="cross-entropy", visible="labels",
     description="Every training sample carries its true label; methods may use the labels.",

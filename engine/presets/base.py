@@ -170,4 +170,4 @@ def paper_hparams(methods: Iterable[str], dataset: str, scenario: str, paradigm:
 
 def register(preset: Preset) -> Preset:
     """Register ``preset`` under its key."""
-    return PRESETS.register(preset.key, preset)
+    return PRESETS.register(preset)

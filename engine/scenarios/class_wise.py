@@ -28,7 +28,7 @@ def select(inp: SelectInputs, cfg: ClassConfig) -> Selection:
     return Selection((idx,), (cfg.forget_class,), (cfg.forget_class,), mask)
 
 
-SCENARIOS.register("class", Scenario(
+SCENARIOS.register(Scenario(
     key="class", title="Class-wise", config=ClassConfig, select=select,
     description="Forget a whole class; the test split is split into the forgotten and the remaining classes.",
     source="LAF (class 0), UGradSL, PGU (classes 0-4 TinyImageNet), PPU (class 5)",

@@ -50,7 +50,7 @@ def select(inp: SelectInputs, cfg: IncrementalConfig) -> Selection:
     return Selection(tuple(requests), (), touched(y, union), None)
 
 
-SCENARIOS.register("incremental", Scenario(
+SCENARIOS.register(Scenario(
     key="incremental", title="Incremental requests", config=IncrementalConfig, select=select,
     description="Several successive forget requests; each method unlearns them one after another.",
     source="PGU (4 x 1 000 samples)",

@@ -30,7 +30,7 @@ def select(inp: SelectInputs, cfg: NoisyConfig) -> Selection:
     return Selection((idx,), (), touched(y, idx), None)
 
 
-SCENARIOS.register("noisy_labels", Scenario(
+SCENARIOS.register(Scenario(
     key="noisy_labels", title="Mislabelled samples", config=NoisyConfig, select=select, paradigms=("noisy_label",),
     description="Forget the training samples whose label was corrupted (requires the noisy-label paradigm).",
     source="LAF noisy-label removal, PGU de-poisoning",

@@ -57,7 +57,7 @@ def select(inp: SelectInputs, cfg: RandomConfig) -> Selection:
     return Selection((idx,), (), touched(y, idx), None)
 
 
-SCENARIOS.register("random", Scenario(
+SCENARIOS.register(Scenario(
     key="random", title="Random samples", config=RandomConfig, select=select,
     description="Forget a random share of the training set across all classes (or stratified over chosen classes).",
     source="UGradSL (10 %), LAF data removal (40 % of classes 5-9)",

@@ -31,7 +31,7 @@ def select(inp: SelectInputs, cfg: SelectiveConfig) -> Selection:
     return Selection((idx,), (), (cfg.forget_class,), None)
 
 
-SCENARIOS.register("selective", Scenario(
+SCENARIOS.register(Scenario(
     key="selective", title="Selective (n of a class)", config=SelectiveConfig, select=select,
     description="Forget a fixed number of samples of one class.",
     source="PGU (500 of class 0), PPU (100 of class 5; 25 in small scale)",

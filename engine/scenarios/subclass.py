@@ -38,7 +38,7 @@ def select(inp: SelectInputs, cfg: SubclassConfig) -> Selection:
     return Selection((idx,), (), (parent,) if parent >= 0 else (), mask)
 
 
-SCENARIOS.register("subclass", Scenario(
+SCENARIOS.register(Scenario(
     key="subclass", title="Sub-class (group)", config=SubclassConfig, select=select, needs_groups=True,
     description="Forget one fine class inside its super-class (CIFAR-100 trained on the 20 coarse labels).",
     source="UGradSL group forgetting (Sec. 5.4)",

@@ -29,7 +29,7 @@ def select(inp: SelectInputs, cfg: WithinClassConfig) -> Selection:
     return Selection((idx,), (cfg.forget_class,) if whole else (), (cfg.forget_class,), mask)
 
 
-SCENARIOS.register("within_class", Scenario(
+SCENARIOS.register(Scenario(
     key="within_class", title="Within one class", config=WithinClassConfig, select=select,
     description="Forget a share of one class's training samples (100 % equals class-wise forgetting).",
     source="UDRU (20-100 %), UGradSL appendix",

@@ -191,11 +191,11 @@ def _updates_feasible(n_train: int, n_params: int, steps: int, options: dict[str
     return None
 
 
-RECORDERS.register("layer_covariance", RecorderInfo(
+RECORDERS.register(RecorderInfo(
     "layer_covariance", "Layer input covariances (PGU)", False, CovarianceRecorder, _cov_feasible))
-RECORDERS.register("batch_updates", RecorderInfo(
+RECORDERS.register(RecorderInfo(
     "batch_updates", "Per-step parameter updates (Amnesiac ML)", True, UpdateRecorder, _updates_feasible,
     indexed=True))
-RECORDERS.register("sisa_shards", RecorderInfo(
+RECORDERS.register(RecorderInfo(
     "sisa_shards", "SISA shard checkpoints", True, SisaRecorder, _sisa_feasible, separate=True,
     options=("shards", "slices"), indexed=True))

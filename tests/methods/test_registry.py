@@ -78,7 +78,8 @@ def test_register_under_the_items_own_key():
     m = METHODS.get("finetune")
     copy = dataclasses.replace(m, key="finetune_copy")
     assert reg.register(copy) is copy and reg.keys() == ["finetune_copy"]
-    assert reg.register("other", m) is m  # the (key, item) form other registries use
+    with pytest.raises(TypeError):
+        reg.register("other", m)  # the key is the item's own: it is never named twice
     with pytest.raises(KeyError, match="twice"):
         reg.register(copy)
     with pytest.raises(TypeError, match="key"):
