@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run compare test lint bench bench-gpu clean-cache
+.PHONY: run compare test test-fast lint bench bench-gpu clean-cache
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,11 @@ $(CHROMIUM):
 test: $(BIN)/.installed $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# the inner loop while developing: everything but the tests marked slow, browser or ray (CI runs `make test`)
+test-fast: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow and not browser and not ray and not gpu"
 
 # CPU benchmarks: (a) default comparison cold/warm, (c) executor overhead, dashboard paint/render
 bench: $(BIN)/.installed $(CHROMIUM)

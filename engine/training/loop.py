@@ -102,6 +102,7 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
     for epoch in range(cfg.epochs):
         perm = torch.randperm(n, generator=gen).to(x.device)
         running = torch.zeros((), device=x.device)
+        trained = 0  # batches of this epoch that took a step (a one-sample last batch is skipped)
         for b in range(steps_per_epoch):
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             if idx.numel() < 2 and n >= 2:  # BatchNorm cannot train on one sample
@@ -122,7 +123,8 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
                 sched.step()
             running += loss.detach()
             step += 1
-        loss_val = float(running) / steps_per_epoch  # one host sync per epoch
+            trained += 1
+        loss_val = float(running) / max(1, trained)  # the mean over the trained batches; one host sync per epoch
         if not math.isfinite(loss_val):
             raise RunFailed(f"training diverged at epoch {epoch + 1} (loss {loss_val})")
         if progress is not None:

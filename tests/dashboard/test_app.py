@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from dashboard import data, results_view, state, url
 from engine.data import load_dataset  # test set-up only: the true labels to check the per-sample CSV
@@ -147,6 +148,7 @@ def _frame(at, *columns: str) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if set(columns) <= set(d.value.columns))
 
 
+@pytest.mark.slow
 def test_run_tiny_comparison_then_results_and_history(app, cache_dir, downloads):
     at = app()
     at.query_params["methods"] = "original,retrain,finetune,laf"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from dashboard import data
@@ -32,6 +33,7 @@ def _numbers(wide: pd.DataFrame) -> pd.DataFrame:
     return wide[cols].sort_values(["method", "seed"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_parallel_comparisons_with_replanning_store_what_each_stores_alone(tmp_path: Path) -> None:
     alone = {name: _numbers(run_comparison(spec, cache_dir=tmp_path / f"alone-{name}", data_dir=Path("data")).wide)
              for name, spec in (("a", SPEC_A), ("b", SPEC_B))}

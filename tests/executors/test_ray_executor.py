@@ -23,7 +23,7 @@ from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store, arrays_from_bytes
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 DATA = Path("data")
 TIMING = ["unlearn_seconds", "speedup_vs_retrain"]

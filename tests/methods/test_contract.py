@@ -47,6 +47,14 @@ def fast_config(key: str):  # noqa: ANN201
     return build_config(cls, shrunk_values(cls), f"methods.{key}")
 
 
+SLOW_CONTRACT = frozenset({"ntk"})  # over 5 s per run even shrunk (the NTK Gram matrix): marked slow
+
+
+def contract_params() -> list:  # noqa: ANN201
+    """Every registered method as a parameter; the few slow ones marked ``slow`` (``make test-fast`` skips them)."""
+    return [pytest.param(k, marks=pytest.mark.slow) if k in SLOW_CONTRACT else k for k in METHODS.keys()]
+
+
 def test_shrinking_follows_the_cost_annotations() -> None:
     """Every linear-cost field is shrunk, none above its default; nothing else changes."""
     for key, m in METHODS.items():
@@ -62,7 +70,7 @@ def test_shrinking_follows_the_cost_annotations() -> None:
     assert config_dict(fast_config("fisher"))["max_samples"] == 1  # None (the whole set) is the most work
 
 
-@pytest.mark.parametrize("key", METHODS.keys())
+@pytest.mark.parametrize("key", contract_params())
 def test_method_contract(key: str) -> None:
     method = METHODS.get(key)
     problem, original = cached_problem()
@@ -133,7 +141,7 @@ def _current(data: UnlearnData, key: str) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("paradigm", PARADIGM_KEYS)
-@pytest.mark.parametrize("key", METHODS.keys())
+@pytest.mark.parametrize("key", contract_params())
 def test_label_contract_every_method_every_paradigm(key: str, paradigm: str) -> None:
     """The sealed label contract (DESIGN.md evaluation protocol), for every method under all four paradigms:
     the view holds only what the method declares and the paradigm allows, never the test split, and the
