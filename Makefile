@@ -40,8 +40,10 @@ test-fast: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow and not browser and not ray and not gpu"
 
-# CPU benchmarks: (a) default comparison cold/warm, (c) executor overhead, dashboard paint/render
+# CPU benchmarks: execution (cold/warm, sequential/parallel, 1/2 threads, quiet/under load, every method),
+# default comparison in process, executor overhead, dashboard paint/render
 bench: $(BIN)/.installed $(CHROMIUM)
+	$(BIN)/python bench/bench_execution.py --all-methods
 	$(BIN)/python bench/bench_default_comparison.py
 	$(BIN)/python bench/bench_executor_overhead.py
 	$(BIN)/python bench/bench_dashboard.py

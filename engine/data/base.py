@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import torch
 
+from engine.paths import DATA_DIR_ENV, default_data_dir  # noqa: F401  (re-exported: engine.data.default_data_dir)
 from engine.registry import Registry
-
-DATA_DIR_ENV = "UNLEARN_DATA_DIR"
 
 
 @dataclass(frozen=True)
@@ -76,11 +73,6 @@ class DatasetInfo:
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
-
-
-def default_data_dir() -> Path:
-    """The data directory: ``$UNLEARN_DATA_DIR`` or ``./data``."""
-    return Path(os.environ.get(DATA_DIR_ENV) or "data").expanduser()
 
 
 def normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

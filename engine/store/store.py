@@ -7,6 +7,7 @@ Layout (string keys, values are ``bytes`` or JSON ``str`` only -- never pickles 
 * ``lock/<job key>``     claim of a running job: ``{"pid", "host", "since"}``
 * ``progress/<job key>`` latest progress event of a job (readable by any process)
 * ``comparison/<key>``   a comparison's spec and job plan (History page)
+* ``answer/<key>``       a finished comparison's tables (CSV text), served warm without torch (never exported)
 * ``flag/<name>``        small markers shared between processes (e.g. a Ray run's cancellation flag)
 * ``imported/result/<job key>``, ``imported/blob/<job key>/<name>``, ``imported/comparison/<key>``: results
   and comparisons read from a results bundle, with their provenance (bundle SHA-256, import time) in the
@@ -31,13 +32,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import diskcache
 import numpy as np
-import torch
 
 from engine.errors import RunFailed
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: a warm answer never needs it
+    import torch
 
 CACHE_DIR_ENV = "UNLEARN_CACHE_DIR"
 
@@ -211,6 +214,21 @@ class Store:
         """Every saved comparison, as ``(key, record)``."""
         return self._records("comparison/")
 
+    # -- answers: a finished comparison's tables, served without recomputing (or importing torch) --------------
+    def put_answer(self, key: str, answer: dict[str, Any]) -> None:
+        """Save the tables of finished comparison ``key``: ``{"wide_csv", "summary_csv", "evals"}`` (the
+        evaluation jobs they were read from)."""
+        self.cache.set(f"answer/{key}", json.dumps(answer))
+
+    def answer(self, key: str) -> dict[str, Any] | None:
+        """The saved tables of comparison ``key``, or ``None`` when there are none or an evaluation they were read
+        from is no longer stored (then the tables must be rebuilt)."""
+        raw = self.cache.get(f"answer/{key}")
+        if raw is None:
+            return None
+        rec = json.loads(raw)
+        return rec if all(self.has(k) for k in rec.get("evals", [])) else None
+
     # -- raw entries (bundles) and flags -------------------------------------------------------------------
     def result_json(self, key: str) -> str | None:
         """The finished job's meta exactly as stored (JSON text), or ``None``."""
@@ -339,6 +357,8 @@ class StoreView:
 # -- artifact encodings (no pickles) ----------------------------------------------------------------------------
 def state_to_bytes(state: dict[str, torch.Tensor]) -> bytes:
     """A state dict as ``torch.save`` bytes (tensors moved to CPU)."""
+    import torch
+
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
     return buf.getvalue()
@@ -346,6 +366,8 @@ def state_to_bytes(state: dict[str, torch.Tensor]) -> bytes:
 
 def state_from_bytes(data: bytes, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Inverse of :func:`state_to_bytes`, loaded with ``weights_only=True``; anything but plain tensors is refused."""
+    import torch
+
     try:
         return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except pickle.UnpicklingError:

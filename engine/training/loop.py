@@ -1,6 +1,9 @@
 """Mini-batch training of the original and retrained models under a paradigm's loss.
 
-Whole datasets are tensors on the device; batches are index slices (no per-sample Python).
+Whole datasets are tensors on the device; batches are index slices (no per-sample Python). Each epoch's shuffle
+and augmentation draws come from ``fit``'s own generator on the host and reach the device in one copy; the crop
+and flip are one gather on the device. Inside the batch loop nothing waits for the GPU: the one host sync per
+epoch reads the epoch's mean loss (progress and the divergence check).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from torch import nn
 
 from engine.errors import RunFailed
 from engine.paradigms.base import Supervision
-from engine.training.accel import autocast, prepare
+from engine.training.accel import autocast, is_channels_last, prepare, to_device
 from engine.training.config import TrainConfig
 
 Progress = Callable[[int, int, str], None]  # (done, total, message)
@@ -67,20 +70,79 @@ def make_optimizer(params: Sequence[nn.Parameter] | object, cfg: TrainConfig) ->
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with 4-pixel zero padding and horizontal flip, per sample, vectorised."""
+PAD = 4  # the random crop's zero padding, in pixels per side
+
+
+def augment_draws(b: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One batch's augmentation draws from ``generator`` (on the host), in this order: row offsets, column
+    offsets (each in ``[0, 2 * PAD]``) and horizontal flips (``rand < 0.5``), one of each per sample."""
+    oy = torch.randint(0, 2 * PAD + 1, (b,), generator=generator)
+    ox = torch.randint(0, 2 * PAD + 1, (b,), generator=generator)
+    flip = torch.rand(b, generator=generator) < 0.5
+    return oy, ox, flip
+
+
+def apply_augment(x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.Tensor,
+                  channels_last: bool = False) -> torch.Tensor:
+    """Random crop (zero padding ``PAD``) and horizontal flip of the batch ``x`` with the draws of
+    :func:`augment_draws` (on ``x``'s device): one gather, no per-sample Python and no host sync.
+
+    With ``channels_last`` the gather writes the result in that layout (the same values, bit for bit).
+    """
     b, c, h, w = x.shape
-    pad = 4
-    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    ox = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    flip = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+    xp = torch.nn.functional.pad(x, (PAD, PAD, PAD, PAD))
     rows = oy[:, None] + torch.arange(h, device=x.device)[None, :]
     cols = ox[:, None] + torch.arange(w, device=x.device)[None, :]
     cols = torch.where(flip[:, None], cols.flip(1), cols)
-    bi = torch.arange(b, device=x.device)[:, None, None, None]
-    ci = torch.arange(c, device=x.device)[None, :, None, None]
-    return xp[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
+    bi = torch.arange(b, device=x.device)
+    ci = torch.arange(c, device=x.device)
+    if channels_last:  # gather as (b, h, w, c), then view it as (b, c, h, w): channels_last strides
+        out = xp.permute(0, 2, 3, 1)[bi[:, None, None, None], rows[:, :, None, None], cols[:, None, :, None],
+                                     ci[None, None, None, :]]
+        return out.permute(0, 3, 1, 2)
+    return xp[bi[:, None, None, None], ci[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random crop with 4-pixel zero padding and horizontal flip, per sample, vectorised (draws from the host
+    ``generator``, copied to ``x``'s device without a host sync)."""
+    oy, ox, flip = (to_device(t, x.device) for t in augment_draws(x.shape[0], generator))
+    return apply_augment(x, oy, ox, flip)
+
+
+@dataclass(frozen=True)
+class _Epoch:
+    """One epoch's index slices and augmentation draws, on the device (copied there in one transfer)."""
+
+    perm: torch.Tensor  # (n,) the epoch's order of the samples
+    batches: tuple[tuple[int, int], ...]  # [lo, hi) into perm of each batch that trains, in training order
+    # (row offsets, column offsets, flips), each aligned with the concatenation of the batches; None: no augment
+    draws: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
+
+
+def _draw_epoch(n: int, batch_size: int, steps: int, augment_on: bool, gen: torch.Generator,
+                device: torch.device) -> _Epoch:
+    """The epoch's permutation and, batch by batch in training order, its augmentation draws.
+
+    The draws are taken from ``gen`` in exactly the order the per-batch loop took them (the permutation, then
+    per batch that trains its row offsets, column offsets and flips), so the numbers are those of calling
+    :func:`augment` batch by batch; drawing them up front lets them reach the device in a single copy.
+    """
+    perm = torch.randperm(n, generator=gen)
+    batches = []
+    for b in range(steps):
+        lo, hi = min(b * batch_size, n), min((b + 1) * batch_size, n)  # = perm[b * batch_size:(b + 1) * batch_size]
+        if hi - lo < 2 and n >= 2:  # BatchNorm cannot train on one sample
+            continue
+        batches.append((lo, hi))
+    if not augment_on:
+        return _Epoch(to_device(perm, device), tuple(batches), None)
+    per_batch = [augment_draws(hi - lo, gen) for lo, hi in batches]
+    oy, ox, flip = (torch.cat([d[i].to(torch.int64) for d in per_batch]) if per_batch
+                    else torch.zeros(0, dtype=torch.int64) for i in range(3))
+    m = oy.shape[0]
+    packed = to_device(torch.cat([perm, oy, ox, flip]), device)
+    return _Epoch(packed[:n], tuple(batches), (packed[n:n + m], packed[n + m:n + 2 * m], packed[n + 2 * m:].bool()))
 
 
 def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cfg: TrainConfig, seed: int,
@@ -99,18 +161,20 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
     start = time.perf_counter()
     step = 0
     loss_val = float("nan")
+    amp = autocast(x.device)  # decided once; entered per batch
+    channels_last = is_channels_last(x)  # prepare switched the data: augmented batches keep that layout
     for epoch in range(cfg.epochs):
-        perm = torch.randperm(n, generator=gen).to(x.device)
+        ep = _draw_epoch(n, cfg.batch_size, steps_per_epoch, cfg.augment, gen, x.device)
         running = torch.zeros((), device=x.device)
-        trained = 0  # batches of this epoch that took a step (a one-sample last batch is skipped)
-        for b in range(steps_per_epoch):
-            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            if idx.numel() < 2 and n >= 2:  # BatchNorm cannot train on one sample
-                continue
+        done = 0  # samples of the epoch's trained batches so far: the offset of the next batch's draws
+        for lo, hi in ep.batches:  # no host sync in here: indices, draws and the running loss stay on the device
+            idx = ep.perm[lo:hi]
             xb = x[idx]
-            if cfg.augment:
-                xb = augment(xb, gen)
-            with autocast(x.device):
+            if ep.draws is not None:
+                oy, ox, flip = (d[done:done + hi - lo] for d in ep.draws)
+                xb = apply_augment(xb, oy, ox, flip, channels_last)
+            done += hi - lo
+            with amp:
                 loss = loss_fn(forward(xb), sup.take(idx)).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -123,7 +187,7 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
                 sched.step()
             running += loss.detach()
             step += 1
-            trained += 1
+        trained = len(ep.batches)  # batches of this epoch that took a step (a one-sample last batch is skipped)
         loss_val = float(running) / max(1, trained)  # the mean over the trained batches; one host sync per epoch
         if not math.isfinite(loss_val):
             raise RunFailed(f"training diverged at epoch {epoch + 1} (loss {loss_val})")
