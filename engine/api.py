@@ -8,6 +8,7 @@ Everything returns plain Python values and pandas tables; nothing here imports S
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import threading
@@ -15,70 +16,77 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
-from engine import demo as _demo
-from engine.bundle import BundleError, export_bundle, import_bundle
-from engine.catalogue import (
-    DEFAULT_METHODS,
-    KINDS,
-    dataset_has_groups,
-    dataset_offline,
-    default_epochs,
-    describe,
-    menu,
-    method_catalogue,
-    method_family,
-    method_keys,
-    method_schema,
-    method_title,
-    metric_catalogue,
-    not_applicable,
-    paradigm_rate,
-    paradigm_schema,
-    scenario_description,
-    scenario_schema,
-)
-from engine.config import ParamSchema
-from engine.data import DATA_DIR_ENV, DatasetUnavailable, default_data_dir, load_dataset
-from engine.demo import RunQueue
-from engine.device import resolve_device
 from engine.errors import RunFailed, SpecError
-from engine.executors import Executor, default_executor_name, executor_names, make_executor
-from engine.executors.base import EventFn
-from engine.methods import METHODS
-from engine.presets import PAPERS, PRESETS, paper_numbers
-from engine.runner import ComparisonResult, Plan, collect, make_plan, per_sample, run_comparison
-from engine.runner import breakdowns as _breakdowns
+from engine.paths import DATA_DIR_ENV, default_data_dir
+from engine.registry import COMPONENT_KINDS as KINDS
 from engine.spec import MAX_SEEDS, ComparisonSpec, MethodSpec
-from engine.specs import (
-    make_spec,
-    matching_presets,
-    preset_choice,
-    short_labels,
-    spec_from_text,
-    spec_summary,
-    spec_to_text,
-)
 from engine.store import CACHE_DIR_ENV, Store, default_cache_dir
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from engine.executors import Executor
+    from engine.executors.base import EventFn
+    from engine.runner import ComparisonResult, Plan
+
+
+class _Module:
+    """A module imported on first use: ``import engine.api`` stays free of torch and pandas, so that a CLI call
+    answered from saved tables (:func:`cached_answer`) never imports them."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+_bundle, _catalogue, _data = _Module("engine.bundle"), _Module("engine.catalogue"), _Module("engine.data")
+_demo, _device, _executors = _Module("engine.demo"), _Module("engine.device"), _Module("engine.executors")
+_methods, _presets, _runner = _Module("engine.methods"), _Module("engine.presets"), _Module("engine.runner")
+_specs, _pd = _Module("engine.specs"), _Module("pandas")
+
+# names the API re-exports from the modules below it, resolved on first access (PEP 562)
+_REEXPORTS: dict[str, tuple[str, ...]] = {
+    "engine.catalogue": ("DEFAULT_METHODS", "dataset_has_groups", "dataset_offline", "default_epochs", "describe",
+                         "menu", "method_catalogue", "method_family", "method_keys", "method_schema", "method_title",
+                         "metric_catalogue", "not_applicable", "paradigm_rate", "paradigm_schema",
+                         "scenario_description", "scenario_schema"),
+    "engine.config": ("ParamSchema",),
+    "engine.data": ("DatasetUnavailable",),
+    "engine.demo": ("RunQueue",),
+    "engine.device": ("resolve_device",),
+    "engine.executors": ("Executor", "make_executor"),
+    "engine.bundle": ("BundleError",),
+    "engine.runner": ("ComparisonResult", "Plan"),
+    "engine.specs": ("make_spec", "matching_presets", "preset_choice", "short_labels", "spec_from_text",
+                     "spec_summary", "spec_to_text"),
+}
+_SOURCE = {name: module for module, names in _REEXPORTS.items() for name in names}
+
 __all__ = [
-    "BUNDLE_ENV", "CACHE_DIR_ENV", "DATA_DIR_ENV", "DEFAULT_METHODS", "DEVICES", "KINDS", "MAX_SEEDS", "Breakdowns",
-    "BundleError", "ComparisonResult", "ComparisonSpec", "DatasetUnavailable", "Executor", "MethodSpec",
-    "ParamSchema", "Plan", "RunFailed", "RunQueue", "SpecError", "breakdowns", "check_demo", "check_method",
-    "comparison_source", "dataset_has_groups", "dataset_offline", "default_cache_dir", "default_data_dir",
-    "default_epochs", "default_executor", "default_methods", "demo_enabled", "demo_limits", "describe",
-    "device_available", "executors", "export_comparisons", "has_imported", "history", "history_spec",
-    "import_comparisons", "import_startup_bundle", "make_executor", "make_spec", "matching_presets", "menu",
-    "method_catalogue", "method_family", "method_keys", "method_schema", "method_title", "metric_catalogue",
-    "not_applicable", "paradigm_rate", "paradigm_schema", "plan", "preset", "preset_choice", "preset_info",
-    "preset_listing", "preset_paper_numbers", "presets", "provenance", "resolve_device", "run", "sample_arrays",
-    "scenario_description", "scenario_schema", "short_labels", "spec_from_text", "spec_summary", "spec_to_text",
-    "stored", "write_bundle",
+    "BUNDLE_ENV", "CACHE_DIR_ENV", "DATA_DIR_ENV", "DEVICES", "KINDS", "MAX_SEEDS", "Breakdowns", "ComparisonSpec",
+    "MethodSpec", "RunFailed", "SpecError", "breakdowns", "cached_answer", "check_demo", "check_method",
+    "comparison_source", "default_cache_dir", "default_data_dir", "default_executor", "default_methods",
+    "demo_enabled", "demo_limits", "device_available", "executors", "export_comparisons", "has_imported", "history",
+    "history_spec", "import_comparisons", "import_startup_bundle", "plan", "preset", "preset_info", "preset_listing",
+    "preset_paper_numbers", "presets", "provenance", "run", "sample_arrays", "stored", "write_bundle",
 ]
+__all__ += sorted(_SOURCE)  # the re-exported names
+
+
+def __getattr__(name: str) -> Any:
+    """A re-exported name (``api.menu``, ``from engine.api import Plan``), imported on first access."""
+    if name not in _SOURCE:
+        raise AttributeError(f"module 'engine.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_SOURCE[name]), name)
+    globals()[name] = value
+    return value
+
+
 
 DEVICES = ("auto", "cpu", "cuda")
 BUNDLE_ENV = "UNLEARN_BUNDLE"  # a results bundle the dashboard imports at start-up (hosted demos)
@@ -101,14 +109,14 @@ def _store(cache_dir: Path | str | None, include_imported: bool = False) -> Iter
 def plan(spec: ComparisonSpec, data_dir: Path | str | None = None) -> Plan:
     """Validate ``spec`` and build its job graph (raises :class:`SpecError` naming the field); cheap for the
     embedded dataset."""
-    return make_plan(spec, Path(data_dir) if data_dir is not None else default_data_dir())
+    return _runner.make_plan(spec, Path(data_dir) if data_dir is not None else default_data_dir())
 
 
 def run(spec: ComparisonSpec, *, cache_dir: Path | str | None = None, data_dir: Path | str | None = None,
         executor: Executor | str | None = None, on_event: EventFn | None = None,
         cancel: threading.Event | None = None, plan: Plan | None = None) -> ComparisonResult:
     """Run ``spec`` (finished jobs come from the cache, never recomputed) and return its tables."""
-    return run_comparison(spec, cache_dir=None if cache_dir is None else Path(cache_dir),
+    return _runner.run_comparison(spec, cache_dir=None if cache_dir is None else Path(cache_dir),
                           data_dir=None if data_dir is None else Path(data_dir), executor=executor,
                           on_event=on_event, cancel=cancel, plan=plan)
 
@@ -121,7 +129,7 @@ def stored(p: Plan, cache_dir: Path | str | None = None, include_imported: bool 
     ``source="imported"``.
     """
     with _store(cache_dir, include_imported) as store:
-        return collect(p, store)
+        return _runner.collect(p, store)
 
 
 def sample_arrays(eval_job: str, cache_dir: Path | str | None = None,
@@ -129,7 +137,7 @@ def sample_arrays(eval_job: str, cache_dir: Path | str | None = None,
     """An evaluation's per-sample arrays (``forget_entropy``, ``mia_shadow_auc.fpr``, ...); empty when absent."""
     with _store(cache_dir, include_imported) as store:
         try:
-            return dict(per_sample(store, eval_job))
+            return dict(_runner.per_sample(store, eval_job))
         except KeyError:
             return {}
 
@@ -156,12 +164,13 @@ def breakdowns(p: Plan, cache_dir: Path | str | None = None, include_imported: b
     Loads the dataset for its true labels and images (nothing is trained or evaluated).
     """
     spec = p.spec
-    data = load_dataset(spec.dataset, Path(data_dir) if data_dir is not None else default_data_dir(),
+    data = _data.load_dataset(spec.dataset, Path(data_dir) if data_dir is not None else default_data_dir(),
                         coarse=spec.coarse, device="cpu")
     with _store(cache_dir, include_imported) as store:
-        return Breakdowns(_breakdowns.per_class_accuracy(p, store, data), _breakdowns.forget_confusion(p, store, data),
-                          _breakdowns.forget_samples(p, store, data), _breakdowns.gallery(p, store, data, gallery_size),
-                          _breakdowns.forget_classes(p, store), data.class_names)
+        b = _runner.breakdowns
+        return Breakdowns(b.per_class_accuracy(p, store, data), b.forget_confusion(p, store, data),
+                          b.forget_samples(p, store, data), b.gallery(p, store, data, gallery_size),
+                          b.forget_classes(p, store), data.class_names)
 
 
 def has_imported(p: Plan, cache_dir: Path | str | None = None) -> bool:
@@ -172,13 +181,22 @@ def has_imported(p: Plan, cache_dir: Path | str | None = None) -> bool:
                    for r in p.rows)
 
 
+def cached_answer(spec: ComparisonSpec, cache_dir: Path | str | None = None) -> dict[str, Any] | None:
+    """The saved tables of a finished comparison (``{"wide_csv", "summary_csv", "evals"}``, CSV text), or ``None``
+    when it has none or a result they came from is gone. Imports neither torch nor pandas."""
+    if not _cache(cache_dir).is_dir():  # nothing cached yet; do not create the directory just to look
+        return None
+    with _store(cache_dir) as store:
+        return store.answer(spec.comparison_key())
+
+
 # -- history -----------------------------------------------------------------------------------------------------
 def provenance(rec: dict[str, Any]) -> str:
     """``computed`` or ``imported (bundle <sha256 prefix>, <time>)`` for a comparison record."""
     imp = rec.get("imported")
     if not imp:
         return "computed"
-    when = pd.Timestamp(imp.get("imported_at", 0), unit="s").strftime("%Y-%m-%d %H:%M")
+    when = _pd.Timestamp(imp.get("imported_at", 0), unit="s").strftime("%Y-%m-%d %H:%M")
     return f"imported (bundle {str(imp.get('bundle_sha256', ''))[:12]}, {when})"
 
 
@@ -192,10 +210,10 @@ def history(cache_dir: Path | str | None = None) -> pd.DataFrame:
         for key, rec, imported in recs:
             found = store.imported_result if imported else store.result
             n_ok = sum(1 for r in rec["rows"] if r["eval_job"] and found(r["eval_job"]) is not None)
-            rows.append({"key": key, "comparison": spec_summary(rec["spec"]), "source": provenance(rec),
-                         "created": pd.Timestamp(rec["created"], unit="s").strftime("%Y-%m-%d %H:%M:%S"),
+            rows.append({"key": key, "comparison": _specs.spec_summary(rec["spec"]), "source": provenance(rec),
+                         "created": _pd.Timestamp(rec["created"], unit="s").strftime("%Y-%m-%d %H:%M:%S"),
                          "rows ok": f"{n_ok}/{len(rec['rows'])}", "_t": rec["created"]})
-    df = pd.DataFrame(rows, columns=["key", "comparison", "source", "created", "rows ok", "_t"])
+    df = _pd.DataFrame(rows, columns=["key", "comparison", "source", "created", "rows ok", "_t"])
     return df.sort_values("_t", ascending=False).drop(columns="_t").reset_index(drop=True)
 
 
@@ -219,45 +237,47 @@ def comparison_source(key: str, cache_dir: Path | str | None = None) -> str:
 def presets() -> dict[str, str]:
     """``key -> menu label`` of every paper preset (CPU ones first per paper; full-size ones marked)."""
     return {k: f"{p.title}{' — full size, GPU recommended' if p.gpu_recommended else ' — CPU'}"
-            for k, p in PRESETS.items()}
+            for k, p in _presets.PRESETS.items()}
 
 
 def preset_info(key: str) -> dict[str, Any]:
     """What the UI says about a preset: paper, title, differences, GPU, methods not implemented here, tables."""
-    p = PRESETS.get(key, "preset")
-    runnable, missing = p.available_methods(method_keys())
-    paper = PAPERS[p.paper]
+    p = _presets.PRESETS.get(key, "preset")
+    runnable, missing = p.available_methods(_catalogue.method_keys())
+    paper = _presets.PAPERS[p.paper]
     return {"key": key, "title": p.title, "paper": paper.short, "paper_title": paper.title,
-            "differences": p.differences, "gpu_recommended": p.gpu_recommended, "offline": dataset_offline(p.dataset),
+            "differences": p.differences, "gpu_recommended": p.gpu_recommended,
+            "offline": _catalogue.dataset_offline(p.dataset),
             "methods": runnable, "missing": missing, "tables": list(dict.fromkeys(r.table for r in p.tables)),
             "dataset": p.dataset, "model": p.model}
 
 
 def check_method(key: str) -> None:
     """Raise :class:`SpecError` naming ``methods`` when ``key`` is no registered method."""
-    METHODS.get(key, "methods")
+    _methods.METHODS.get(key, "methods")
 
 
 def preset_listing() -> list[tuple[str, str, str, bool, str]]:
     """``(key, paper, dataset / model, GPU recommended, title)`` of every preset (the CLI's ``list presets``)."""
-    return [(k, p.paper_short, f"{p.dataset} / {p.model}", p.gpu_recommended, p.title) for k, p in PRESETS.items()]
+    return [(k, p.paper_short, f"{p.dataset} / {p.model}", p.gpu_recommended, p.title)
+            for k, p in _presets.PRESETS.items()]
 
 
 def preset(key: str) -> Any:
     """The registered preset ``key`` (raises :class:`SpecError` naming ``preset`` when unknown)."""
-    return PRESETS.get(key, "preset")
+    return _presets.PRESETS.get(key, "preset")
 
 
 def preset_paper_numbers(key: str) -> pd.DataFrame:
     """The paper's reported numbers for a preset (``engine.presets.paper_numbers``): reported, not measured."""
-    return paper_numbers(key)
+    return _presets.paper_numbers(key)
 
 
 # -- results bundles ---------------------------------------------------------------------------------------------
 def export_comparisons(keys: list[str] | None, cache_dir: Path | str | None = None) -> bytes:
     """A results bundle (zip bytes) of the given cached comparisons (``None``: all; no weights, no pickles)."""
     buf = io.BytesIO()
-    export_bundle(_cache(cache_dir), buf, keys=keys)
+    _bundle.export_bundle(_cache(cache_dir), buf, keys=keys)
     return buf.getvalue()
 
 
@@ -265,12 +285,12 @@ def write_bundle(out: IO[bytes], keys: list[str] | None, cache_dir: Path | str |
                  with_weights: bool = False) -> list[str]:
     """Write a results bundle of comparisons ``keys`` (``None``: all) to ``out``; returns the keys written.
     Weights (torch tensors, loaded back with ``weights_only=True``) only when asked."""
-    return export_bundle(_cache(cache_dir), out, keys=keys, with_weights=with_weights)
+    return _bundle.export_bundle(_cache(cache_dir), out, keys=keys, with_weights=with_weights)
 
 
 def import_comparisons(source: bytes | Path, cache_dir: Path | str | None = None) -> list[str]:
     """Validate a bundle (bytes or a file) and add it to the cache; raises :class:`BundleError` (store unchanged)."""
-    return import_bundle(_cache(cache_dir), source)
+    return _bundle.import_bundle(_cache(cache_dir), source)
 
 
 def import_startup_bundle(cache_dir: Path | str | None = None) -> str:
@@ -281,8 +301,8 @@ def import_startup_bundle(cache_dir: Path | str | None = None) -> str:
     if not Path(path).is_file():
         return f"no bundle at {path}"
     try:
-        keys = import_bundle(_cache(cache_dir), Path(path))
-    except BundleError as e:
+        keys = _bundle.import_bundle(_cache(cache_dir), Path(path))
+    except _bundle.BundleError as e:
         return f"bundle {path} refused: {e.message}"
     return f"imported {len(keys)} comparison(s) from {path}"
 
@@ -308,20 +328,20 @@ def check_demo(spec: ComparisonSpec, data_dir: Path | str | None = None) -> None
 
 def default_methods() -> list[str]:
     """The first method selection (cut to the demo cap in demo mode)."""
-    chosen = [m for m in DEFAULT_METHODS if m in method_keys()]
+    chosen = [m for m in _catalogue.DEFAULT_METHODS if m in _catalogue.method_keys()]
     return chosen[:_demo.LIMITS.max_methods] if demo_enabled() else chosen
 
 
 # -- executors, devices ------------------------------------------------------------------------------------------
 def executors() -> tuple[str, ...]:
     """Executor names (``local``, ``ray``); demo mode runs locally only."""
-    return ("local",) if demo_enabled() else executor_names()
+    return ("local",) if demo_enabled() else _executors.executor_names()
 
 
 def default_executor() -> str:
     """The server's default executor (``$UNLEARN_EXECUTOR``, else ``local``)."""
     try:
-        name = default_executor_name()
+        name = _executors.default_executor_name()
     except SpecError:
         return "local"
     return name if name in executors() else "local"
@@ -330,7 +350,7 @@ def default_executor() -> str:
 def device_available(name: str) -> bool:
     """Whether device preference ``name`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) runs on this machine."""
     try:
-        resolve_device(name)
+        _device.resolve_device(name)
     except (SpecError, RuntimeError):  # no CUDA, no such GPU; torch rejects a malformed index
         return False
     return True

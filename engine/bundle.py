@@ -37,17 +37,26 @@ What is verified, in this order (cheap checks first; nothing is inflated before 
    user's spec -- :meth:`~engine.spec.ComparisonSpec.from_json`, :func:`engine.problem.resolve` (dataset,
    paradigm, scenario and their parameters, train overrides against ``TrainConfig``'s ranges) and every
    method's hyper-parameters with :func:`engine.config.build_config` against its schema -- and in canonical
-   form; the member's name is the spec's comparison key; and its ``jobs`` and ``rows`` equal, entry for
-   entry (keys, kinds, labels, order; rows' methods, seeds, evaluation jobs, statuses and reasons), the plan
-   recomputed from the spec without the data (:func:`_plan_shape`: :func:`engine.runner.plan.build_graph`, the
-   data-free half of :func:`engine.runner.plan.make_plan`).
-5. *Every job*: listed by a comparison record of the bundle (so every imported key belongs to the plan of an
+   form; the member's name is the spec's comparison key.
+5. *The blobs' sizes*: every ``.npz``'s declared array sizes counted against the budget before any array is
+   inflated.
+6. *The problems of the records' seeds* (their keys are data-free): meta and ``problem.npz`` (as in 8), then the
+   digests of their training supervision and retain set (:func:`engine.problem.training_content`), which today's
+   model keys hold (:mod:`engine.jobs.identity`).
+7. *Every record's plan*: its ``jobs`` and ``rows`` equal, entry for entry (keys, kinds, labels, order; rows'
+   methods, seeds, evaluation jobs, statuses and reasons), the plan recomputed from the spec and those digests
+   without the data (:func:`_plan_shape`: :func:`engine.runner.plan.build_graph`, the data-free half of
+   :func:`engine.runner.plan.make_plan`). A seed whose problem the bundle does not carry (it never ran where the
+   bundle was made) has the keys that hold its content checked for kind and label only, and none of its jobs may
+   travel. A record made before models were keyed by content is checked exactly against the identities it was
+   made with (:class:`~engine.jobs.identity.ProblemIdentities`); its jobs are imported under today's keys and the
+   record is rewritten with them (same jobs, same numbers).
+8. *Every job*: listed by a comparison record of the bundle (so every imported key belongs to the plan of an
    imported spec; a model job only in a bundle made with weights); its meta's schema for its kind (counts,
    durations, class indices); an evaluation's metrics exactly this engine's metric keys, each ``null`` or finite
-   and inside its declared :attr:`~engine.metrics.base.MetricInfo.range`; an evaluation or a metric's preparation
-   job (e.g. the shadow job) travels with its seed's problem job.
-6. *The blobs*, last: every ``.npz``'s declared array sizes counted against the budget before any array is
-   inflated, then each ``.npy`` streamed in chunks (never materialised): format 1.0/2.0, a plain numeric dtype
+   and inside its declared :attr:`~engine.metrics.base.MetricInfo.range`; every job but a problem travels with
+   its seed's problem job. Then its blobs: each ``.npy`` streamed in chunks (never materialised; a problem's
+   four supervision arrays are loaded for 6): format 1.0/2.0, a plain numeric dtype
    (no object arrays, hence no pickles), data exactly as long as its shape, finite floats. Against the sizes in
    the seed's problem meta: as many forget / retain / test indices, within the training (held-out) split;
    logits with a row per training / test sample and as many columns; the index arrays a metric's preparation
@@ -61,7 +70,8 @@ reason, provided it leaves that state's jobs out for every seed, as ``make_plan`
 scenario parameters against the dataset, that the forget set is non-empty, that the problem meta's sizes are
 the dataset's (a registered dataset declares no split sizes), and that the arrays' contents (forget set, logits,
 per-sample values) and the metric values are what the spec would produce -- they are only checked to be finite
-numbers of the right kinds, shapes and ranges. Imported results are marked imported and never satisfy a local
+numbers of the right kinds, shapes and ranges (the supervision digests the model keys are checked against are those
+of the bundle's own problem arrays). Imported results are marked imported and never satisfy a local
 job (DESIGN.md "provenance"), so numbers that were fabricated consistently stay someone else's numbers.
 
 Limits (module constants): :data:`MAX_TOTAL_BYTES` 512 MiB decompressed for everything but weights, the arrays
@@ -79,6 +89,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -691,16 +702,21 @@ class _PlanShape:
 
     jobs: list[dict[str, str]]
     rows: list[dict[str, Any]]
-    state_jobs: dict[str, str]  # training-time state id -> its job key for the spec's first seed
+    state_jobs: dict[str, dict[int, str]]  # training-time state id -> seed -> its job key
     problem_of: dict[str, str]  # job key -> the key of its seed's problem job
 
 
 _DATA_REASON = "\0"  # the reason build_graph is given for a state the data makes infeasible (the record's is checked)
+# what the importer gives build_graph as the training content of a seed whose problem the bundle does not carry
+# (two of them: the keys that differ between the two hold the seed's content and cannot be checked)
+_UNKNOWN = ("unknown 0", "unknown 1")
 
 
-def _plan_shape(spec: Any, setting: Any, cfgs: dict[str, Any], infeasible: frozenset[str]) -> _PlanShape:
+def _plan_shape(spec: Any, setting: Any, cfgs: dict[str, Any], infeasible: frozenset[str], ids: Any) -> _PlanShape:
     """The job list and rows :func:`engine.runner.plan.make_plan` builds for ``spec``, without the data: the
-    planner's own data-free half, :func:`engine.runner.plan.build_graph`.
+    planner's own data-free half, :func:`engine.runner.plan.build_graph`, with the identities ``ids``
+    (:mod:`engine.jobs.identity`: today's from the training content of the bundle's problems, or the identities
+    bundles exported before were keyed with).
 
     The data decides only which training-time states are feasible (``infeasible``: their jobs are left out and the
     methods needing them are not applicable, for a reason written from the data's sizes: ``reason=None`` here) and
@@ -708,7 +724,7 @@ def _plan_shape(spec: Any, setting: Any, cfgs: dict[str, Any], infeasible: froze
     """
     from engine.runner.plan import build_graph
 
-    graph = build_graph(spec, setting, cfgs, dict.fromkeys(infeasible, _DATA_REASON))
+    graph = build_graph(spec, setting, cfgs, dict.fromkeys(infeasible, _DATA_REASON), ids)
     jobs = [{"key": j.key, "kind": j.kind, "label": j.label} for j in graph.jobs]
     rows = [{"method": r.method, "seed": r.seed, "eval_job": r.eval_job, "status": r.status,
              "reason": None if r.reason == _DATA_REASON else r.reason} for r in graph.rows]
@@ -733,10 +749,22 @@ def _same_row(got: Any, want: dict[str, Any]) -> bool:
     return got == want and type(got["seed"]) is int
 
 
-def _check_record(name: str, key: str, record: Any) -> dict[str, dict[str, str]]:
-    """A comparison record (``record_comparison``): its spec validated as a user's, its key, and its jobs and rows
-    equal to the plan recomputed from the spec (:func:`_plan_shape`). Returns its jobs by key, each with the key
-    of its seed's problem job (``"problem"``)."""
+@dataclass(frozen=True)
+class _CheckedRecord:
+    """A comparison record that is the plan of its spec.
+
+    ``jobs``: record key -> ``kind``, ``label``, ``problem`` (its seed's problem key), ``store_as`` (the key it is
+    imported under: today's key of a job a bundle exported before content identities listed under its old key) and
+    ``unverified`` (its key holds the training content of a seed whose problem the bundle does not carry, so it
+    could not be checked; no such job may travel). ``record``: the record to store (rewritten when keys moved).
+    """
+
+    jobs: dict[str, dict[str, Any]]
+    record: dict[str, Any]
+
+
+def _check_record_spec(name: str, key: str, record: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """A comparison record's fields, its spec validated as a user's and its key (no plan yet)."""
     _need(isinstance(record, dict), name, "must be a JSON object")
     fields = set(record)
     _need(fields == RECORD_FIELDS, name, f"fields must be {sorted(RECORD_FIELDS)}, not {sorted(fields)}")
@@ -745,17 +773,120 @@ def _check_record(name: str, key: str, record: Any) -> dict[str, dict[str, str]]
     spec, setting, cfgs = _check_spec(name, record["spec"])
     _need(spec.comparison_key() == key, name, "the spec's comparison key differs from the member name (the spec "
                                               "was altered, or the bundle comes from another engine version)")
+    _need(isinstance(record["jobs"], list) and isinstance(record["rows"], list), name,
+          "'jobs' and 'rows' must be lists")
+    return spec, setting, cfgs
+
+
+def _listed_keys(jobs: list[Any]) -> set[str]:
+    return {j["key"] for j in jobs if isinstance(j, dict) and isinstance(j.get("key"), str)}
+
+
+def _match(jobs: list[Any], rows: list[Any], shape: _PlanShape, unverified: set[str]
+           ) -> tuple[str | None, dict[str, str]]:
+    """The first difference between a record's jobs and rows and ``shape`` (``None``: it is that plan), and the
+    plan's keys -> the record's. A job in ``unverified`` must only have the planned kind and label and a key of
+    that kind; the rows then name it by the record's key."""
+    def same_job(got: Any, want: dict[str, str]) -> bool:
+        if want["key"] not in unverified:
+            return got == want
+        return (isinstance(got, dict) and set(got) == {"key", "kind", "label"} and got["kind"] == want["kind"]
+                and got["label"] == want["label"] and isinstance(got["key"], str)
+                and re.fullmatch(rf"{re.escape(want['kind'])}-{_HEX}", got["key"]) is not None)
+
+    diff = _first_difference("jobs", jobs, shape.jobs, same_job)
+    if diff is not None:
+        return diff, {}
+    keys = [g["key"] for g in jobs]
+    if len(set(keys)) != len(keys):
+        return "a job is listed twice", {}
+    mapping = {w["key"]: g["key"] for g, w in zip(jobs, shape.jobs, strict=True)}
+    want_rows = [{**r, "eval_job": mapping.get(r["eval_job"], r["eval_job"])} for r in shape.rows]
+    return _first_difference("rows", rows, want_rows, _same_row), mapping
+
+
+def _shape_for(jobs: list[Any], spec: Any, setting: Any, cfgs: dict[str, Any], ids: Any, known: set[int]
+               ) -> tuple[_PlanShape, frozenset[str]]:
+    """The plan of ``spec`` with the training-time states the record lists, and the states it leaves out.
+
+    A state the data made infeasible is left out for every seed, so one seed whose keys can be checked (``known``)
+    tells; with none, the smallest set of infeasible states whose plan lists the record's kinds and labels."""
+    shape = _plan_shape(spec, setting, cfgs, frozenset(), ids)
+    if not shape.state_jobs:
+        return shape, frozenset()
+    seed = next((s for s in spec.seeds if s in known), None)
+    if seed is not None:
+        listed = _listed_keys(jobs)
+        infeasible = frozenset(sid for sid, keys in shape.state_jobs.items() if keys[seed] not in listed)
+        return (_plan_shape(spec, setting, cfgs, infeasible, ids) if infeasible else shape), infeasible
+    labels = [(j.get("kind"), j.get("label")) if isinstance(j, dict) else None for j in jobs]
+    sids = sorted(shape.state_jobs)
+    for n in range(len(sids) + 1):
+        for combo in itertools.combinations(sids, n):
+            other = _plan_shape(spec, setting, cfgs, frozenset(combo), ids) if combo else shape
+            if [(j["kind"], j["label"]) for j in other.jobs] == labels:
+                return other, frozenset(combo)
+    return shape, frozenset()
+
+
+def _check_plan(name: str, record: dict[str, Any], spec: Any, setting: Any, cfgs: dict[str, Any],
+                contents: dict[str, Any]) -> _CheckedRecord:
+    """The record's jobs and rows equal the plan recomputed from its spec (:func:`_plan_shape`), entry for entry.
+
+    Today's plan keys each seed's models by their training content: the digests of the seed's ``problem.npz`` in
+    the bundle (``contents``: problem key -> :class:`~engine.problem.TrainingContent`). A seed whose problem the
+    bundle does not carry (it never ran where the bundle was made) cannot have those keys checked: they need only
+    the planned kind and label, and no job of that seed may travel (:func:`read_bundle`). A record that is not
+    today's plan may be the plan that a bundle exported before content identities recorded
+    (:class:`~engine.jobs.identity.ProblemIdentities`: data-free, checked exactly); its jobs are then imported
+    under today's keys and the record is rewritten with them (the same jobs and numbers: only the keys moved).
+    """
+    from engine.jobs.identity import ContentIdentities, ProblemIdentities
+    from engine.problem import TrainingContent
+
     jobs, rows = record["jobs"], record["rows"]
-    _need(isinstance(jobs, list) and isinstance(rows, list), name, "'jobs' and 'rows' must be lists")
-    shape = _plan_shape(spec, setting, cfgs, frozenset())
-    listed = {j.get("key") for j in jobs if isinstance(j, dict)}
-    infeasible = frozenset(sid for sid, k in shape.state_jobs.items() if k not in listed)
-    if infeasible:
-        shape = _plan_shape(spec, setting, cfgs, infeasible)
-    diff = (_first_difference("jobs", jobs, shape.jobs, lambda g, w: g == w)
-            or _first_difference("rows", rows, shape.rows, _same_row))
-    _need(diff is None, name, f"not the plan of its spec: {diff}")
-    return {j["key"]: {**j, "problem": shape.problem_of[j["key"]]} for j in jobs}
+    problem = {seed: setting.problem_key(seed) for seed in spec.seeds}
+    known = {seed for seed, p in problem.items() if p in contents}
+
+    def identities(unknown: str) -> ContentIdentities:
+        blank = TrainingContent(unknown, unknown)
+        return ContentIdentities(setting, {s: contents[p] if s in known else blank for s, p in problem.items()})
+
+    ids = identities(_UNKNOWN[0])
+    shape, infeasible = _shape_for(jobs, spec, setting, cfgs, ids, known)
+    unverified: set[str] = set()
+    if len(known) < len(problem):  # the keys that move with the content of the seeds without their problem
+        other = _plan_shape(spec, setting, cfgs, infeasible, identities(_UNKNOWN[1]))
+        unverified = {a["key"] for a, b in zip(shape.jobs, other.jobs, strict=True) if a["key"] != b["key"]}
+    diff, mapping = _match(jobs, rows, shape, unverified)
+    if diff is None:
+        return _CheckedRecord({mapping[j["key"]]: {**j, "key": mapping[j["key"]], "problem": shape.problem_of[j["key"]],
+                                                  "store_as": mapping[j["key"]], "unverified": j["key"] in unverified}
+                               for j in shape.jobs}, record)
+    legacy, infeasible = _shape_for(jobs, spec, setting, cfgs, ProblemIdentities(setting), set(spec.seeds))
+    old_diff, _ = _match(jobs, rows, legacy, set())
+    _need(old_diff is None, name, f"not the plan of its spec: {diff}")
+    # exported before content identities: today's key of every job of a seed whose problem the bundle carries
+    today = _plan_shape(spec, setting, cfgs, infeasible, ids)
+    _need(len(today.jobs) == len(legacy.jobs), name, "its jobs cannot be filed under today's keys (the plans differ "
+                                                     "in length)")
+    moved = {a["key"]: b["key"] for a, b in zip(legacy.jobs, today.jobs, strict=True)
+             if legacy.problem_of[a["key"]] in contents}
+    checked = {j["key"]: {**j, "problem": legacy.problem_of[j["key"]], "store_as": moved.get(j["key"], j["key"]),
+                          "unverified": False} for j in legacy.jobs}
+    if not moved:  # no problem of it travels: nothing to move
+        return _CheckedRecord(checked, record)
+    rewritten = {**record, "jobs": [{**j, "key": moved.get(j["key"], j["key"])} for j in jobs],
+                 "rows": [{**r, "eval_job": moved.get(r["eval_job"], r["eval_job"])} for r in rows]}
+    return _CheckedRecord(checked, rewritten)
+
+
+def _check_record(name: str, key: str, record: Any, contents: dict[str, Any]) -> _CheckedRecord:
+    """A comparison record (``record_comparison``): its spec validated as a user's, its key, and its jobs and rows
+    equal to the plan recomputed from the spec (:func:`_check_plan`; ``contents``: problem key -> training content
+    of the problems the bundle carries)."""
+    spec, setting, cfgs = _check_record_spec(name, key, record)
+    return _check_plan(name, record, spec, setting, cfgs, contents)
 
 
 def _check_meta(name: str, job: dict[str, str], meta: Any, blob_names: set[str]) -> None:
@@ -813,11 +944,48 @@ def _check_meta(name: str, job: dict[str, str], meta: Any, blob_names: set[str])
         _need(blob_names == {STATE_BLOB}, name, f"a model job carries {STATE_BLOB}")
 
 
+def _training_content(where: str, blob: bytes) -> Any:
+    """The training content (:func:`engine.problem.training_content`) of a problem's ``problem.npz``, already
+    checked to hold plain arrays: the supervision digests today's model keys hold."""
+    import numpy as np
+
+    from engine.problem import training_content
+
+    names = ("observed_labels", "candidates", "labelled", "retain_idx")
+    with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+        missing = [n for n in names if n not in z.files]
+        _need(not missing, where, f"lacks {missing[0]!r} (the supervision its models' keys hold)" if missing else "")
+        arrays = [z[n] for n in names]
+    try:
+        return training_content(*arrays)
+    except ValueError as e:
+        raise BundleError(f"{where}: {e}") from None
+
+
+def _merge_jobs(jobs: dict[str, dict[str, Any]], name: str, checked: _CheckedRecord) -> None:
+    """Add a checked record's jobs to ``jobs`` (key -> kind, label, problems, store_as, unverified): a job that
+    several comparisons share (an original is shared by every scenario) may belong to several problems; a job whose
+    key could not be checked belongs to its record alone."""
+    for key, j in checked.jobs.items():
+        have = jobs.get(key)
+        if have is None:
+            jobs[key] = {**j, "problems": {j["problem"]}}
+            continue
+        _need(not (j["unverified"] or have["unverified"]), name,
+              f"lists job {key}, whose key holds the content of a problem the bundle does not carry, and so does "
+              f"another comparison")
+        _need(have["kind"] == j["kind"] and have["store_as"] == j["store_as"], name,
+              f"lists job {key} as another comparison of the bundle does not")
+        have["problems"].add(j["problem"])
+
+
 def read_bundle(source: BundleSource) -> BundleContents:
     """Read and validate a bundle completely (nothing is written); raises :class:`BundleError`.
 
-    Order: the archive's directory (sizes from the headers), the manifest, every JSON record (specs, plans,
-    metas: small and capped), and only then the blobs, streamed against the size budget.
+    Order: the archive's directory (sizes from the headers), the manifest, every comparison record's spec (small and
+    capped), the blobs' sizes against the budget (every ``.npz`` from its directory, before any array is inflated),
+    the problems of the records' seeds (meta and arrays: today's model keys hold digests of their supervision), the
+    records' plans, every other job's meta, and the other blobs, streamed.
     """
     with _open_zip(source) as (z, size):
         by_name = _check_directory(z, size)
@@ -829,34 +997,17 @@ def read_bundle(source: BundleSource) -> BundleContents:
         def read(name: str) -> bytes:
             return _read(z, by_name[name], entries[name]["sha256"])
 
-        comparisons: dict[str, str] = {}
-        jobs: dict[str, dict[str, str]] = {}
+        records: dict[str, tuple[str, str, dict[str, Any], Any, Any, dict[str, Any]]] = {}
         for name in sorted(n for n in entries if n.startswith("comparisons/")):
             raw = read(name)
-            jobs.update(_check_record(name, name.removeprefix("comparisons/").removesuffix(".json"), _json(name, raw)))
-            comparisons[name.removeprefix("comparisons/").removesuffix(".json")] = raw.decode()
+            key = name.removeprefix("comparisons/").removesuffix(".json")
+            record = _json(name, raw)
+            records[key] = (name, raw.decode(), record, *_check_record_spec(name, key, record))
         files: dict[str, set[str]] = {}
         for name in entries:
             m = _MEMBER.fullmatch(name)
             if m and m.group(1):
                 files.setdefault(m.group(1), set()).add(m.group(2))
-        metas: dict[str, str] = {}
-        parsed: dict[str, dict[str, Any]] = {}
-        for key, names in sorted(files.items()):
-            where = f"jobs/{key}"
-            _need(key in jobs, where, "is not a job of any comparison in the bundle")
-            kind = jobs[key]["kind"]
-            _need(manifest["with_weights"] or kind in LIGHT_KINDS, where,
-                  f"a {kind} job travels only in a bundle made with weights")
-            _need("meta.json" in names, where, "has blobs but no meta.json")
-            raw = read(f"{where}/meta.json")
-            parsed[key] = _json(f"{where}/meta.json", raw)
-            _check_meta(f"{where}/meta.json", jobs[key], parsed[key], names - {"meta.json"})
-            metas[key] = raw.decode()
-        for key in parsed:
-            problem = jobs[key]["problem"]
-            _need(problem in parsed or jobs[key]["kind"] not in (EVALUATE, *PREPARATIONS), f"jobs/{key}",
-                  f"travels without the problem job of its seed ({problem})")
         # the blobs: every .npz's arrays are counted from its directory before any array is inflated
         blobs = {key: {n: read(f"jobs/{key}/{n}") for n in sorted(names - {"meta.json"})}
                  for key, names in sorted(files.items())}
@@ -865,16 +1016,59 @@ def read_bundle(source: BundleSource) -> BundleContents:
             for blob_name, blob in members.items():
                 if blob_name.endswith(".npz"):
                     budget.take(_npz_directory(f"jobs/{key}/{blob_name}", blob), f"jobs/{key}/{blob_name}")
+        metas: dict[str, str] = {}
+        parsed: dict[str, dict[str, Any]] = {}
+
+        def read_meta(key: str, kind: str) -> None:
+            where = f"jobs/{key}"
+            _need("meta.json" in files[key], where, "has blobs but no meta.json")
+            raw = read(f"{where}/meta.json")
+            parsed[key] = _json(f"{where}/meta.json", raw)
+            _check_meta(f"{where}/meta.json", {"kind": kind}, parsed[key], files[key] - {"meta.json"})
+            metas[key] = raw.decode()
+
+        # the problems of the records' seeds first: the training content their models' keys hold
+        contents: dict[str, Any] = {}
+        problems = {r[4].problem_key(seed) for r in records.values() for seed in r[3].seeds}
+        for key in sorted(problems & set(files)):
+            read_meta(key, PROBLEM)
+            where = f"jobs/{key}/{PROBLEM_BLOB}"
+            _check_arrays(where, _check_npz(where, blobs[key][PROBLEM_BLOB]), parsed[key])
+            contents[key] = _training_content(where, blobs[key][PROBLEM_BLOB])
+        comparisons: dict[str, str] = {}
+        jobs: dict[str, dict[str, Any]] = {}
+        for key, (name, raw_text, record, spec, setting, cfgs) in records.items():
+            checked = _check_plan(name, record, spec, setting, cfgs, contents)
+            _merge_jobs(jobs, name, checked)
+            comparisons[key] = raw_text if checked.record is record else json.dumps(checked.record)
+        for key in sorted(files):
+            where = f"jobs/{key}"
+            _need(key in jobs, where, "is not a job of any comparison in the bundle")
+            kind = jobs[key]["kind"]
+            _need(manifest["with_weights"] or kind in LIGHT_KINDS, where,
+                  f"a {kind} job travels only in a bundle made with weights")
+            if key not in parsed:
+                read_meta(key, kind)
+        for key in parsed:
+            job = jobs[key]
+            _need(job["kind"] == PROBLEM or any(p in parsed for p in job["problems"]), f"jobs/{key}",
+                  f"travels without the problem job of its seed ({min(job['problems'])})")
         for key, members in blobs.items():
             for blob_name, blob in members.items():
                 where = f"jobs/{key}/{blob_name}"
+                if key in contents:  # a problem: checked above
+                    continue
                 if blob_name.endswith(".npz"):
-                    _check_arrays(where, _check_npz(where, blob), parsed[jobs[key]["problem"]])
+                    problem = min(p for p in jobs[key]["problems"] if p in parsed)
+                    _check_arrays(where, _check_npz(where, blob), parsed[problem])
                 elif blob_name.endswith(".json"):
                     _json(where, blob, MAX_JSON_BLOB_BYTES, tree=False)  # parses, no NaN/Infinity
                 else:
                     _check_weights(where, blob)
-    return BundleContents(manifest, comparisons, {key: (metas[key], blobs[key]) for key in blobs})
+    results: dict[str, tuple[str, dict[str, bytes]]] = {}
+    for key in blobs:  # under today's keys (a job exported before content identities moves; shared ones once)
+        results.setdefault(jobs[key]["store_as"], (metas[key], blobs[key]))
+    return BundleContents(manifest, comparisons, results)
 
 
 # -- import -----------------------------------------------------------------------------------------------------

@@ -15,11 +15,12 @@ from engine.methods import METHODS
 from engine.metrics import METRICS
 from engine.models import MODELS
 from engine.paradigms import PARADIGMS
+from engine.registry import COMPONENT_KINDS
 from engine.runner.plan import applicability
 from engine.scenarios import SCENARIOS
 from engine.training.config import default_train_config
 
-KINDS = ("datasets", "paradigms", "scenarios", "models", "methods", "metrics")
+KINDS = COMPONENT_KINDS
 # the dashboard's first selection: both references, the common baselines, every seed method
 DEFAULT_METHODS = ("original", "retrain", "finetune", "gradient_ascent", "neggrad_plus", "random_label", "udru",
                    "ugradsl", "ugradsl_plus", "pgu", "ppu", "laf")

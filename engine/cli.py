@@ -7,12 +7,15 @@ Bad input exits 2 with ``error: <field>: <message>`` before any work (argparse's
 temporary file in its directory, never through a link or onto a device.
 
 Environment: ``UNLEARN_CACHE_DIR``, ``UNLEARN_DATA_DIR``, ``UNLEARN_EXECUTOR`` (``local`` | ``ray``; with
-``RAY_ADDRESS`` to join a cluster) and ``UNLEARN_DEMO=1`` (demo caps, see :mod:`engine.demo`).
+``RAY_ADDRESS`` to join a cluster), ``UNLEARN_WORKERS`` (the local executor's worker processes) and
+``UNLEARN_DEMO=1`` (demo caps, see :mod:`engine.demo`).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import re
 import secrets
@@ -103,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--executor", default=None, metavar="local|ray",
                    help="where jobs run (default $UNLEARN_EXECUTOR or local; ray joins $RAY_ADDRESS or starts "
                         "a local runtime)")
+    c.add_argument("--workers", default=None, metavar="N",
+                   help="local executor: jobs at once in worker processes (default $UNLEARN_WORKERS or one per "
+                        "core; 1 = in process, one after another)")
     add_preset_option(c)
     ls = sub.add_parser("list", help="list registered components, or the paper presets")
     ls.add_argument("kind", choices=(*KINDS, PRESET_KIND))
@@ -134,13 +140,17 @@ def _key_values(items: list[str], field: str) -> list[tuple[str, str]]:
     return list(out.items())
 
 
-def build_spec(args: argparse.Namespace) -> Any:
-    """Turn parsed CLI arguments into a validated-at-plan-time :class:`ComparisonSpec`."""
+def build_spec(args: argparse.Namespace, check: bool = True) -> Any:
+    """Turn parsed CLI arguments into a validated-at-plan-time :class:`ComparisonSpec`.
+
+    ``check=False`` skips the registry look-ups (method keys), so that a saved answer can be found without importing
+    the registries; the spec is the same.
+    """
     if not 1 <= args.seeds <= api.MAX_SEEDS:  # before range(): a huge count must not build a huge tuple
         raise SpecError("seeds", f"must be from 1 to {api.MAX_SEEDS}, got {args.seeds}")
     names = api.method_keys() if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",")
                                                                   if m.strip()]
-    for n in names:
+    for n in names if check else ():
         api.check_method(n)
     hparams: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
     for k, v in _key_values(args.hparam, "hparam"):
@@ -199,22 +209,31 @@ def _fmt(mean: float, std: float) -> str:
     return f"{mean:.3f}" if std != std else f"{mean:.3f}±{std:.3f}"
 
 
-def print_summary(result: Any, stream: Any = sys.stdout) -> None:
-    """A short table: per method, mean (± std over seeds) of the headline metrics."""
+def _num(v: Any) -> float:
+    """A table cell as a float (``NA`` / empty / ``None`` -> NaN), from a DataFrame record or a CSV row."""
+    if v is None or v in ("", "NA"):
+        return float("nan")
+    return float(v)
+
+
+def print_summary(wide: list[dict[str, Any]], summary: list[dict[str, Any]], stream: Any = sys.stdout) -> None:
+    """A short table: per method, mean (± std over seeds) of the headline metrics, else the row's note.
+
+    ``wide`` / ``summary``: the wide and summary tables as records (``DataFrame.to_dict("records")`` or the rows
+    of their CSV text -- a saved answer is printed without pandas)."""
     cols = ["forget_acc", "retain_acc", "test_acc", "mia_efficacy", "forget_entropy", "unlearn_seconds"]
-    wide = result.wide
-    summ = result.summary.set_index("method") if not result.summary.empty else None
+    summ = {r["method"]: r for r in summary}
     header = f"{'method':<18}{'status':<16}" + "".join(f"{c:>18}" for c in cols)
     stream.write(header + "\n")
-    for method in dict.fromkeys(wide["method"]):
-        rows = wide[wide["method"] == method]
-        statuses = sorted(set(rows["status"]))
+    for method in dict.fromkeys(r["method"] for r in wide):
+        rows = [r for r in wide if r["method"] == method]
+        statuses = sorted({r["status"] for r in rows})
         status = statuses[0] if len(statuses) == 1 else "/".join(statuses)
-        if summ is not None and method in summ.index:
-            vals = "".join(f"{_fmt(summ.loc[method, c], summ.loc[method, c + '_std']):>18}" for c in cols)
+        if method in summ:
+            vals = "".join(f"{_fmt(_num(summ[method][c]), _num(summ[method][c + '_std'])):>18}" for c in cols)
         else:
-            note = rows["note"].iloc[0]
-            vals = f"  {note[:100]}"
+            note = rows[0]["note"]
+            vals = f"  {(note if isinstance(note, str) else '')[:100]}"
         stream.write(f"{method:<18}{status:<16}{vals}\n")
 
 
@@ -343,6 +362,35 @@ def _write_csv(df: Any, out: Path) -> None:
     write_atomic(out, lambda f: df.to_csv(f, index=False, na_rep="NA"))
 
 
+def answer_from_cache(args: argparse.Namespace, cache_dir: Path, out: Path | None) -> int | None:
+    """Answer ``compare`` from the saved tables of the same finished comparison (:func:`engine.api.cached_answer`)
+    -- the summary and the CSV, byte for byte what a run would write -- without planning or importing torch.
+
+    ``None`` (run the comparison) when there is no saved answer, or the command line asks for what needs the
+    registries or a check this path does not make: a preset, ``--methods all``, an executor or worker count that is
+    not plainly valid (the full path reports those). Demo caps are not applied: a saved answer computes nothing.
+    """
+    if getattr(args, "preset", None) is not None or args.methods.strip() == "all":
+        return None
+    if args.workers is not None and not (str(args.workers).strip().isdigit() and int(args.workers) >= 1):
+        return None
+    if args.executor is not None and args.executor.strip().lower() not in ("local", "ray"):
+        return None
+    try:
+        spec = build_spec(args, check=False)
+    except (SpecError, TypeError, ValueError):
+        return None
+    answer = api.cached_answer(spec, cache_dir)
+    if answer is None:
+        return None
+    wide = list(csv.DictReader(io.StringIO(answer["wide_csv"])))
+    print_summary(wide, list(csv.DictReader(io.StringIO(answer["summary_csv"]))))
+    if out is not None:
+        write_atomic(out, lambda f: f.write(answer["wide_csv"].encode()))
+        sys.stdout.write(f"wrote {_shown(out)} ({len(wide)} rows) from the saved results\n")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison; exit status 2 on bad input (nothing written), 1 if any run failed."""
     try:
@@ -351,7 +399,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         data_dir, where = _given_path(args.data_dir, api.default_data_dir, api.DATA_DIR_ENV, "data_dir")
         check_dir(data_dir, "data_dir", write=False, where=where)
         out = check_out(args.out) if args.out is not None else None
-        executor = api.make_executor(args.executor)
+        answered = answer_from_cache(args, cache_dir, out)
+        if answered is not None:  # every result cached: answered from the saved tables, without torch
+            return answered
+        executor = api.make_executor(args.executor, workers=args.workers)
         spec = build_preset_spec(args) if getattr(args, "preset", None) is not None else build_spec(args)
         api.check_demo(spec, data_dir)  # no-op outside demo mode
         if executor.name == "local":  # Ray workers resolve the device where they run
@@ -364,7 +415,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     progress = TerminalProgress(len(plan.jobs))
     result = api.run(spec, cache_dir=cache_dir, data_dir=data_dir, executor=executor, on_event=progress,
                             plan=plan)
-    print_summary(result)
+    print_summary(result.wide.to_dict("records"), result.summary.to_dict("records"))
     if out is not None:
         try:
             _write_csv(result.wide, out)

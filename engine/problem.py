@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from engine.config import build_config, config_dict
@@ -38,6 +40,21 @@ class Setting:
         if self.paradigm.loss_of is not None and self.paradigm_cfg is not None:
             return self.paradigm.loss_of(self.paradigm_cfg)
         return self.paradigm.loss
+
+    @property
+    def loss_name(self) -> str:
+        """The training loss as part of a job identity: its function's qualified name (``module.function``).
+
+        Two settings whose losses are the same function train alike (``label_free`` and ``supervised``: both
+        cross-entropy; noisy labels with ``train_loss`` ce too); GCE and CE differ. A loss with options of its own
+        would have to say them here: anything but a plain function is refused.
+        """
+        fn = self.loss
+        name = getattr(fn, "__qualname__", None)
+        if not isinstance(name, str) or "<" in name or not callable(fn):
+            raise TypeError(f"the training loss {fn!r} is not a plain module-level function: its identity "
+                            "(name and options) cannot be written")
+        return f"{fn.__module__}.{name}"
 
     def supervise_options(self) -> dict[str, Any]:
         """The paradigm config as keywords of ``Paradigm.supervise``."""
@@ -90,6 +107,52 @@ def resolve(spec: ComparisonSpec) -> Setting:
     return Setting(spec, paradigm, scenario, scenario_cfg, train_cfg, paradigm_cfg)
 
 
+def array_digest(*arrays: np.ndarray) -> str:
+    """SHA-256 (first 24 hex chars) of arrays' contents, each with its dtype and shape (C order).
+
+    The same bytes give the same digest whether they come from a :class:`Problem`'s tensors (``.cpu().numpy()``)
+    or from the ``problem.npz`` a results bundle carries.
+    """
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{list(a.shape)};".encode())
+        h.update(a.data)
+    return h.hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class TrainingContent:
+    """Digests of what the seed's trainings read from its problem (part of their job identities).
+
+    ``supervision``: the training split's supervision as the paradigm produced it (observed labels, candidate sets,
+    labelled mask; not the paradigm's name, nor ``Supervision.kind``, which no loss reads). ``retain``: the retain
+    indices (in order) and their supervision.
+    """
+
+    supervision: str
+    retain: str
+
+
+def training_content(labels: np.ndarray, candidates: np.ndarray, labelled: np.ndarray,
+                     retain_idx: np.ndarray) -> TrainingContent:
+    """:class:`TrainingContent` of a training split's supervision arrays and retain indices (numpy; a bundle's
+    ``problem.npz`` holds them as ``observed_labels``, ``candidates``, ``labelled``, ``retain_idx``).
+
+    Raises ``ValueError`` when the arrays do not fit together (lengths, dimensions, indices out of range).
+    """
+    labels, candidates, labelled, retain_idx = (np.asarray(a) for a in (labels, candidates, labelled, retain_idx))
+    n = labels.shape[0] if labels.ndim == 1 else -1
+    if n < 0 or labelled.shape != (n,) or candidates.ndim != 2 or candidates.shape[0] != n or retain_idx.ndim != 1:
+        raise ValueError("supervision arrays of different lengths (labels, candidates, labelled mask)")
+    if retain_idx.dtype.kind not in "iu" or (retain_idx.size and not 0 <= int(retain_idx.min()) <= int(
+            retain_idx.max()) < n):
+        raise ValueError(f"retain indices must be integers in [0, {n})")
+    return TrainingContent(supervision=array_digest(labels, candidates, labelled),
+                           retain=array_digest(retain_idx, labels[retain_idx], candidates[retain_idx],
+                                               labelled[retain_idx]))
+
+
 @dataclass(frozen=True)
 class Problem:
     """One seed's unlearning problem: data (on the device), supervision, forget requests.
@@ -130,6 +193,13 @@ class Problem:
     @property
     def device(self) -> torch.device:
         return self.data.x_train.device
+
+    def content(self) -> TrainingContent:
+        """Digests of the training supervision and the retain set (:func:`training_content`): what the
+        ``original`` and ``retrain`` job identities hold of this problem."""
+        sup = self.supervision
+        return training_content(sup.labels.cpu().numpy(), sup.candidates.cpu().numpy(), sup.labelled.cpu().numpy(),
+                                self.retain_idx.cpu().numpy())
 
     def step(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Forget and retain indices of incremental request ``i`` (retain excludes every earlier request)."""

@@ -9,6 +9,8 @@ from typing import Generic, TypeVar
 from engine.errors import SpecError
 
 T = TypeVar("T")
+# the component kinds, one registry each (the CLI's ``list`` and the catalogue name them)
+COMPONENT_KINDS = ("datasets", "paradigms", "scenarios", "models", "methods", "metrics")
 
 
 class Registry(Generic[T]):

@@ -289,27 +289,155 @@ def _record_of(plan) -> dict:  # noqa: ANN001
         "jobs": [{"key": j.key, "kind": j.kind, "label": j.label} for j in plan.jobs]}))
 
 
-@pytest.mark.parametrize("case", list(PLAN_SPECS))
-def test_the_plan_recomputed_without_data_is_make_plans(case):
-    """The bundle check recomputes a record's jobs and rows from its spec without loading data; it must agree with
-    the planner entry for entry, or real bundles would be refused (or forged ones accepted)."""
-    spec = PLAN_SPECS[case]
-    plan = make_plan(spec, DATA)
-    if "infeasible" in case:
-        assert any(r.status == "not_applicable" for r in plan.rows)
-        assert not any(j.kind == "train_state" and j.label.startswith("SISA") for j in plan.jobs)
-    record = _record_of(plan)
-    jobs = bundle._check_record("comparisons/x.json", spec.comparison_key(), record)
-    assert list(jobs) == [j.key for j in plan.jobs]
-    # one row changed is caught: a not-applicable row that claims an evaluation, a pending row that hides one
+def _contents(plan) -> dict:  # noqa: ANN001
+    """Problem key -> training content of each seed (what the importer reads from the bundle's problem.npz)."""
+    from engine.problem import build_problem
+
+    return {plan.setting.problem_key(s): build_problem(plan.setting, s, DATA).content() for s in plan.spec.seeds}
+
+
+def _forgeries(record: dict) -> list[dict]:
+    """The record with one row changed: a not-applicable row that claims an evaluation, a pending row that hides
+    one."""
+    out = []
     for i, r in enumerate(record["rows"]):
         forged = json.loads(json.dumps(record))
         if r["status"] == "pending":
             forged["rows"][i].update(status="not_applicable", eval_job=None, reason="<b>not run</b>")
         else:
             forged["rows"][i].update(status="pending", eval_job=record["jobs"][-1]["key"], reason="")
+        out.append(forged)
+    return out
+
+
+@pytest.mark.parametrize("case", list(PLAN_SPECS))
+def test_the_plan_recomputed_without_data_is_make_plans(case):
+    """The bundle check recomputes a record's jobs and rows from its spec without loading data (the models' keys
+    from the digests of the bundle's problem arrays); it must agree with the planner entry for entry, or real
+    bundles would be refused (or forged ones accepted)."""
+    spec = PLAN_SPECS[case]
+    plan = make_plan(spec, DATA)
+    if "infeasible" in case:
+        assert any(r.status == "not_applicable" for r in plan.rows)
+        assert not any(j.kind == "train_state" and j.label.startswith("SISA") for j in plan.jobs)
+    record = _record_of(plan)
+    checked = bundle._check_record("comparisons/x.json", spec.comparison_key(), record, _contents(plan))
+    assert list(checked.jobs) == [j.key for j in plan.jobs] and checked.record is record
+    assert not any(j["unverified"] for j in checked.jobs.values())
+    # without its problems (a comparison that never ran where it was exported) the keys that hold their content
+    # cannot be checked: kinds and labels still are, no such job may travel (test_bundle_hostile), rows are checked
+    unchecked = bundle._check_record("comparisons/x.json", spec.comparison_key(), record, {})
+    assert list(unchecked.jobs) == [j.key for j in plan.jobs]
+    assert {j["kind"] for j in unchecked.jobs.values() if j["unverified"]} <= {
+        "original", "retrain", "train_state", "unlearn", "evaluate"}
+    assert {j["kind"] for j in unchecked.jobs.values() if not j["unverified"]} <= {"problem", "shadow"}
+    for contents in (_contents(plan), {}):
+        for forged in _forgeries(record):
+            with pytest.raises(BundleError, match="not the plan of its spec"):
+                bundle._check_record("comparisons/x.json", spec.comparison_key(), forged, contents)
+    relabelled = json.loads(json.dumps(record))
+    relabelled["jobs"][1]["label"] = "original seed 9"
+    with pytest.raises(BundleError, match="not the plan of its spec"):
+        bundle._check_record("comparisons/x.json", spec.comparison_key(), relabelled, {})
+
+
+# -- bundles exported before content identities (models keyed by their problem) -----------------------------------
+# sha256 of the job keys, one a line, of each PLAN_SPECS plan, recorded with the engine before content identities
+# (commit 2e3be3a): the importer's legacy identities (engine.jobs.identity.ProblemIdentities) must reproduce them
+LEGACY_PLANS = {
+    "two seeds": "6bcade69c7281d34ee973634acf8e4df962ff709c8e16c7c735dd26321e786a7",
+    "training-time state, shadow models, SISA's extra row":
+        "f912574d1ddcaa4f85a9be9c3a4d853e90f67c980cd03c06381192137bb67f32",
+    "an infeasible state (SISA 100 shards x 50 slices > digits' training set)":
+        "5e8c281d3b723c1f6b5ed9decf76d5acd9618807f67634813984d4132e8cedd1",
+    "label_free: methods not applicable": "181317c0bf998d38b8c79faaa76a0be1a428cdbba442a09c112ca094d9623f16",
+    "noisy labels with options": "ebfc2b569b8f4eadddbbe91dd2122ef1baa8ce192db6e8788422bf2ff5a05fb6",
+}
+
+
+def _legacy_record(plan, record: dict) -> tuple[dict, dict[str, str]]:  # noqa: ANN001
+    """The record the engine before content identities stored for ``plan`` (its keys pinned by
+    :data:`LEGACY_PLANS`), and today's key -> that engine's."""
+    from engine.jobs.identity import ContentIdentities, ProblemIdentities
+    from engine.runner.plan import method_configs
+
+    setting, cfgs = plan.setting, method_configs(plan.spec)
+    contents = {s: c for s, c in zip(plan.spec.seeds, _contents(plan).values(), strict=True)}
+    _, infeasible = bundle._shape_for(record["jobs"], plan.spec, setting, cfgs, ContentIdentities(setting, contents),
+                                      set(plan.spec.seeds))
+    legacy = bundle._plan_shape(plan.spec, setting, cfgs, infeasible, ProblemIdentities(setting))
+    old = {**record, "jobs": legacy.jobs,
+           "rows": [{**r, "eval_job": w["eval_job"]} for r, w in zip(record["rows"], legacy.rows, strict=True)]}
+    return old, {a["key"]: b["key"] for a, b in zip(record["jobs"], legacy.jobs, strict=True)}
+
+
+@pytest.mark.parametrize("case", list(PLAN_SPECS))
+def test_a_record_exported_before_content_identities_is_checked_and_moved_to_todays_keys(case):
+    plan = make_plan(PLAN_SPECS[case], DATA)
+    record = _record_of(plan)
+    old, _ = _legacy_record(plan, record)
+    assert hashlib.sha256("\n".join(j["key"] for j in old["jobs"]).encode()).hexdigest() == LEGACY_PLANS[case]
+    checked = bundle._check_record("comparisons/x.json", plan.spec.comparison_key(), old, _contents(plan))
+    assert checked.record == record  # rewritten with today's keys: the plan make_plan builds now
+    assert [j["store_as"] for j in checked.jobs.values()] == [j.key for j in plan.jobs]
+    # without the problems nothing can move: accepted as exported (no job of it may travel)
+    kept = bundle._check_record("comparisons/x.json", plan.spec.comparison_key(), old, {})
+    assert kept.record is old and all(k == j["store_as"] for k, j in kept.jobs.items())
+    for forged in _forgeries(old):
         with pytest.raises(BundleError, match="not the plan of its spec"):
-            bundle._check_record("comparisons/x.json", spec.comparison_key(), forged)
+            bundle._check_record("comparisons/x.json", plan.spec.comparison_key(), forged, _contents(plan))
+
+
+def _as_exported_before(data: bytes, plan) -> bytes:  # noqa: ANN001
+    """``data`` (a bundle of ``plan``'s comparison) as the engine before content identities exported it: the same
+    metas and blobs under that engine's job keys, its record listing them."""
+    m = members(data)
+    name = f"comparisons/{plan.key}.json"
+    record = json.loads(m[name])
+    old, to_old = _legacy_record(plan, record)
+    m[name] = json.dumps(old).encode()
+    for n in [n for n in m if n.startswith("jobs/")]:
+        key = n.split("/")[1]
+        m[n.replace(key, to_old[key], 1)] = m.pop(n)
+    def change(x: dict[str, bytes]) -> None:
+        x.clear()
+        x.update(m)
+
+    return rebuild(data, change)
+
+
+def test_a_bundle_exported_before_content_identities_imports_under_todays_keys(source, tmp_path):
+    """Its comparison shows the same tables, marked imported, when reopened from its spec (planned with today's
+    keys); running it here computes everything under today's keys and reproduces the numbers."""
+    plan = make_plan(SPEC, DATA)
+    old = _as_exported_before(source["bundle"], plan)
+    assert not set(members(old)) & {n for n in members(source["bundle"]) if n.startswith("jobs/original")}
+    keys = import_bundle(tmp_path / "dst", old)
+    src, dst = Store(source["cache"]), Store(tmp_path / "dst")
+    rec = dst.imported_comparison(keys[0])
+    assert {k: v for k, v in rec.items() if k != "imported"} == src.comparison(keys[0])
+    for job in plan.jobs:
+        if dst.imported_result(job.key) is not None:
+            assert dst.imported_result_json(job.key) == src.result_json(job.key)
+    shown = collect(plan, dst.with_imported()).wide
+    assert set(shown["source"]) == {"imported"}
+    pd.testing.assert_frame_equal(shown.drop(columns="source"), source["result"].wide.drop(columns="source"))
+
+
+def test_a_comparison_that_never_ran_travels_and_imports(tmp_path):
+    """A recorded comparison none of whose jobs finished (cancelled at once): its bundle carries no problem, so its
+    models' keys cannot be checked against their content; it imports, pending."""
+    from engine.runner import record_comparison
+
+    plan = make_plan(replace(SPEC, seeds=(5,)), DATA)
+    store = Store(tmp_path / "src")
+    record_comparison(plan, store)
+    store.close()
+    buf = io.BytesIO()
+    export_bundle(tmp_path / "src", buf)
+    assert not any(n.startswith("jobs/") for n in members(buf.getvalue()))
+    assert import_bundle(tmp_path / "dst", buf.getvalue()) == [plan.key]
+    assert set(collect(plan, Store(tmp_path / "dst").with_imported()).wide["status"]) == {"pending"}
 
 
 def test_every_metric_declares_the_range_an_import_is_checked_against():

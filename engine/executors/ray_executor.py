@@ -16,8 +16,11 @@ nothing but a stale claim.
   ``RayExecutor(num_gpus=...)`` overrides the share). Ray restricts the worker's ``CUDA_VISIBLE_DEVICES``, so
   ``auto`` resolves to the assigned GPU.
 * **Progress.** Workers publish progress events to the store (``progress/<job>``) as they do in
-  process; the driver polls the store for the jobs it has submitted and forwards every new event to
-  ``on_event``, so the CLI and the dashboard show the same live progress.
+  process, tagged with the run; the driver polls the store for the jobs it has submitted and forwards
+  every new event of its run to ``on_event`` (:class:`~engine.executors.progress.ProgressRelay`, shared
+  with the local executor), so the CLI and the dashboard show the same live progress.
+* **Run record.** ``meta["run"]["concurrent"]`` is ``null``: how many tasks ran beside a job on the cluster is
+  not tracked.
 * **Cancellation.** The driver raises a flag in the store (``flag/<run id>/cancel``) that a watcher
   thread in every running worker turns into the job's cancellation event (checked at each progress
   report: the job stops and writes nothing) and cancels the tasks that have not started yet.
@@ -44,9 +47,9 @@ from typing import Any
 import torch
 
 from engine.device import resolve_device
-from engine.errors import RunFailed
-from engine.executors.base import EventFn, ExecSettings, Executor, blocked_reason
-from engine.jobs.execution import Cancelled, JobEnv, execute
+from engine.executors.base import EventFn, ExecSettings, Executor, deps_pending, run_one, settle
+from engine.executors.progress import ProgressRelay
+from engine.jobs.execution import JobEnv
 from engine.jobs.model import Job, JobOutcome
 from engine.store import Store
 
@@ -70,6 +73,11 @@ def _watch(store: Store, flag: str, cancel: threading.Event, stop: threading.Eve
             return
 
 
+def _untracked() -> int | None:
+    """``JobEnv.concurrent`` of a Ray task: not tracked (``null`` in ``meta["run"]``)."""
+    return None
+
+
 def run_job(job: Job, settings: ExecSettings, run_id: str) -> tuple[str, str]:
     """Worker side of one task: ``execute`` the job against the shared store; returns ``(status, error)``.
 
@@ -86,15 +94,11 @@ def run_job(job: Job, settings: ExecSettings, run_id: str) -> tuple[str, str]:
         watcher = threading.Thread(target=_watch, args=(store, _cancel_flag(run_id), cancel, stop), daemon=True,
                                    name=f"cancel-watch-{job.key}")
         watcher.start()
-        try:
-            env = JobEnv(store, settings.data_dir, resolve_device(device), cancel=cancel)
-            return execute(job, env), ""
-        except Cancelled:
-            return "cancelled", ""
-        except RunFailed as e:
-            return "failed", str(e)
-        except Exception as e:  # a crashing method must not stop the others
-            return "failed", f"{type(e).__name__}: {e}"
+        try:  # how many tasks ran beside it is not tracked on a cluster: meta["run"]["concurrent"] is null
+            env = JobEnv(store, settings.data_dir, resolve_device(device), cancel=cancel, concurrent=_untracked,
+                         run=run_id)
+            outcome = run_one(job, env)
+            return outcome.status, outcome.error
         finally:
             stop.set()
             watcher.join()
@@ -186,19 +190,11 @@ class RayExecutor(Executor):
         outcomes: dict[str, JobOutcome] = {}
         waiting = list(jobs)
         running: dict[Any, Job] = {}
-        seen: dict[str, float | None] = {}  # job key -> time of the last progress event already forwarded
         run_id = uuid.uuid4().hex
         submitted: list[str] = []
         cancel_sent = False
         finished_cleanly = False
-
-        def forward(job: Job) -> dict[str, Any] | None:
-            event = store.progress(job.key)
-            if event is not None and event.get("time") != seen.get(job.key):
-                seen[job.key] = event.get("time")
-                if on_event is not None:
-                    on_event(job.key, event)
-            return event
+        relay = ProgressRelay(store, on_event, run_id)
 
         try:
             if jobs and any(not store.has(j.key) for j in jobs):
@@ -210,20 +206,13 @@ class RayExecutor(Executor):
                     self._cancel(store, run_id, running)
                 still: list[Job] = []
                 for job in waiting:
-                    if any(d in keys and d not in outcomes for d in job.deps):
+                    if deps_pending(job, keys, outcomes):
                         still.append(job)
                         continue
-                    reason = blocked_reason(job, outcomes)
-                    if cancel.is_set():
-                        outcomes[job.key] = JobOutcome("cancelled")
-                    elif reason is not None:
-                        outcomes[job.key] = JobOutcome("skipped", reason)
-                    elif store.has(job.key):
-                        env.progress(job, "cached")
-                        outcomes[job.key] = JobOutcome("cached")
+                    settled = settle(job, outcomes, cancel, env)
+                    if settled is not None:
+                        outcomes[job.key] = settled
                     else:
-                        old = store.progress(job.key)  # an earlier execution's event is not news
-                        seen[job.key] = None if old is None else old.get("time")
                         running[self._submit(job, settings, run_id, self._gpu_share(job, cluster_gpus,
                                                                                      settings.device))] = job
                         submitted.append(job.key)
@@ -236,7 +225,7 @@ class RayExecutor(Executor):
                 if ready:
                     ready, _ = ray.wait(list(running), num_returns=len(running), timeout=0)
                 for job in running.values():
-                    forward(job)
+                    relay.forward(job)
                 for ref in ready:
                     job = running.pop(ref)
                     try:
@@ -246,10 +235,7 @@ class RayExecutor(Executor):
                     except RayError as e:  # the worker died, could not start, ...
                         status, error = "failed", f"Ray task failed: {type(e).__name__}: {e}"
                     outcomes[job.key] = JobOutcome(status, error)
-                    event = forward(job)
-                    if status == "failed" and on_event is not None and (event is None or event["state"] != "failed"):
-                        on_event(job.key, {"job": job.key, "kind": job.kind, "label": job.label, "state": "failed",
-                                           "done": 0, "total": 0, "message": error, "elapsed": 0.0})
+                    relay.finish(job, outcomes[job.key])
             finished_cleanly = True
         finally:
             if not finished_cleanly and running:  # the driver is going down: stop the workers

@@ -2,6 +2,8 @@
 
 * :mod:`engine.jobs.model` -- :class:`Job`, :func:`make_job`, the kinds, payload and meta dataclasses, blob names,
   :class:`Resources`, :class:`JobOutcome` (light: no torch).
+* :mod:`engine.jobs.identity` -- what each job's key holds (only what its result depends on: the models' keys
+  hold digests of the supervision they train on, not the scenario), and the identities before that (bundles).
 * :mod:`engine.jobs.execution` -- :class:`JobEnv`, :func:`execute` (claims, waiting, writing results),
   :class:`Cancelled`.
 * :mod:`engine.jobs.bodies` -- what each kind computes (problem, train, record state, unlearn, evaluate, and the

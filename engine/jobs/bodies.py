@@ -50,6 +50,7 @@ from engine.jobs.model import (
 from engine.methods import METHODS, UnlearnContext
 from engine.metrics import EvalInputs, PrepareContext, StoredPreparation, attach_model_features, evaluate_all
 from engine.metrics import preparation as metric_preparation
+from engine.metrics.timing import timed_seconds
 from engine.models import build_model
 from engine.problem import Problem, Setting, build_problem, resolve
 from engine.rng import derive_seed, seed_dropout
@@ -101,6 +102,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _cpu_clock() -> float:
+    """CPU seconds so far of this job's computation: this thread's when torch runs one intra-op thread (other threads
+    of the process, e.g. another comparison's, are not counted), else the whole process's (its intra-op threads)."""
+    return time.thread_time() if torch.get_num_threads() == 1 else time.process_time()
+
+
 def _saved(state: Any) -> bytes:
     """A training-time state as ``torch.save`` bytes (as recorded: devices kept)."""
     buf = io.BytesIO()
@@ -149,16 +156,18 @@ def _train(job: Job, env: JobEnv, setting: Setting, problem: Problem, retain_onl
     recorders = {k: RECORDERS.get(k).make() for k in record_during}
     started = time.perf_counter()
     env.progress(job, "running", 0, setting.train_cfg.epochs, "training", started)
+    cpu0 = _cpu_clock()
     result = fit(model, problem.data.x_train[idx], problem.supervision.take(idx), problem.loss,
                  setting.train_cfg, seed,
                  lambda d, t, m: env.progress(job, "running", d, t, m, started), hooks=list(recorders.values()))
+    cpu_seconds = _cpu_clock() - cpu0
     extra: dict[str, Any] = {}
     for k in record_after:
         recorders[k] = RECORDERS.get(k).make()
     for k, rec in recorders.items():
         extra[k] = rec.finish(model, problem.data.x_train)
     meta = TrainMeta(seconds=result.seconds, steps=result.steps, final_loss=result.final_loss,
-                     n_train=int(idx.numel()))
+                     n_train=int(idx.numel()), cpu_seconds=cpu_seconds)
     return meta, {STATE_BLOB: state_to_bytes(model.state_dict())}, extra
 
 
@@ -238,7 +247,7 @@ def unlearn_with_method(job: Job, env: JobEnv) -> JobResult:
                          model_key=setting.spec.model, input_shape=problem.data.input_shape,
                          progress=lambda d, t, m: env.progress(job, "running", d, t, m, started))
     env.progress(job, "running", 0, 0, "starting", started)
-    seconds = 0.0
+    seconds = cpu_seconds = 0.0
     if payload.requests == REQUESTS_NONE:  # the method's model before unlearning: asked to forget nothing
         n = problem.data.x_train.shape[0]
         steps = [(torch.zeros(0, dtype=torch.int64, device=env.device), torch.arange(n, device=env.device))]
@@ -248,14 +257,16 @@ def unlearn_with_method(job: Job, env: JobEnv) -> JobResult:
         ctx.request = i
         data = make_view(method, problem, forget_idx, retain_idx, train_state, setting)
         _sync(env.device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_clock()
         model = method.unlearn(model, data, cfg, ctx)
         _sync(env.device)
         seconds += time.perf_counter() - t0
+        cpu_seconds += _cpu_clock() - c0
     for p in model.parameters():
         if not torch.isfinite(p).all():
             raise RunFailed(f"{method.key} produced non-finite weights")
-    meta = UnlearnMeta(seconds=seconds, ensemble=model.describe() if isinstance(model, EnsembleModel) else None)
+    meta = UnlearnMeta(seconds=seconds, cpu_seconds=cpu_seconds,
+                       ensemble=model.describe() if isinstance(model, EnsembleModel) else None)
     return JobResult(meta, {STATE_BLOB: state_to_bytes(model.state_dict())})  # an ensemble: rebuilt by load_model
 
 
@@ -294,18 +305,17 @@ def evaluate_model(job: Job, env: JobEnv) -> JobResult:
         retrain_values = None if ref_meta is None else ref_meta.meta["metrics"]
     else:  # this *is* the retrain reference
         r_train, r_test = logits_train, logits_test
-    retrain_meta = env.store.result(payload.retrain_job)
-    seconds = None  # no unlearning happened (a reference model, a method's model before unlearning)
-    if payload.seconds_from:
-        res = env.store.result(payload.seconds_from)
-        seconds = None if res is None else res.meta["seconds"]
+    retrain_res = env.store.result(payload.retrain_job)
+    unlearn_res = env.store.result(payload.seconds_from) if payload.seconds_from else None  # None: no unlearning
+    seconds, retrain_seconds = timed_seconds(None if unlearn_res is None else unlearn_res.meta,
+                                             None if retrain_res is None else retrain_res.meta)
     inp = EvalInputs(
         logits_train=logits_train, logits_test=logits_test,
         y_train=problem.data.y_train.cpu().numpy(), y_test=problem.data.y_test.cpu().numpy(),
         forget_idx=problem.forget_idx.cpu().numpy(), retain_idx=problem.retain_idx.cpu().numpy(),
         test_forget_mask=None if problem.test_forget_mask is None else problem.test_forget_mask.cpu().numpy(),
         forget_classes=problem.forget_classes, touched_classes=problem.touched_classes, seed=problem.seed,
-        unlearn_seconds=seconds, retrain_seconds=None if retrain_meta is None else retrain_meta.meta["seconds"],
+        unlearn_seconds=seconds, retrain_seconds=retrain_seconds,
         retrain_logits_train=r_train, retrain_logits_test=r_test, retrain_values=retrain_values,
         y_train_observed=(problem.supervision.labels.cpu().numpy() if setting.spec.paradigm == "noisy_label"
                           else None),

@@ -8,6 +8,7 @@ transaction. An interruption at any point leaves no partial result.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -26,19 +27,35 @@ from engine.rng import fix_threads
 from engine.store import Store
 
 
+def _alone() -> int | None:
+    """``JobEnv.concurrent`` of an executor that runs one job at a time: this one."""
+    return 1
+
+
 class Cancelled(Exception):
     """The user cancelled the comparison; the running job stops and writes nothing."""
 
 
 @dataclass
 class JobEnv:
-    """What an executor hands a job: store, data directory, device, cancellation and progress."""
+    """What an executor hands a job: store, data directory, device, cancellation and progress.
+
+    ``threads``: the intra-op thread count a CPU job runs with (``None``: :func:`engine.rng.thread_count`; a worker
+    process of the parallel local executor sets it per job); ``concurrent``: the most jobs the executor had running
+    at once during this one, itself included, read when its result is written (``None``: not tracked, e.g. Ray);
+    ``run``: a tag put in every progress event this environment publishes (``"run"``), so that an executor relaying
+    its workers' events from the store forwards its own and not another run's events of the same job.
+    ``cancel`` is anything with ``is_set()`` (a ``threading.Event``, or a ``multiprocessing`` one in a worker).
+    """
 
     store: Store
     data_dir: Path
     device: torch.device
     cancel: threading.Event = field(default_factory=threading.Event)
     on_progress: Callable[[str, dict[str, Any]], None] | None = None
+    threads: int | None = None
+    concurrent: Callable[[], int | None] = _alone
+    run: str | None = None
     _data: dict[tuple[str, bool], ImageData] = field(default_factory=dict)
 
     def dataset(self, name: str, coarse: bool) -> ImageData:
@@ -53,6 +70,8 @@ class JobEnv:
         event = {"job": job.key, "kind": job.kind, "label": job.label, "state": state, "done": done,
                  "total": total, "message": message,
                  "elapsed": 0.0 if started is None else time.perf_counter() - started}
+        if self.run is not None:
+            event["run"] = self.run
         self.store.set_progress(job.key, event)
         if self.on_progress is not None:
             self.on_progress(job.key, event)
@@ -108,12 +127,30 @@ def _claim(job: Job, env: JobEnv, poll: float) -> bool:
         time.sleep(poll)
 
 
+@functools.cache
+def warm_up() -> None:
+    """Pay, once per process, what torch imports lazily when the first optimiser is built (~1 s of CPU:
+    ``torch._dynamo``), so that no job's clocks (the first training's, or a method's in a fresh worker) include it."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
+def pin_threads(env: JobEnv) -> int:
+    """Pin torch's intra-op threads for a job in ``env``: ``env.threads`` on a CPU device when an executor chose a
+    count, else :func:`engine.rng.fix_threads`; returns the count in use."""
+    if env.threads is not None and env.device.type == "cpu":
+        if torch.get_num_threads() != env.threads:
+            torch.set_num_threads(env.threads)
+        return torch.get_num_threads()
+    return fix_threads(env.device)
+
+
 def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
     """Run ``job`` unless its result exists; returns ``"cached"``, ``"done"``; raises on failure.
 
-    CPU jobs run with the fixed intra-op thread count (:func:`engine.rng.fix_threads`); the stored meta's ``run``
-    records device, threads, torch version, wall seconds, process CPU seconds and this thread's CPU seconds (side
-    results get the same ``run``, and no ``kind``/``label``).
+    CPU jobs run with a fixed intra-op thread count (:func:`pin_threads`); the stored meta's ``run`` records device,
+    threads, torch version, wall seconds, process CPU seconds, this thread's CPU seconds and ``concurrent`` (the most
+    jobs the executor had running during this one, see :class:`JobEnv`); side results get the same ``run``, and no
+    ``kind``/``label``.
     """
     store = env.store
     if not _claim(job, env, poll):
@@ -123,12 +160,13 @@ def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
         if store.has(job.key):  # finished between our check and our claim
             env.progress(job, "cached")
             return "cached"
-        threads = fix_threads(env.device)
+        warm_up()
+        threads = pin_threads(env)
         wall0, cpu0, tcpu0 = time.perf_counter(), time.process_time(), time.thread_time()
         out = body_for(job.kind)(job, env)
         run_info = {"device": str(env.device), "threads": threads, "torch": torch.__version__,
                     "wall_seconds": time.perf_counter() - wall0, "cpu_seconds": time.process_time() - cpu0,
-                    "thread_cpu_seconds": time.thread_time() - tcpu0}
+                    "thread_cpu_seconds": time.thread_time() - tcpu0, "concurrent": env.concurrent()}
         for key, (side_meta, side_blobs) in out.side.items():
             store.put(key, {**as_meta(side_meta), "run": run_info}, side_blobs)
         meta = as_meta(out.meta)
@@ -143,7 +181,8 @@ def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
         raise
     except Exception as e:
         env.store.set_progress(job.key, {"job": job.key, "kind": job.kind, "label": job.label, "state": "failed",
-                                         "message": f"{type(e).__name__}: {e}"})
+                                         "message": f"{type(e).__name__}: {e}",
+                                         **({} if env.run is None else {"run": env.run})})
         raise
     finally:
         store.release(job.key)

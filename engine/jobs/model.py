@@ -156,12 +156,14 @@ class ProblemMeta:
 
 @dataclass(frozen=True)
 class TrainMeta:
-    """``original`` / ``retrain``: training seconds, optimiser steps, final loss, training-set size."""
+    """``original`` / ``retrain``: training seconds (wall), optimiser steps, final loss, training-set size, and the
+    training's CPU seconds (``None`` in results stored before they were recorded)."""
 
     seconds: float
     steps: int
     final_loss: float
     n_train: int
+    cpu_seconds: float | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -174,9 +176,11 @@ class TrainStateMeta:
 
 @dataclass(frozen=True)
 class UnlearnMeta:
-    """``unlearn``: unlearning seconds; ``ensemble``: the shape of an ensemble model (``EnsembleModel.describe``)."""
+    """``unlearn``: unlearning seconds (wall) and CPU seconds (``None`` in results stored before they were
+    recorded); ``ensemble``: the shape of an ensemble model (``EnsembleModel.describe``)."""
 
     seconds: float
+    cpu_seconds: float | None = field(default=None, metadata=OPTIONAL)
     ensemble: dict[str, Any] | None = field(default=None, metadata=OPTIONAL)
 
 

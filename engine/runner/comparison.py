@@ -51,6 +51,25 @@ def collect(plan: Plan, store: Store, outcomes: dict[str, JobOutcome] | None = N
     return ComparisonResult(plan, wide, tidy_table(records), summary_table(wide), outcomes or {}, seconds)
 
 
+ANSWERED = ("ok", "not_applicable")  # row statuses of a finished comparison whose tables are saved as its answer
+
+
+def table_csv(df: pd.DataFrame) -> str:
+    """A result table as CSV text, exactly as the CLI writes it (missing values ``NA``)."""
+    return df.to_csv(index=False, na_rep="NA")
+
+
+def save_answer(result: ComparisonResult, store: Store) -> None:
+    """Save a finished comparison's tables (``Store.put_answer``) so that asking again is answered without
+    planning or importing torch; a comparison with a pending, failed or cancelled row saves none."""
+    wide = result.wide
+    if not wide["status"].isin(ANSWERED).all():
+        return
+    evals = sorted(r.eval_job for r in result.plan.rows if r.eval_job is not None)
+    store.put_answer(result.plan.key, {"wide_csv": table_csv(wide), "summary_csv": table_csv(result.summary),
+                                       "evals": evals})
+
+
 def needed_jobs(plan: Plan, store: Store) -> tuple[Job, ...]:
     """The plan's jobs that some missing result row needs (in plan order).
 
@@ -81,6 +100,8 @@ def run_comparison(spec: ComparisonSpec, cache_dir: Path | None = None, data_dir
         record_comparison(plan, store)
         outcomes = runner.run(needed_jobs(plan, store), ExecSettings(cache_dir, data_dir, spec.device),
                               on_event=on_event, cancel=cancel)
-        return collect(plan, store, outcomes, time.perf_counter() - start)
+        result = collect(plan, store, outcomes, time.perf_counter() - start)
+        save_answer(result, store)
+        return result
     finally:
         store.close()

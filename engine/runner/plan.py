@@ -1,9 +1,11 @@
 """Expand a :class:`ComparisonSpec` into its job graph and its result rows (validating everything first).
 
-Two steps: :func:`build_graph` is the graph itself, a function of the validated spec, its method configs and which
-training-time states the data makes infeasible -- no data is loaded, so the results-bundle importer recomputes a
-record's plan with it (``engine.bundle``); :func:`make_plan` validates the spec against the data (the forget set of
-every seed, the states' feasibility, the split sizes) and calls it.
+Two steps: :func:`build_graph` is the graph itself, a function of the validated spec, its method configs, which
+training-time states the data makes infeasible and the job identities (:mod:`engine.jobs.identity`: the models' keys
+hold digests of the supervision they train on) -- it loads no data, so the results-bundle importer recomputes a
+record's plan with it from the digests of the bundle's own ``problem.npz`` (``engine.bundle``); :func:`make_plan`
+validates the spec against the data (the forget set of every seed, the states' feasibility, the split sizes),
+computes each seed's digests from the problem it builds anyway, and calls it.
 
 No method or metric is named here: the planner reads what components declare -- ``Method.reference`` (the
 engine's own original / retrain models), ``Method.own_original`` (a method's own model before unlearning gets a
@@ -21,6 +23,7 @@ from typing import Any
 from engine.config import build_config, config_dict
 from engine.data import load_dataset
 from engine.errors import SpecError
+from engine.jobs.identity import ContentIdentities, Identities
 from engine.jobs.method_inputs import not_applicable_reason
 from engine.jobs.model import (
     EVALUATE,
@@ -97,12 +100,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class Graph:
-    """What :func:`build_graph` builds: the jobs in dependency order, the rows, and for the bundle check the first
+    """What :func:`build_graph` builds: the jobs in dependency order, the rows, and for the bundle check every
     seed's key of every training-time state job (planned or not) and each job's seed's problem key."""
 
     jobs: tuple[Job, ...]
     rows: tuple[Row, ...]
-    state_jobs: dict[str, str]  # training-time state id -> its job key for the spec's first seed
+    state_jobs: dict[str, dict[int, str]]  # training-time state id -> seed -> its job key
     problem_of: dict[str, str]  # job key -> the key of its seed's problem job
 
 
@@ -143,19 +146,19 @@ def state_needs(cfgs: Mapping[str, object], paradigm: Paradigm
 
 
 def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, object],
-                infeasible: Mapping[str, str]) -> Graph:
-    """The comparison's jobs and rows, without the data.
+                infeasible: Mapping[str, str], ids: Identities) -> Graph:
+    """The comparison's jobs and rows, without the data (``ids`` writes the identities that hold its content:
+    :class:`~engine.jobs.identity.ContentIdentities` from the seeds' problems).
 
     Per seed: ``problem`` -> ``original`` (+ ``train_state`` jobs) -> ``retrain`` (+ the enabled metric
     preparations) -> ``evaluate`` retrain -> per method ``unlearn`` -> ``evaluate`` (a reference method reuses the
     engine's model; a method with ``own_original`` also gets a row for its model before unlearning).
     ``infeasible``: state id -> why the data cannot afford it; its jobs are left out and the methods needing it are
-    not applicable for that reason.
+    not applicable for that reason. Job keys: :mod:`engine.jobs.identity`.
     """
     # the setting's models are shared with every comparison of the same setting: the spec of the jobs leaves out
     # what only selects rows or adds jobs (methods, seeds, device, metric preparations such as shadow models)
     spec_json = replace(spec, methods=(), seeds=(0,), device="auto", shadow_models=0).to_json()
-    train = config_dict(setting.train_cfg)
     metrics = METRICS.keys()
     preps = [p for p in preparations(metrics) if p.enabled(spec)]
     res = model_resources(spec.model)
@@ -165,7 +168,7 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
     jobs: list[Job] = []
     rows: list[Row] = []
     seen: set[str] = set()
-    first_states: dict[str, str] = {}
+    all_states: dict[str, dict[int, str]] = {}
     problem_of: dict[str, str] = {}
 
     def add(job: Job, seed_problem: str | None = None) -> Job:
@@ -179,8 +182,8 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
     for seed in spec.seeds:
         pj = add(make_job(PROBLEM, f"problem seed {seed}", setting.problem_payload(seed),
                           ProblemPayload(spec_json, seed), resources=res))
-        model_id = {"problem": pj.key, "model": spec.model, "train": train}
-        okey = job_key(ORIGINAL, model_id)
+        original_id = ids.original(seed, pj.key)
+        okey = job_key(ORIGINAL, original_id)
         state_jobs: dict[str, Job] = {}
         for sid, (r, opts) in states.items():
             info = RECORDERS.get(r)
@@ -188,24 +191,24 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
             state_jobs[sid] = make_job(TRAIN_STATE, f"{info.title} seed {seed}", ident,
                                        TrainStatePayload(spec_json, seed, original=okey, recorder=r, options=opts),
                                        (pj.key,) if info.separate else (okey,), res)
-            first_states.setdefault(sid, state_jobs[sid].key)
-        oj = add(make_job(ORIGINAL, f"original seed {seed}", model_id, TrainPayload(
+            all_states.setdefault(sid, {})[seed] = state_jobs[sid].key
+        oj = add(make_job(ORIGINAL, f"original seed {seed}", original_id, TrainPayload(
             spec_json, seed, record_during=tuple(r for r in side if RECORDERS.get(r).during_training),
             record_after=tuple(r for r in side if not RECORDERS.get(r).during_training),
             state_jobs={r: state_jobs[r].key for r in side}), (pj.key,), res), pj.key)
         for sid, j in state_jobs.items():
             if sid not in infeasible:
                 add(j, pj.key)
-        rj = add(make_job(RETRAIN, f"retrain seed {seed}", dict(model_id), TrainPayload(spec_json, seed),
+        rj = add(make_job(RETRAIN, f"retrain seed {seed}", ids.retrain(seed, pj.key), TrainPayload(spec_json, seed),
                           (pj.key,), res), pj.key)
         # the metrics' preparation jobs (e.g. mia_shadow_auc's shadow models): one per seed, every evaluation
         # depends on it; its key is part of their identities under its kind
-        prepared = {p.kind: add(make_job(p.kind, p.label(spec, seed), {**model_id, **p.identity(spec)},
+        prepared = {p.kind: add(make_job(p.kind, p.label(spec, seed), ids.preparation(pj.key, p.identity(spec)),
                                          PreparePayload(spec_json, seed, options=p.options(spec)), (pj.key,), res),
                                 pj.key).key
                     for p in preps}
         rev = add(make_job(EVALUATE, f"evaluate retrain seed {seed}",
-                           {"model_job": rj.key, "metrics": metrics, "ref": None, **prepared},
+                           ids.in_problem({"model_job": rj.key, "metrics": metrics, "ref": None, **prepared}, pj.key),
                            EvaluatePayload(spec_json, seed, model_job=rj.key, retrain_job=rj.key, retrain_eval=None,
                                            metrics=tuple(metrics), seconds_from=rj.key, prepared=prepared),
                            (rj.key, pj.key, *prepared.values()), res), pj.key)
@@ -213,7 +216,8 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
         def evaluate(row: str, model_job: str, seconds_from: str | None, seed: int = seed, pj: Job = pj,
                      rj: Job = rj, rev: Job = rev, prepared: dict[str, str] = prepared) -> Job:
             return add(make_job(EVALUATE, f"evaluate {row} seed {seed}",
-                                {"model_job": model_job, "metrics": metrics, "ref": rev.key, **prepared},
+                                ids.in_problem({"model_job": model_job, "metrics": metrics, "ref": rev.key,
+                                                **prepared}, pj.key),
                                 EvaluatePayload(spec_json, seed, model_job=model_job, retrain_job=rj.key,
                                                 retrain_eval=rev.key, metrics=tuple(metrics),
                                                 seconds_from=seconds_from, prepared=prepared),
@@ -241,7 +245,8 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
                 raise ValueError(f"method {name}: reference must be {REFERENCE_ORIGINAL!r}, {REFERENCE_RETRAIN!r} "
                                  f"or None, not {method.reference!r}")
             sjobs = {r: state_jobs[sid].key for r, sid in method_states[name].items()}
-            ident = {"original": oj.key, "method": name, "hparams": config_dict(cfg), "train_state": sjobs}
+            ident = ids.in_problem({"original": oj.key, "method": name, "hparams": config_dict(cfg),
+                                    "train_state": sjobs}, pj.key)
             deps = (oj.key, *sjobs.values())
             if own is not None:  # the method's own model before any request (e.g. the SISA ensemble)
                 before = UnlearnPayload(spec_json, seed, original=oj.key, method=name, hparams=ident["hparams"],
@@ -253,7 +258,7 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
                               UnlearnPayload(spec_json, seed, original=oj.key, method=name, hparams=ident["hparams"],
                                              train_state=sjobs), deps, res), pj.key)
             rows.append(Row(name, seed, evaluate(name, uj.key, uj.key).key, uj.key, "pending"))
-    return Graph(tuple(jobs), tuple(rows), first_states, problem_of)
+    return Graph(tuple(jobs), tuple(rows), all_states, problem_of)
 
 
 def infeasible_states(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, object], n_train: int,
@@ -281,7 +286,9 @@ def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
     cfgs = method_configs(spec)
     data = load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device="cpu")
     infeasible = infeasible_states(spec, setting, cfgs, data.x_train.shape[0], data.input_shape, data.num_classes)
-    sizes = {seed: build_problem(setting, seed, data_dir, data=data).sizes()  # validates each seed's forget set
-             for seed in spec.seeds}
-    graph = build_graph(spec, setting, cfgs, infeasible)
+    sizes, contents = {}, {}
+    for seed in spec.seeds:  # one problem at a time (each holds its own val / test copies)
+        problem = build_problem(setting, seed, data_dir, data=data)  # validates the seed's forget set
+        sizes[seed], contents[seed] = problem.sizes(), problem.content()  # the models' keys hold what they train on
+    graph = build_graph(spec, setting, cfgs, infeasible, ContentIdentities(setting, contents))
     return Plan(spec, setting, graph.jobs, graph.rows, sizes)

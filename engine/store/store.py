@@ -60,12 +60,19 @@ class JobResult:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is no zombie (a killed worker not yet reaped by its parent holds
+    its PID but computes nothing, so its claim may be broken)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    stat = _read_text(f"/proc/{pid}/stat")
+    if stat and ")" in stat:
+        state = stat.rsplit(")", 1)[1].split()[:1]
+        if state == ["Z"]:
+            return False
     return True
 
 

@@ -79,9 +79,11 @@ def test_same_numbers_and_store_contents_as_local(runs):
     a, b = Store(runs["root"] / "ray"), Store(runs["root"] / "local")
     for job in r.plan.jobs:
         ma, mb = a.result(job.key).meta, b.result(job.key).meta
-        skip = {"seconds", "finished_at", "metrics", "run"}
+        skip = {"seconds", "cpu_seconds", "finished_at", "metrics", "run"}
         assert {k: v for k, v in ma.items() if k not in skip} == {k: v for k, v in mb.items() if k not in skip}
-        timing = {"wall_seconds", "cpu_seconds", "thread_cpu_seconds"}  # the run record: same but for clocks
+        # the run record: same but for clocks and for how many jobs ran beside (not tracked on Ray: null)
+        timing = {"wall_seconds", "cpu_seconds", "thread_cpu_seconds", "concurrent"}
+        assert ma["run"]["concurrent"] is None and mb["run"]["concurrent"] >= 1
         assert {k: v for k, v in ma["run"].items() if k not in timing} == \
                {k: v for k, v in mb["run"].items() if k not in timing}
         if "metrics" in ma:

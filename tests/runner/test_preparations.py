@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.executors import LocalExecutor
 from engine.metrics import METRICS, MetricInfo, MetricValue, Preparation, PrepareContext, StoredPreparation
 from engine.metrics.base import UNIT, not_applicable
 from engine.runner import make_plan, run_comparison
@@ -72,7 +73,8 @@ def test_the_planner_adds_one_preparation_job_per_seed_and_the_evaluations_depen
 
 def test_the_preparation_runs_and_its_metric_reads_it(toy_metric, trained_caches, tmp_path):
     cache = trained_caches("mlp", tmp_path / "cache")
-    res = run_comparison(spec((0, 1)), cache_dir=cache, data_dir=DATA)
+    # in process: the toy metric is registered in this process only, spawned workers would not know it
+    res = run_comparison(spec((0, 1)), cache_dir=cache, data_dir=DATA, executor=LocalExecutor(workers=1))
     assert set(res.wide["status"]) == {"ok"}
     assert (res.wide["toy_prepared"] == 1.0).all()
     store = Store(cache)
@@ -82,6 +84,6 @@ def test_the_preparation_runs_and_its_metric_reads_it(toy_metric, trained_caches
             assert meta["k"] == 3 and meta["kind"] == KIND and meta["blobs"] == ["toy.npz"]
     finally:
         store.close()
-    off = run_comparison(spec((0,)), cache_dir=cache, data_dir=DATA)
+    off = run_comparison(spec((0,)), cache_dir=cache, data_dir=DATA, executor=LocalExecutor(workers=1))
     assert off.wide["toy_prepared"].isna().all()
     assert set(off.tidy[off.tidy["metric"] == "toy_prepared"]["reason"]) == {"the toy preparation is off"}

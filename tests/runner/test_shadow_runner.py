@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine.errors import SpecError
+from engine.executors import LocalExecutor
 from engine.metrics.mia_shadow import DISABLED
 from engine.runner import make_plan, per_sample, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec, stable_hash
@@ -137,7 +138,8 @@ def test_a_diverged_shadow_training_leaves_the_metric_not_applicable(trained_cac
 
     monkeypatch.setattr(shadow_training, "train_shadow_models", diverge)
     res = run_comparison(spec(model="mlp", shadow_models=2, methods=(MethodSpec("original"),)),
-                         cache_dir=trained_caches("mlp", tmp_path / "cache"), data_dir=DATA)
+                         cache_dir=trained_caches("mlp", tmp_path / "cache"), data_dir=DATA,
+                         executor=LocalExecutor(workers=1))  # in process: the patch is in this process only
     assert set(res.wide["status"]) == {"ok"}  # the other metrics are there
     row = res.tidy[(res.tidy["metric"] == "mia_shadow_auc") & (res.tidy["method"] == "original")].iloc[0]
     assert np.isnan(row["value"]) and "diverged" in row["reason"]
