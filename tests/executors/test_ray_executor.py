@@ -1,8 +1,10 @@
 """Ray executor on a real local runtime: same numbers and store contents as in process, dependencies and
 failures, cache reuse, cancellation, and the CLI's ``--executor ray``.
 
-One runtime per module (``ray.init(num_cpus=2)``, token auth and usage stats off so it works offline);
-a small digits comparison (mlp, one epoch, one seed) is run once by each executor and shared by the tests.
+One runtime per module (``ray.init(num_cpus=2)``, token auth and usage stats off so it works offline) whose
+workers cannot open a store (:func:`forbid_store_hook`): every Ray run here is detached (the default), so each
+test also proves that no worker touched the driver's cache directory. A small digits comparison (mlp, one epoch,
+one seed) is run once by each executor and shared by the tests; ``test_ray_shared.py`` covers shared storage.
 """
 
 from __future__ import annotations
@@ -35,13 +37,37 @@ def spec(*extra: MethodSpec, epochs: int = 1) -> ComparisonSpec:
                                    MethodSpec("finetune", (("epochs", 1),)), *extra))
 
 
+def forbid_store_hook():
+    """A Ray ``worker_process_setup_hook`` (pickled by value: workers need not import the tests): every ``Store(...)``
+    in the worker raises, and ``$UNLEARN_CACHE_DIR`` points nowhere, so a worker that opens a store fails its job."""
+    root = str(Path(__file__).resolve().parents[2])  # the hook runs before Ray gives the worker the driver's sys.path
+
+    def forbid_store() -> None:
+        import os
+        import sys
+
+        if root not in sys.path:
+            sys.path.insert(0, root)
+
+        from engine.store import store
+
+        def refuse(self, directory) -> None:
+            raise RuntimeError(f"a Ray worker opened a store ({directory}); detached workers must not")
+
+        store.Store.__init__ = refuse
+        os.environ["UNLEARN_CACHE_DIR"] = "/nonexistent/unlearn-worker-cache"
+
+    return forbid_store
+
+
 @pytest.fixture(scope="module")
 def ray_runtime():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RAY_AUTH_MODE", "disabled")  # Ray 2.60 turns token auth on by default
         mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
         mp.delenv("RAY_ADDRESS", raising=False)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"worker_process_setup_hook": forbid_store_hook()})
         try:
             yield
         finally:
@@ -187,3 +213,13 @@ def test_dashboard_run_through_ray_shows_like_a_local_one(ray_runtime, runs, tmp
     assert shown.complete
     pd.testing.assert_frame_equal(shown.wide.drop(columns=TIMING), runs["local"].wide.drop(columns=TIMING))
     assert key in set(data.history(tmp_path / "cache")["key"])
+
+
+def test_shared_storage_mode_opens_the_store_in_workers(ray_runtime, tmp_path, monkeypatch):
+    """The guard bites: with ``shared_storage=True`` (or ``$UNLEARN_RAY_SHARED=1``) workers open the store, so here
+    every computed job fails with the guard's message -- the detached runs above never did."""
+    monkeypatch.setenv("UNLEARN_RAY_SHARED", "1")
+    assert RayExecutor().shared_storage and not RayExecutor(shared_storage=False).shared_storage
+    res = run_comparison(spec(), cache_dir=tmp_path, data_dir=DATA, executor=RayExecutor())
+    problem = next(j.key for j in res.plan.jobs if j.kind == "problem")
+    assert res.outcomes[problem].status == "failed" and "opened a store" in res.outcomes[problem].error
