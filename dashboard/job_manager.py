@@ -27,6 +27,7 @@ class _Run:
     cancel: threading.Event
     started: float
     executor: str = "local"
+    workers: int | None = None  # local executor's worker processes (None: its default)
     state: str = "running"  # running | done | failed | cancelled
     ticket: str | None = None  # demo mode: place in the run queue
     error: str = ""
@@ -50,22 +51,26 @@ class JobManager:
         self._runs: dict[str, _Run] = {}
         self._executors: dict[str, api.Executor] = {}
 
-    def _executor(self, name: str) -> api.Executor:
-        """One executor per name for this server (a Ray connection is made once)."""
+    def _executor(self, name: str, workers: int | None = None) -> api.Executor:
+        """One executor per name (and local worker count) for this server (a Ray connection is made once)."""
         with self._lock:
-            if name not in self._executors:
-                self._executors[name] = api.make_executor(name)
-            return self._executors[name]
+            key = name if workers is None else f"{name}:{workers}"
+            if key not in self._executors:
+                self._executors[key] = (api.make_executor(name) if workers is None
+                                        else api.make_executor(name, workers=workers))
+            return self._executors[key]
 
-    def start(self, spec: api.ComparisonSpec, p: api.Plan | None = None, executor: str = "local") -> str:
-        """Start ``spec`` unless it is already running; returns its comparison key (non-blocking)."""
+    def start(self, spec: api.ComparisonSpec, p: api.Plan | None = None, executor: str = "local",
+              workers: int | None = None) -> str:
+        """Start ``spec`` unless it is already running; returns its comparison key (non-blocking). ``workers``: the
+        local executor's worker processes (``None``: its default, one per core)."""
         api.check_demo(spec, self.data_dir)  # the demo caps the page and the CLI apply (no-op outside demo mode)
         key = spec.comparison_key()
         with self._lock:
             cur = self._runs.get(key)
             if cur is not None and cur.state == "running":
                 return key
-            run = _Run(spec, p, threading.Event(), time.time(), executor)
+            run = _Run(spec, p, threading.Event(), time.time(), executor, workers=workers)
             if self.queue is not None:
                 run.ticket = self.queue.join()
             run.thread = threading.Thread(target=self._work, args=(key, run), daemon=True, name=f"compare-{key}")
@@ -88,7 +93,8 @@ class JobManager:
                 admitted = self.queue.wait_turn(run.ticket, run.cancel)
             if admitted:
                 api.run(run.spec, cache_dir=self.cache_dir, data_dir=self.data_dir,
-                        executor=self._executor(run.executor), on_event=on_event, cancel=run.cancel, plan=run.plan)
+                        executor=self._executor(run.executor, run.workers), on_event=on_event, cancel=run.cancel,
+                        plan=run.plan)
             state, error = ("cancelled" if run.cancel.is_set() else "done"), ""
         except api.SpecError as e:
             state, error = "failed", str(e)

@@ -24,6 +24,7 @@ URL_ERRORS = "compare.url_errors"  # messages about URL values that could not be
 ACTIVE_RUN = "compare.active_run"  # comparison key of the run started from this session
 SAVED_SELECTION = "compare.saved_selection"  # copy of every "sel." widget value: survives visits to other pages
 COMPARE_TAB = "compare.tab"  # Results | Method hyper-parameters (only the open one is drawn)
+WORKERS = "compare.workers"  # local executor: worker processes (not part of the selection either)
 EXECUTOR = "compare.executor"  # local | ray (not part of the selection: where runs execute, not what they are)
 SHOW_IMPORTED = "compare.show_imported"  # also show rows an imported results bundle brought (marked as such)
 SHOWN_STATE = "compare.shown_state"  # last job-manager state the page rendered (to rerun when it changes)

@@ -347,6 +347,11 @@ def default_executor() -> str:
     return name if name in executors() else "local"
 
 
+def default_workers() -> int:
+    """The local executor's default worker processes (``$UNLEARN_WORKERS``, else one per usable core)."""
+    return _executors.LocalExecutor().workers
+
+
 def device_available(name: str) -> bool:
     """Whether device preference ``name`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) runs on this machine."""
     try:

@@ -139,6 +139,12 @@ def sidebar() -> data.Selection:
                      help="local: in this server process; ray: jobs become Ray tasks (a local Ray runtime, or "
                           "the cluster at $RAY_ADDRESS), running independent jobs in parallel. Results land in the "
                           "same cache either way." + (" Demo mode runs locally." if data.demo_enabled() else ""))
+        if st.session_state.get(state.EXECUTOR) == "local":
+            st.session_state.setdefault(state.WORKERS, data.default_workers())
+            st.number_input("Worker processes", min_value=1, max_value=max(64, data.default_workers()), step=1,
+                            key=state.WORKERS,
+                            help="independent jobs at once, each in its own process (default one per core); 1 runs "
+                                 "them one after another in this server. The numbers are the same either way.")
         with st.expander("Advanced: training"):
             ekey = state.epochs(dataset, model)
             default_epochs = data.default_epochs(dataset, model)
@@ -280,7 +286,9 @@ def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
     running = active is not None and mgr.status(active) == "running"
     b1, b2, _ = st.columns([1, 1, 8])
     if b1.button("Run", type="primary", disabled=spec is None or running, key="compare.run"):
-        st.session_state[state.ACTIVE_RUN] = mgr.start(spec, plan, st.session_state.get(state.EXECUTOR, "local"))
+        executor = st.session_state.get(state.EXECUTOR, "local")
+        workers = int(st.session_state.get(state.WORKERS, data.default_workers())) if executor == "local" else None
+        st.session_state[state.ACTIVE_RUN] = mgr.start(spec, plan, executor, workers=workers)
         st.rerun()  # redraw with Run disabled and Cancel enabled
     if b2.button("Cancel", disabled=not running, key="compare.cancel"):
         mgr.cancel(active)

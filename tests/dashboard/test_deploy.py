@@ -118,12 +118,15 @@ def test_job_manager_runs_through_the_named_executor(tmp_path: Path, monkeypatch
 
     real = api.make_executor
 
-    def spy(name: str | None = None):  # noqa: ANN202
-        used.append(str(name))
-        return real("local")
+    def spy(name: str | None = None, workers: int | None = None):  # noqa: ANN202
+        used.append(str(name) if workers is None else f"{name}:{workers}")
+        return real("local", workers=1)
 
     monkeypatch.setattr(api, "make_executor", spy)  # the job manager runs through the engine API
     mgr = data.JobManager(tmp_path / "cache")
     key = mgr.start(_tiny(), executor="ray")
     assert mgr.wait(key, 120) == "done"
     assert used == ["ray"]
+    key2 = mgr.start(_tiny(seeds=2), executor="local", workers=2)
+    assert mgr.wait(key2, 120) == "done"
+    assert used == ["ray", "local:2"]  # the page's worker count reaches the local executor
