@@ -24,6 +24,7 @@ from engine.rng import THREADS_ENV
 from engine.runner import make_plan, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store
+from tests.executors.recorder import Recorder
 
 DATA = Path("data")
 TIMING = ["unlearn_seconds", "speedup_vs_retrain"]
@@ -38,17 +39,6 @@ def spec(*methods: MethodSpec, epochs: int = 1) -> ComparisonSpec:
                           methods=methods or METHODS)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, key: str, event: dict) -> None:
-        with self.lock:
-            self.events.append((key, dict(event)))
-
-    def states(self, state: str) -> list[str]:
-        return [k for k, e in self.events if e["state"] == state]
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ from engine.executors import LocalExecutor, RayExecutor
 from engine.runner import make_plan, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store, arrays_from_bytes
+from tests.executors.recorder import Recorder
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -74,17 +75,6 @@ def ray_runtime():
             ray.shutdown()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, key: str, event: dict) -> None:
-        with self.lock:
-            self.events.append((key, dict(event)))
-
-    def states(self, state: str) -> list[str]:
-        return [k for k, e in self.events if e["state"] == state]
 
 
 @pytest.fixture(scope="module")
