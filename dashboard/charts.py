@@ -1,10 +1,14 @@
 """Plotly figures of a comparison; each a pure function: dataframe in, figure out.
 
 ``summary`` is the engine's summary table: one row per method, columns ``<metric>`` (mean over seeds)
-and ``<metric>_std``.
+and ``<metric>_std``. Every chart names metrics with :mod:`dashboard.labels`, gives each method the same colour
+and symbol (:func:`method_styles`; retrain black, original grey) and shows every method's name on its axis.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,20 +16,115 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.labels import metric_ideal, metric_label, metric_target
+
 ACCURACY = ("forget_acc", "retain_acc", "test_acc")
 MIA = ("mia_efficacy", "mia_loss_acc", "mia_asr", "mia_whitebox", "mia_shadow_auc", "mia_efficacy_observed",
        "mia_loss_acc_observed")
-MIA_IDEAL_HALF = ("mia_loss_acc", "mia_asr", "mia_shadow_auc", "mia_loss_acc_observed")
 HEIGHT = 360
+REFERENCES = ("retrain", "original")
+
+# -- colours, symbols and the method axis ------------------------------------------------------------------------
+# Dark24 without its near-black and greys, which mark the two reference methods
+PALETTE = tuple(c for c in px.colors.qualitative.Dark24 if c not in ("#222A2A", "#778AAE", "#B2828D"))
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "pentagon", "hexagon", "cross",
+           "triangle-left", "triangle-right", "hourglass", "star-square", "circle-x", "diamond-wide", "bowtie",
+           "hexagram", "star-diamond", "triangle-ne", "triangle-sw", "square-x", "octagon")
+REFERENCE_STYLE = {"retrain": ("#000000", "star"), "original": ("#8C8C8C", "x")}
 
 
-def _long(summary: pd.DataFrame, metrics: tuple[str, ...], titles: dict[str, str] | None = None) -> pd.DataFrame:
+def method_styles(methods: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """``{method: (colour, marker symbol)}``: retrain black star, original grey cross, the others in order
+    through a 21-colour qualitative palette (and 21 symbols), so a method keeps its look across charts."""
+    out: dict[str, tuple[str, str]] = {}
+    others = [m for m in dict.fromkeys(methods) if m not in REFERENCE_STYLE]
+    for i, m in enumerate(others):
+        out[m] = (PALETTE[i % len(PALETTE)], SYMBOLS[i % len(SYMBOLS)])
+    return {m: REFERENCE_STYLE.get(m) or out[m] for m in dict.fromkeys(methods)}
+
+
+def _colours(methods: Iterable[str]) -> dict[str, str]:
+    return {m: c for m, (c, _) in method_styles(methods).items()}
+
+
+def _tick(method: str) -> str:
+    return {"retrain": "<b>retrain</b>", "original": "<i>original</i>"}.get(method, method)
+
+
+AUTO_ANGLES = (0, -45, -90)  # the first that keeps the names apart: level when wide, steeper when narrow
+
+
+def _method_axis(methods: Sequence[str], angle: int | None = None) -> dict:
+    """A category axis that shows every method (no labels skipped when narrow), retrain bold, original italic;
+    the names level, at -45° or upright, whichever first keeps them apart (``angle`` fixes it)."""
+    tilt = {"tickangle": angle} if angle is not None else {"autotickangles": list(AUTO_ANGLES)}
+    return {"type": "category", "tickmode": "array", "tickvals": list(methods), "ticktext": [_tick(m) for m in methods],
+            "automargin": True, "categoryorder": "array", "categoryarray": list(methods), **tilt}
+
+
+def _left(methods: Iterable[str]) -> int:
+    """A left margin that holds the method names of a y axis (automargin can measure before the font loads)."""
+    return 30 + 8 * max((len(m) for m in methods), default=0)
+
+
+def _order(present: Iterable[str], order: Sequence[str] | None) -> list[str]:
+    present = list(dict.fromkeys(present))
+    return [m for m in (order or []) if m in present] + [m for m in present if m not in (order or [])]
+
+
+# -- axes with room for the error bars ---------------------------------------------------------------------------
+def _top(values: Iterable[float], floor: float = 1.0, pad: float = 0.08) -> float:
+    """Upper end of a linear axis: ``pad`` above the highest bar + error (at least above ``floor``)."""
+    v = [float(x) for x in values if pd.notna(x)]
+    return max([floor, *v]) + pad
+
+
+def _num(v: float) -> str:
+    if v >= 1e6 or v < 1e-3:
+        return f"10<sup>{round(math.log10(v))}</sup>"
+    return f"{v:,g}"
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values between ``lo`` and ``hi`` (> 0): powers of ten; with 2 and 5 between them when the range
+    spans under three decades; every other power of ten above seven decades."""
+    decades = math.log10(hi) - math.log10(lo)
+    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    step = 2 if decades > 7 else 1
+    mults = (1,) if decades >= 3 else (1, 2, 5)
+    ticks = [m * 10.0 ** e for e in range(a, b + 1, step) for m in mults]
+    ticks = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+    if len(ticks) < 2:
+        ticks = [m * 10.0 ** e for e in range(a, b + 1) for m in range(1, 10)
+                 if lo * (1 - 1e-9) <= m * 10.0 ** e <= hi * (1 + 1e-9)]
+    return ticks
+
+
+def log_axis(low: Iterable[float], high: Iterable[float], unit: str, include: Sequence[float] = ()) -> dict:
+    """A log y axis whose range holds every bar's bottom ``low`` and top ``high`` (value + error) with headroom,
+    in log10 units, ticked at :func:`log_ticks` with text like "0.1 s" / "10×" (``unit`` appended)."""
+    lows = [float(x) for x in [*low, *include] if pd.notna(x) and x > 0]
+    highs = [float(x) for x in [*high, *include] if pd.notna(x) and x > 0]
+    a, b = math.log10(min(lows)), math.log10(max(highs))
+    span = max(b - a, 0.5)
+    rng = [a - 0.1 * span - 0.05, b + 0.12 * span + 0.08]
+    ticks = log_ticks(10 ** rng[0], 10 ** rng[1])
+    sep = "" if unit == "×" else " "
+    return {"type": "log", "range": rng, "tickmode": "array", "tickvals": ticks,
+            "ticktext": [f"{_num(t)}{sep}{unit}" for t in ticks], "minor": {"showgrid": False}}
+
+
+def _std(df: pd.DataFrame, m: str) -> pd.Series:
+    return df.get(f"{m}_std", pd.Series(np.nan, index=df.index)).astype(float).fillna(0.0)
+
+
+def _long(summary: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
     rows = []
     for _, r in summary.iterrows():
         for m in metrics:
             if m in summary.columns and pd.notna(r[m]):
                 std = r.get(f"{m}_std", np.nan)
-                rows.append({"method": r["method"], "metric": (titles or {}).get(m, m), "value": float(r[m]),
+                rows.append({"method": r["method"], "metric": metric_label(m), "value": float(r[m]),
                              "std": float(std) if pd.notna(std) else 0.0})
     return pd.DataFrame(rows, columns=["method", "metric", "value", "std"])
 
@@ -37,38 +136,76 @@ def _empty(title: str, text: str = "no finished runs") -> go.Figure:
     return fig
 
 
+def _metric_colours(metrics: Sequence[str]) -> dict[str, str]:
+    return dict(zip(metrics, px.colors.qualitative.Safe, strict=False))
+
+
+# -- summary charts ----------------------------------------------------------------------------------------------
 def accuracy_bars(summary: pd.DataFrame) -> go.Figure:
     """Grouped bars (mean ± std over seeds) of forget / retain / test accuracy per method."""
     df = _long(summary, ACCURACY)
     if df.empty:
         return _empty("Accuracy")
+    names = [metric_label(m) for m in ACCURACY]
+    methods = _order(df["method"], list(summary["method"]))
     fig = px.bar(df, x="method", y="value", color="metric", barmode="group", error_y="std",
-                 category_orders={"metric": list(ACCURACY), "method": list(summary["method"])},
-                 title="Accuracy (mean ± std over seeds)", labels={"value": "accuracy", "method": ""})
-    fig.update_layout(height=HEIGHT, yaxis_range=[0, 1.05], legend_title_text="")
+                 category_orders={"metric": names, "method": methods}, color_discrete_map=_metric_colours(names),
+                 title="Accuracy (mean ± std over seeds)", labels={"value": "accuracy", "method": "", "metric": ""})
+    fig.update_traces(hovertemplate="%{x}<br>%{fullData.name}: %{y:.3f} ± %{error_y.array:.3f}<extra></extra>")
+    fig.update_xaxes(**_method_axis(methods))
+    fig.update_layout(height=HEIGHT + 60, yaxis_range=[0, _top(df["value"] + df["std"])], legend_title_text="",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0.0})
     return fig
 
 
+def _mia_ideal(m: str) -> tuple[str, float | None]:
+    """The panel subtitle of MIA metric ``m`` and its fixed ideal (None: the ideal is retrain's value)."""
+    ideal = metric_ideal(m)
+    return (f"ideal {ideal:g} (cannot tell)", ideal) if ideal is not None else ("ideal = retrain", None)
+
+
 def mia_panel(summary: pd.DataFrame) -> go.Figure:
-    """One panel per MIA metric (mean ± std) with its ideal marked: 0.5 where 0.5 means "cannot tell",
-    otherwise retrain's value (the attacks whose ideal is to look like the retrained model)."""
+    """One panel per MIA metric (mean ± std) with its ideal marked: a dashed line at 0.5 where 0.5 means the
+    attacker cannot tell (the catalogue's ``ideal``), otherwise a dotted line at retrain's value."""
     present = tuple(m for m in MIA if m in summary.columns and summary[m].notna().any())
     if not present:
         return _empty("Membership inference")
-    fig = make_subplots(rows=1, cols=len(present), subplot_titles=present, shared_yaxes=True)
-    for i, m in enumerate(present, start=1):
-        std = summary.get(f"{m}_std", pd.Series(np.nan, index=summary.index)).fillna(0.0)
-        fig.add_trace(go.Bar(x=summary["method"], y=summary[m], error_y={"type": "data", "array": std},
-                             name=m, showlegend=False), row=1, col=i)
-        if m in MIA_IDEAL_HALF:
-            fig.add_hline(y=0.5, line_dash="dash", line_color="grey", row=1, col=i,
-                          annotation_text="ideal 0.5", annotation_position="top left")
-        elif "retrain" in set(summary["method"]) and pd.notna(summary.set_index("method").loc["retrain", m]):
-            fig.add_hline(y=float(summary.set_index("method").loc["retrain", m]), line_dash="dot",
-                          line_color="grey", row=1, col=i, annotation_text="ideal = retrain",
-                          annotation_position="top left")
-    fig.update_yaxes(range=[0, 1.05])
-    fig.update_layout(title="Membership inference (mean ± std)", height=HEIGHT)
+    ncols = len(present) if len(present) <= 3 else 2 if len(present) == 4 else 3  # >= 300 px a panel at 1100
+    nrows = -(-len(present) // ncols)
+    row_px, gap_px = 230, 150  # a panel's height; the room for its method names and the next row's titles
+    grid_px = nrows * row_px + (nrows - 1) * gap_px
+    titles = [f"<b>{metric_label(m)}</b><br><span style='font-size:11px'>{_mia_ideal(m)[0]}</span>"
+              for m in present]
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=titles, shared_yaxes=True, horizontal_spacing=0.03,
+                        vertical_spacing=gap_px / grid_px if nrows > 1 else 0.0)
+    methods = list(summary["method"])
+    colours = _colours(methods)
+    ref = summary.set_index("method")
+    tops = []
+    for i, m in enumerate(present):
+        row, col = i // ncols + 1, i % ncols + 1
+        d = summary[summary[m].notna()]
+        std = _std(d, m)
+        tops.append((d[m] + std).max())
+        fig.add_trace(go.Bar(x=d["method"], y=d[m], error_y={"type": "data", "array": std}, name=metric_label(m),
+                             marker_color=[colours[x] for x in d["method"]], showlegend=False,
+                             customdata=std, hovertemplate=f"%{{x}}<br>{metric_label(m)}: %{{y:.3f}} ± "
+                                                           f"%{{customdata:.3f}}<br>best: {metric_target(m)}"
+                                                           "<extra></extra>"), row=row, col=col)
+        label, ideal = _mia_ideal(m)
+        if ideal is not None:
+            fig.add_hline(y=ideal, line_dash="dash", line_color="grey", row=row, col=col)
+        elif "retrain" in ref.index and pd.notna(ref.loc["retrain", m]):
+            fig.add_hline(y=float(ref.loc["retrain", m]), line_dash="dot", line_color="grey", row=row, col=col)
+    fig.update_xaxes(**_method_axis(methods))
+    fig.update_yaxes(range=[0, _top(tops)])
+    targets = dict.fromkeys(metric_target(m) for m in present)
+    subtitle = "; ".join([f"dashed line: {t}" for t in targets if t.startswith(tuple("0123456789"))]
+                         + ["dotted line: retrain's value (best: closer to retrain)"]
+                         * any(_mia_ideal(m)[1] is None for m in present))
+    fig.update_layout(title={"text": "Membership inference (mean ± std)", "subtitle": {"text": subtitle},
+                             "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 20}},
+                      height=grid_px + 150 + 110 * nrows, margin={"t": 150})
     return fig
 
 
@@ -77,12 +214,13 @@ def shadow_roc(curves: pd.DataFrame, order: list[str] | None = None) -> go.Figur
     attacker's own ROC on held-out shadow models (its strength) and the chance diagonal."""
     if curves.empty:
         return _empty("Shadow-model MIA ROC", "enable shadow models to see PGU's attack")
+    methods = _order(curves["method"], order)
     fig = px.line(curves, x="fpr", y="tpr", color="method",  # linear: tied scores give the diagonal
-                  category_orders={"method": order or list(dict.fromkeys(curves["method"]))},
+                  category_orders={"method": methods}, color_discrete_map=_colours(methods),
                   title="Shadow-model MIA (PGU): ROC of the method's forget outputs vs retrain's (seed 0)",
-                  labels={"fpr": "false-positive rate", "tpr": "true-positive rate"})
+                  labels={"fpr": "false-positive rate", "tpr": "true-positive rate", "method": ""})
     fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dash", "color": "grey"})
-    fig.update_layout(height=HEIGHT, xaxis_range=[0, 1], yaxis_range=[0, 1.02])
+    fig.update_layout(height=HEIGHT + 60, xaxis_range=[0, 1], yaxis_range=[0, 1.02])
     return fig
 
 
@@ -90,45 +228,103 @@ def entropy_distribution(samples: pd.DataFrame, order: list[str] | None = None) 
     """Distribution of the per-sample forget-set entropy (nats) per method (violin with box)."""
     if samples.empty:
         return _empty("Forget-set entropy", "no per-sample entropy available")
+    methods = _order(samples["method"], order)
     fig = px.violin(samples, x="method", y="entropy", color="method", box=True, points=False,
-                    category_orders={"method": order or list(dict.fromkeys(samples["method"]))},
-                    title="Forget-set entropy per sample (nats)", labels={"method": ""})
-    fig.update_layout(height=HEIGHT, showlegend=False)
+                    category_orders={"method": methods}, color_discrete_map=_colours(methods),
+                    title="Forget-set entropy per sample (nats)",
+                    labels={"method": "", "entropy": metric_label("forget_entropy")})
+    fig.update_xaxes(**_method_axis(methods))
+    fig.update_layout(height=HEIGHT + 60, showlegend=False)
+    return fig
+
+
+def _cost_bars(df: pd.DataFrame, m: str, unit: str, title: str, include: Sequence[float] = ()) -> go.Figure:
+    std = _std(df, m)
+    methods = list(df["method"])
+    colours = _colours(methods)
+    fig = go.Figure(go.Bar(x=df["method"], y=df[m], error_y={"type": "data", "array": std}, name=metric_label(m),
+                           marker_color=[colours[x] for x in methods], showlegend=False, customdata=std,
+                           hovertemplate=f"%{{x}}<br>{metric_label(m)}: %{{y:.3g}} ± %{{customdata:.2g}}"
+                                         "<extra></extra>"))
+    fig.update_xaxes(**_method_axis(methods))
+    fig.update_yaxes(title_text=metric_label(m), **log_axis((df[m] - std).where(df[m] - std > 0, df[m]),
+                                                            df[m] + std, unit, include))
+    fig.update_layout(title=title, height=HEIGHT + 60)
     return fig
 
 
 def time_chart(summary: pd.DataFrame) -> go.Figure:
-    """Unlearning time (log scale) and speed-up versus retraining, per method."""
-    if "unlearn_seconds" not in summary.columns or summary["unlearn_seconds"].isna().all():
-        return _empty("Time")
-    df = summary[summary["unlearn_seconds"].notna()]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("unlearning time (s, log)", "speed-up vs retrain (×, log)"))
-    fig.add_trace(go.Bar(x=df["method"], y=df["unlearn_seconds"], showlegend=False,
-                         error_y={"type": "data", "array": df.get("unlearn_seconds_std", 0 * df["unlearn_seconds"])
-                                  .fillna(0.0)}), row=1, col=1)
-    if "speedup_vs_retrain" in df.columns:
-        fig.add_trace(go.Bar(x=df["method"], y=df["speedup_vs_retrain"], showlegend=False), row=1, col=2)
-        fig.add_hline(y=1.0, line_dash="dash", line_color="grey", row=1, col=2)
-    fig.update_yaxes(type="log")
-    fig.update_layout(title="Cost", height=HEIGHT)
+    """Unlearning time per method (mean ± std, log scale, ticks in seconds); :func:`speedup_chart` is the
+    speed-up versus retraining."""
+    m = "unlearn_seconds"
+    if m not in summary.columns or not (summary[m] > 0).any():
+        return _empty("Unlearning time")
+    df = summary[summary[m] > 0]
+    return _cost_bars(df, m, "s", "Unlearning time (log scale, mean ± std)")
+
+
+def speedup_chart(summary: pd.DataFrame) -> go.Figure:
+    """Speed-up versus retraining per method (retrain's seconds / the method's; log scale, 1× dashed)."""
+    m = "speedup_vs_retrain"
+    if m not in summary.columns or not (summary[m] > 0).any():
+        return _empty("Speed-up vs retrain")
+    fig = _cost_bars(summary[summary[m] > 0], m, "×", "Speed-up vs retrain (log; > 1× = faster)",
+                     include=(1.0,))
+    fig.add_hline(y=1.0, line_dash="dash", line_color="grey")
     return fig
 
 
+def utility_metric(summary: pd.DataFrame) -> str:
+    """The trade-off chart's utility: test accuracy on the remaining classes where the summary has it
+    (class scenarios: correct forgetting does not count against it), else test accuracy."""
+    for m in ("test_retain_acc", "test_acc"):
+        if m in summary.columns and summary[m].notna().any():
+            return m
+    return "test_acc"
+
+
 def tradeoff_scatter(summary: pd.DataFrame) -> go.Figure:
-    """Gap to retrain (lower is better) against test accuracy; bubble area = unlearning seconds."""
-    need = {"gap_to_retrain", "test_acc"}
-    if not need <= set(summary.columns) or summary[list(need)].dropna().empty:
+    """Gap to retrain (lower is better) against utility (:func:`utility_metric`); one trace per method in its
+    colour and symbol (legend and hover name them), marker size grows with the unlearning seconds."""
+    y = utility_metric(summary)
+    need = ["gap_to_retrain", y]
+    if not set(need) <= set(summary.columns) or summary[need].dropna().empty:
         return _empty("Trade-off")
-    df = summary.dropna(subset=list(need)).copy()
+    df = summary.dropna(subset=need).copy()
     secs = df["unlearn_seconds"] if "unlearn_seconds" in df.columns else pd.Series(np.nan, index=df.index)
-    df["seconds"] = secs.fillna(0.0)
-    df["bubble"] = np.sqrt(df["seconds"].clip(lower=0.0)) + 0.5
-    fig = px.scatter(df, x="gap_to_retrain", y="test_acc", size="bubble", color="method", text="method",
-                     hover_data={"seconds": ":.2f", "bubble": False},
-                     title="Trade-off: gap to retrain vs test accuracy (bubble = seconds)",
-                     labels={"gap_to_retrain": "avg. gap to retrain (lower is better)", "test_acc": "test accuracy"})
-    fig.update_traces(textposition="top center")
-    fig.update_layout(height=HEIGHT + 60, showlegend=False)
+    biggest = float(secs.max()) if secs.notna().any() and secs.max() > 0 else 1.0
+    df["size"] = (10 + 22 * np.sqrt(secs.clip(lower=0.0) / biggest)).fillna(10.0)
+    # methods drawn at the same place (to 3 decimals) are named in each other's hover
+    spot = df["gap_to_retrain"].round(3).astype(str) + "," + df[y].round(3).astype(str)
+    styles = method_styles(df["method"])
+    rank = {m: i for i, m in enumerate(df["method"])}  # the legend keeps the table's order
+    fig = go.Figure()
+    for idx, r in df.sort_values("size", ascending=False, kind="stable").iterrows():  # small markers on top
+        m = r["method"]
+        same = [o for o in df.loc[spot == spot[idx], "method"] if o != m]
+        colour, symbol = styles[m]
+        t = "n/a" if pd.isna(secs[idx]) else f"{secs[idx]:.3g} s"
+        fig.add_trace(go.Scatter(
+            x=[r["gap_to_retrain"]], y=[r[y]], mode="markers", name=m, legendrank=1000 + rank[m],
+            marker={"color": colour, "symbol": symbol, "size": float(r["size"]), "opacity": 0.8,
+                    "line": {"width": 1.5, "color": "white"}},
+            hovertemplate=(f"<b>{m}</b><br>{metric_label('gap_to_retrain')}: %{{x:.3f}}<br>{metric_label(y)}: "
+                           f"%{{y:.3f}}<br>unlearning time: {t}"
+                           + (f"<br>same point: {', '.join(same)}" if same else "") + "<extra></extra>")))
+    # the methods at the same point (their markers hide each other) are named once, under the title
+    groups = [" = ".join(g["method"]) for _, g in df.groupby(spot, sort=False) if len(g) > 1]
+    lines = ["best: left (small gap to retrain) and high; marker size = unlearning time"]
+    for grp in groups:
+        if len(lines) == 1 or len(lines[-1]) + len(grp) > 80:
+            lines.append(("at the same point: " if len(lines) == 1 else "") + grp)
+        else:
+            lines[-1] += " · " + grp
+    fig.update_layout(
+        title={"text": f"Trade-off: {metric_label('gap_to_retrain').lower()} vs {metric_label(y).lower()}",
+               "subtitle": {"text": "<br>".join(lines)}},
+        height=HEIGHT + 100 + 16 * len(lines), margin={"t": 70 + 18 * len(lines)},
+        legend={"title_text": "method", "itemsizing": "constant"},
+        xaxis_title=f"{metric_label('gap_to_retrain')} (lower is better)", yaxis_title=metric_label(y))
     return fig
 
 
@@ -156,7 +352,7 @@ def per_class_accuracy(per_class: pd.DataFrame, forget_classes: tuple[int, ...] 
     if df.empty:
         return _empty(title)
     mean = df.groupby(["method", "class"], sort=False)["accuracy"].mean().unstack("class")
-    methods = [m for m in (order or []) if m in mean.index] + [m for m in mean.index if m not in (order or [])]
+    methods = _order(mean.index, order)
     mean = mean.loc[methods].sort_index(axis=1)
     classes = [int(c) for c in mean.columns]
     labels = [("★ " if c in forget_classes else "") + _class_label(c, class_names) for c in classes]
@@ -168,8 +364,9 @@ def per_class_accuracy(per_class: pd.DataFrame, forget_classes: tuple[int, ...] 
         if c in forget_classes:
             fig.add_shape(type="rect", x0=i - 0.5, x1=i + 0.5, y0=-0.5, y1=len(methods) - 0.5,
                           line={"color": "crimson", "width": 3})
-    fig.update_layout(title=title, height=max(HEIGHT, 120 + 28 * len(methods)), xaxis_title="class",
-                      yaxis_autorange="reversed", xaxis_type="category")
+    fig.update_yaxes(**{**_method_axis(methods, angle=0), "autorange": "reversed"})
+    fig.update_layout(title=title, height=max(HEIGHT, 140 + 28 * len(methods)), xaxis_title="class",
+                      xaxis_type="category", margin={"l": _left(methods)})
     return fig
 
 
@@ -180,8 +377,7 @@ def forget_confusion(confusion: pd.DataFrame, order: list[str] | None = None,
     title = "Forget set: true class → predicted class (share of each true class, summed over seeds)"
     if confusion.empty:
         return _empty(title)
-    present = list(dict.fromkeys(confusion["method"]))
-    methods = [m for m in (order or []) if m in present] + [m for m in present if m not in (order or [])]
+    methods = _order(confusion["method"], order)
     counts = confusion.groupby(["method", "true", "predicted"])["count"].sum()
     true_classes = sorted(confusion["true"].unique())
     pred_classes = sorted(confusion["predicted"].unique())
@@ -201,15 +397,19 @@ def forget_confusion(confusion: pd.DataFrame, order: list[str] | None = None,
                                  hovertemplate=f"{m}<br>true %{{y}} → predicted %{{x}}<br>"
                                                "share %{z:.2f} (%{customdata} samples)<extra></extra>"),
                       row=i // ncols + 1, col=i % ncols + 1)
-    fig.update_xaxes(type="category", title_text="")
+    every = {"tickmode": "array", "tickvals": xs, "autotickangles": list(AUTO_ANGLES)} if len(xs) <= 20 else {}
+    fig.update_xaxes(type="category", title_text="", **every)  # each class named (plotly skips some when narrow)
     fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_xaxes(title_text="predicted class", row=nrows)
+    fig.update_yaxes(title_text="true class", col=1)
+    fig.for_each_annotation(lambda a: a.update(text=_tick(a.text)) if a.text in REFERENCES else None)
     fig.update_layout(title=title, coloraxis={"colorscale": "Blues", "cmin": 0.0, "cmax": 1.0,
                                               "colorbar": {"title": "share"}},
-                      height=grid_px + 150)
+                      height=grid_px + 170)
     return fig
 
 
-# -- summary radar -----------------------------------------------------------------------------------------------
+# -- closeness to retrain ----------------------------------------------------------------------------------------
 CLOSENESS = ("forget_acc", "retain_acc", "test_acc", "forget_entropy", "mia_efficacy", "mia_loss_acc", "mia_asr")
 FRACTION_METRICS = ("forget_acc", "retain_acc", "test_acc", "mia_efficacy", "mia_loss_acc", "mia_asr")
 
@@ -238,27 +438,42 @@ def closeness(summary: pd.DataFrame, metrics: tuple[str, ...] = CLOSENESS) -> pd
     return pd.DataFrame(rows, columns=cols)
 
 
-def closeness_radar(summary: pd.DataFrame, order: list[str] | None = None) -> go.Figure:
-    """Radar of :func:`closeness` per method (retrain is the outer ring by construction)."""
-    title = "Closeness to retrain per metric (1 = retrain's value)"
-    subtitle = "1 − |value − retrain| per metric; entropy divided by its largest gap"
+def _wrap(text: str, width: int = 11) -> str:
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def closeness_heatmap(summary: pd.DataFrame, order: list[str] | None = None) -> go.Figure:
+    """Heatmap of :func:`closeness`: one row per method, one column per metric; the colour is the closeness to
+    retrain (1 = retrain's value), the cell text the metric's value; hover shows both and retrain's value."""
+    title = "Closeness to retrain per metric (colour; 1 = retrain's value), cell = the metric's value"
+    subtitle = "closeness = 1 − |value − retrain| per metric; entropy's gap divided by its largest gap"
     df = closeness(summary)
     if df.empty:
         return _empty(title, "needs retrain and at least one other method")
     metrics = list(dict.fromkeys(df["metric"]))
-    present = list(dict.fromkeys(df["method"]))
-    methods = [m for m in (order or []) if m in present] + [m for m in present if m not in (order or [])]
-    fig = go.Figure()
-    for m in methods:
-        d = df[df["method"] == m].set_index("metric").reindex(metrics)
-        r = list(d["closeness"]) + [d["closeness"].iloc[0]]
-        fig.add_trace(go.Scatterpolar(r=r, theta=metrics + metrics[:1], name=m, mode="lines+markers",
-                                      line={"dash": "dash", "color": "grey"} if m == "retrain" else None,
-                                      customdata=list(d["value"]) + [d["value"].iloc[0]],
-                                      hovertemplate=f"{m}<br>%{{theta}}: %{{customdata:.3f}} "
-                                                    "(closeness %{r:.2f})<extra></extra>"))
-    fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}}, height=HEIGHT + 120,
-                      polar={"radialaxis": {"range": [0, 1.0]}}, legend_title_text="")
+    methods = _order(df["method"], order)
+    z = df.pivot(index="method", columns="metric", values="closeness").reindex(index=methods, columns=metrics)
+    v = df.pivot(index="method", columns="metric", values="value").reindex(index=methods, columns=metrics)
+    ref = v.loc["retrain"]
+    text = [["" if pd.isna(x) else f"{x:.3f}" for x in row] for row in v.to_numpy()]
+    hover = [[f"<b>{me}</b><br>{metric_label(mt)}: {text[i][j] or 'n/a'} (retrain {ref[mt]:.3f})<br>"
+              + ("" if pd.isna(z.iloc[i, j]) else f"closeness {z.iloc[i, j]:.2f}")
+              for j, mt in enumerate(metrics)] for i, me in enumerate(methods)]
+    fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=metrics, y=methods, zmin=0.0, zmax=1.0, colorscale="Viridis",
+                               text=text, texttemplate="%{text}", hovertext=hover,
+                               hovertemplate="%{hovertext}<extra></extra>", colorbar={"title": "closeness"},
+                               xgap=1, ygap=1))
+    fig.update_xaxes(type="category", tickmode="array", tickvals=metrics, side="top", tickfont_size=11,
+                     ticktext=[_wrap(metric_label(m)) for m in metrics], tickangle=0, automargin=True)
+    fig.update_yaxes(**{**_method_axis(methods, angle=0), "autorange": "reversed"})
+    fig.update_layout(title={"text": title, "subtitle": {"text": subtitle}},
+                      height=max(HEIGHT, 190 + 28 * len(methods)), margin={"t": 175, "b": 30, "l": _left(methods)})
     return fig
 
 
@@ -294,19 +509,27 @@ def combined_accuracy(combined: pd.DataFrame) -> go.Figure:
         for m in ACCURACY:
             if m in combined.columns and pd.notna(r[m]):
                 std = r.get(f"{m}_std", np.nan)
-                rows.append({"comparison": r["comparison"], "method": r["method"], "metric": m, "value": float(r[m]),
-                             "std": float(std) if pd.notna(std) else 0.0})
+                rows.append({"comparison": r["comparison"], "method": r["method"], "metric": metric_label(m),
+                             "value": float(r[m]), "std": float(std) if pd.notna(std) else 0.0})
     df = pd.DataFrame(rows, columns=["comparison", "method", "metric", "value", "std"])
     if df.empty:
         return _empty("Accuracy across comparisons")
-    methods = list(dict.fromkeys(df["method"]))
-    methods = [m for m in ("retrain", "original") if m in methods] + [m for m in methods if m not in ("retrain",
-                                                                                                   "original")]
+    methods = _order(df["method"], REFERENCES)
+    comparisons = list(dict.fromkeys(df["comparison"]))
     fig = px.bar(df, x="method", y="value", color="comparison", barmode="group", error_y="std", facet_row="metric",
-                 category_orders={"metric": list(ACCURACY), "method": methods},
-                 title="Accuracy across comparisons (mean ± std over seeds)",
-                 labels={"value": "", "method": ""})
+                 category_orders={"metric": [metric_label(m) for m in ACCURACY], "method": methods,
+                                  "comparison": comparisons},
+                 color_discrete_sequence=PALETTE, title="Accuracy across comparisons (mean ± std over seeds)",
+                 labels={"value": "", "method": "", "comparison": ""})
+    fig.update_traces(hovertemplate="%{x}<br>%{fullData.name}<br>%{y:.3f} ± %{error_y.array:.3f}<extra></extra>")
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-    fig.update_yaxes(range=[0, 1.05])
-    fig.update_layout(height=3 * 230 + 120, legend={"orientation": "h", "y": -0.12}, legend_title_text="")
+    fig.update_xaxes(**_method_axis(methods))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=True, row=1)  # px numbers facet rows from the bottom
+    fig.update_yaxes(range=[0, _top(df["value"] + df["std"])])
+    legend_rows = 1 + math.ceil(sum(40 + 7 * len(str(c)) for c in comparisons) / 900)  # one to spare
+    fig.update_layout(height=3 * 230 + 200 + 20 * legend_rows, legend_title_text="",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0.0},
+                      title={"yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 20}},
+                      margin={"t": 70 + 20 * legend_rows})
     return fig

@@ -61,13 +61,14 @@ from engine.api import (
 )
 
 __all__ = [
-    "DEFAULT_METHODS", "DEVICES", "FINISHED", "BundleError", "ComparisonSpec", "Inspection", "JobManager",
+    "DEFAULT_METHODS", "DEVICES", "MAX_SEEDS", "FINISHED", "BundleError", "ComparisonSpec", "Inspection", "JobManager",
     "ParamSchema", "Plan", "Results", "RunQueue", "Selection", "SpecError", "build_spec", "check_demo",
     "combined_summary", "combined_wide", "comparison_source", "dataset_offline", "datasets", "default_cache_dir",
     "default_epochs", "default_executor", "default_methods", "default_workers", "demo_enabled", "demo_limits",
     "device_available",
     "executors", "export_comparisons", "has_imported", "history", "history_spec", "import_comparisons",
-    "import_startup_bundle", "matching_presets", "method_catalogue", "method_family", "method_schema",
+    "import_startup_bundle", "annotate", "annotation", "delete_comparison", "matching_presets", "method_catalogue",
+    "method_family", "method_schema",
     "method_title", "methods", "metric_catalogue", "metric_titles", "models", "not_applicable", "paradigm_rate",
     "paradigm_schema", "paradigms", "plan", "preset_info", "preset_paper_numbers", "preset_selection", "presets",
     "results_of", "scenario_description", "scenario_schema", "scenarios", "short_labels", "side_by_side",
@@ -75,9 +76,13 @@ __all__ = [
 ]
 
 DEFAULT_METHODS = api.DEFAULT_METHODS
+MAX_SEEDS = api.MAX_SEEDS
 RunQueue = api.RunQueue  # demo mode: the page's shared queue of runs
 preset_paper_numbers = api.preset_paper_numbers
 short_labels = api.short_labels
+annotate = api.annotate  # History: a comparison's name, tags and note
+annotation = api.annotation
+delete_comparison = api.delete_comparison
 
 
 # -- menus (key -> label) ----------------------------------------------------------------------------------------
@@ -123,11 +128,15 @@ class Selection:
     device: str = "auto"
     epochs: int | None = None  # None = the dataset x model default
     shadow_models: int = 0  # PGU's shadow attack (mia_shadow_auc): shadow pairs, 0 = off
+    labelled_fraction: float = 1.0  # label_free: share of training samples whose labels the training saw
 
 
 def build_spec(sel: Selection) -> ComparisonSpec:
-    """A :class:`ComparisonSpec` from the page's selection (raises :class:`SpecError` naming the field)."""
-    return api.make_spec(**asdict(sel))
+    """A :class:`ComparisonSpec` from the page's selection, checked as far as it can be without data (every range:
+    raises :class:`SpecError` naming the field, the message the engine would give on Run)."""
+    spec = api.make_spec(**asdict(sel))
+    api.check_spec(spec)
+    return spec
 
 
 def preset_selection(key: str) -> Selection:

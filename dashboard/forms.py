@@ -1,8 +1,10 @@
 """Widgets generated from a config schema (``engine.config.schema``): one function for every config.
 
-float/int with ranges -> ``number_input``; choice -> ``selectbox``; bool -> ``checkbox``;
-``*_or_none`` and str -> ``text_input`` (empty = ``None``). Values the widget cannot hold are handed on
-as typed text, so the engine's validation names the field.
+float/int -> ``number_input``; choice -> ``selectbox``; bool -> ``checkbox``; ``*_or_none`` and str ->
+``text_input`` (empty = ``None``). Number inputs take any number (the range is in the help text, not a widget
+limit: a widget limit would silently drop an out-of-range value and keep the previous one); the page hands every
+value to the engine, whose validation names the field and disables Run. Values the widget cannot hold are handed
+on as typed text for the same reason.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
+
+from dashboard import labels
 
 
 def initial(p: Any) -> Any:
@@ -67,21 +71,20 @@ def param_widget(p: Any, key: str) -> Any:
     """Draw one parameter's widget (state under ``key``) and return its config value."""
     st.session_state.setdefault(key, initial(p))
     help_ = p.help + (f" (default from {p.source})" if p.source else "")
+    if p.range is not None:
+        help_ += f" Range: {p.range[0]:g} to {p.range[1]:g}."
+    help_ += f" Key: `{p.name}`."
+    label = labels.param_label(p.name)
     if p.type == "bool":
-        raw = st.checkbox(p.name, key=key, help=help_)
+        raw = st.checkbox(label, key=key, help=help_)
     elif p.type == "choice":
-        raw = st.selectbox(p.name, list(p.choices), key=key, help=help_)
-    elif p.type in ("int", "float"):
-        lo, hi = p.range if p.range is not None else (None, None)
-        if p.type == "int":
-            raw = st.number_input(p.name, key=key, help=help_, step=1,
-                                  min_value=None if lo is None else int(lo), max_value=None if hi is None else int(hi))
-        else:
-            raw = st.number_input(p.name, key=key, help=help_, format="%g",
-                                  min_value=None if lo is None else float(lo),
-                                  max_value=None if hi is None else float(hi))
+        raw = st.selectbox(label, list(p.choices), key=key, help=help_)
+    elif p.type == "int":
+        raw = st.number_input(label, key=key, help=help_, step=1)
+    elif p.type == "float":
+        raw = st.number_input(label, key=key, help=help_, format="%g")
     else:
-        raw = st.text_input(p.name, key=key, help=help_ + (" (empty = none)" if p.type.endswith("_or_none") else ""))
+        raw = st.text_input(label, key=key, help=help_ + (" Empty = none." if p.type.endswith("_or_none") else ""))
     return coerce(p, raw)
 
 

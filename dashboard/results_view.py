@@ -1,8 +1,9 @@
 """The results view shared by the Compare and History pages.
 
-Tabs: *Summary* (table, CSV exports, the runs table the CSV holds, charts), *Per class* (per-class accuracy,
-where the forget samples go), *Forget set* (image gallery, per-sample table and CSV) and, when the setting
-is a paper preset's, *Paper numbers* (the paper's printed numbers beside ours, never mixed with them).
+Tabs: *Leaderboard* (the ranked table with its verdict, CSV exports, the runs table the CSV holds), *Charts*
+(trade-off, accuracy, attacks, entropy, cost, closeness), *Per class* (per-class accuracy, where the forget samples
+go), *Forget set* (image gallery, per-sample table and CSV) and, when the setting is a paper preset's, *Paper
+numbers* (the paper's printed numbers beside ours, never mixed with them).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, state
-from dashboard.data import Results, metric_titles
+from dashboard import charts, data, labels, leaderboard, state
+from dashboard.data import Results
 
 REFERENCE = "retrain"
 PNG_HINT = ("Every chart has a toolbar (top right): its camera icon saves the chart as a PNG; "
@@ -110,9 +111,16 @@ def _chart(where, fig, prefix: str, name: str) -> None:  # noqa: ANN001
                        config=charts.png_config(f"{name}"))
 
 
+RESULT_TABS = ("Leaderboard", "Charts", "Per class", "Forget set")  # then "Paper numbers" for a preset's setting
+
+
 def show(res: Results, prefix: str, presets: list[str] | None = None) -> None:
     """Render a comparison's results (widget keys scoped by ``prefix``); ``presets``: paper presets whose
-    setting this is (their reported numbers get a tab of their own)."""
+    setting this is (their reported numbers get a tab of their own).
+
+    The leaderboard comes first; every chart is one click away (tabs run only when opened, so the first view draws
+    a table and no figure).
+    """
     if not res.complete:
         st.info("Some runs of this comparison have not finished yet; showing what is stored.")
     if res.n_imported:
@@ -124,61 +132,124 @@ def show(res: Results, prefix: str, presets: list[str] | None = None) -> None:
         if not issues.empty:
             st.dataframe(issues, width="stretch", hide_index=True)
         return
-    st.caption(PNG_HINT)
-    names = ["Summary", "Per class", "Forget set"] + (["Paper numbers"] if presets else [])
-    # lazy tabs: only the open tab runs (the per-class and forget-set views read the stored outputs on demand)
-    tabs = st.tabs(names, key=state.scoped(prefix, state.RESULTS_TAB), on_change="rerun")
+    names = list(RESULT_TABS) + (["Paper numbers"] if presets else [])
+    key = state.scoped(prefix, state.RESULTS_TAB)
+    if st.session_state.get(key) not in names:
+        st.session_state.pop(key, None)  # e.g. "Paper numbers" from a link, for a setting that is no preset's
+    tabs = st.tabs(names, key=key, on_change="rerun")
     if tabs[0].open:
         with tabs[0]:
-            summary_tab(res, issues, prefix)
+            leaderboard_tab(res, issues, prefix)
     if tabs[1].open:
         with tabs[1]:
-            per_class_tab(res, inspection(res), prefix)
+            charts_tab(res, prefix)
     if tabs[2].open:
         with tabs[2]:
-            forget_tab(res, inspection(res), prefix)
-    if presets and tabs[3].open:
+            per_class_tab(res, inspection(res), prefix)
+    if tabs[3].open:
         with tabs[3]:
+            forget_tab(res, inspection(res), prefix)
+    if presets and tabs[4].open:
+        with tabs[4]:
             for key in presets:
                 paper_section(res, key, prefix)
 
 
-def summary_tab(res: Results, issues: pd.DataFrame, prefix: str) -> None:
-    titles = metric_titles()
-    head = st.columns([3, 1])
+def summary_numeric(summary: pd.DataFrame, b: leaderboard.Board) -> pd.DataFrame:
+    """Every metric of the summary as numbers, ``<metric>_mean`` and ``<metric>_std`` per column, in the
+    leaderboard's order with its rank (what the summary CSV holds: no formatted text)."""
+    s = summary.set_index("method")
+    out = b.frame[["rank", "method"]].copy()
+    out["seeds"] = [int(s.loc[m, "seeds"]) if m in s.index else 0 for m in out["method"]]
+    metrics = [c for c in summary.columns if c not in ("method", "seeds") and not c.endswith("_std")
+               and summary[c].notna().any()]
+    for m in metrics:
+        out[f"{m}_mean"] = [s.loc[k, m] if k in s.index else np.nan for k in out["method"]]
+        out[f"{m}_std"] = [s.loc[k, f"{m}_std"] if k in s.index and f"{m}_std" in s else np.nan for k in out["method"]]
+    return out
+
+
+def leaderboard_columns(b: leaderboard.Board) -> dict[str, object]:
+    """``st.dataframe`` column config of a leaderboard: readable labels; the metric key and target in the tooltip."""
+    cfg: dict[str, object] = {
+        "rank": st.column_config.TextColumn("Rank", help="by gap to retrain (ref = retrain, the reference)",
+                                            width="small"),
+        "method": st.column_config.TextColumn("Method", help="registry key (the Methods page has each one's paper)"),
+        "status": st.column_config.TextColumn("Status"),
+        "seeds": st.column_config.NumberColumn("Seeds", width="small"),
+    }
+    for m in b.metrics:
+        what = " (value − retrain's)" if b.gaps and m not in leaderboard.NOT_GAPPED else ""
+        cfg[m] = st.column_config.Column(labels.metric_label(m), help=labels.metric_help(m) + what)
+        cfg[m + leaderboard.STD] = st.column_config.Column("±", help=f"std over seeds of {labels.metric_label(m)}",
+                                                           width="small")
+    return cfg
+
+
+def leaderboard_view(res: Results, prefix: str, gaps: bool = False, tolerance: float = leaderboard.DEFAULT_TOLERANCE,
+                     height: int | None = None) -> leaderboard.Board:
+    """The verdict line and the ranked table of ``res`` (also used side by side on the History page)."""
+    methods = [m.name for m in res.spec.methods]
+    b = leaderboard.board(res.summary, res.wide, methods, tolerance, gaps)
+    st.markdown(f":material/emoji_events: {b.verdict}")
+    hidden = [c for c in ("status", "seeds") if c in b.frame and (
+        (c == "status" and (b.frame["status"] == "ok").all()) or (c == "seeds" and b.frame["seeds"].max() <= 1))]
+    shown = [c for c in b.frame.columns if c not in hidden]
+    st.dataframe(leaderboard.styled(b), width="stretch", hide_index=True, column_order=shown,
+                 height=height or 38 + 35 * len(b.frame), column_config=leaderboard_columns(b),
+                 key=state.scoped(prefix, "leaderboard"))
+    return b
+
+
+def leaderboard_tab(res: Results, issues: pd.DataFrame, prefix: str) -> None:
+    """The ranked table with its verdict, the exports, the runs table and the runs without results."""
+    head = st.columns([4, 1, 1])
+    head[0].subheader("Leaderboard", help="one row per method, ranked by SalUn's average gap to retrain over forget, "
+                                          "retain and test accuracy and MIA efficacy (lower is better); best value "
+                                          "per column in bold (among the unlearning methods; ties all bold); click a "
+                                          "column to sort")
     gaps = head[1].toggle("Signed gaps to retrain", key=state.scoped(prefix, state.SHOW_GAPS),
-                          help="show each metric as the method's value minus retrain's (retrain is the reference)")
-    head[0].subheader("Summary", help="mean ± std over seeds; retrain is the reference (first row); "
-                                       "hover a column name for the metric's title")
-    table = summary_display(res.summary, gaps)
-    st.dataframe(table, width="stretch", hide_index=True, height=38 + 35 * len(table),
-                 column_config={k: st.column_config.TextColumn(k, help=v) for k, v in titles.items()})
+                          help="show accuracy and MIA columns as the method's value minus retrain's")
+    tkey = state.scoped(prefix, state.TOLERANCE)
+    st.session_state.setdefault(tkey, leaderboard.DEFAULT_TOLERANCE)
+    tolerance = head[2].number_input("Verdict tolerance", key=tkey, step=0.005, format="%g",
+                                     help="the verdict's fastest method is the fastest whose gap is at most this much "
+                                          "above the closest method's")
+    b = leaderboard_view(res, prefix, gaps, max(0.0, float(tolerance)))
+    numeric = summary_numeric(res.summary, b)
     b1, b2, b3 = st.columns(3)
-    b1.download_button(WIDE_CSV_LABEL, data=res.csv(), file_name=f"comparison-{res.key}.csv", mime="text/csv",
+    b1.download_button(SUMMARY_CSV_LABEL, data=numeric.to_csv(index=False).encode(),
+                       file_name=f"summary-{res.key}.csv", mime="text/csv", on_click="ignore",
+                       key=state.scoped(prefix, "download.summary"),
+                       help="one row per method: every metric's mean and std over seeds as numbers "
+                            "(<metric>_mean, <metric>_std), ranked as the table")
+    b2.download_button(WIDE_CSV_LABEL, data=res.csv(), file_name=f"comparison-{res.key}.csv", mime="text/csv",
                        on_click="ignore", key=state.scoped(prefix, "download"),
                        help="every run with every metric: exactly the table under 'All runs'")
     if res.plan is not None:  # built when clicked (it reads every run's outputs)
-        b2.download_button(SAMPLES_CSV_LABEL, data=lambda: res.inspect().samples_csv(),
+        b3.download_button(SAMPLES_CSV_LABEL, data=lambda: res.inspect().samples_csv(),
                            file_name=f"forget-samples-{res.key}.csv", mime="text/csv", on_click="ignore",
                            key=state.scoped(prefix, "download.samples"),
                            help="one row per forget sample × method × seed: true / observed label, prediction, "
                                 "confidence, probability of the true label, entropy and loss")
-    b3.download_button(SUMMARY_CSV_LABEL, data=table.to_csv(index=False).encode(),
-                       file_name=f"summary-{res.key}{'-gaps' if gaps else ''}.csv", mime="text/csv",
-                       on_click="ignore", key=state.scoped(prefix, "download.summary"))
     with st.expander(f"All runs ({len(res.wide)} rows) — exactly what the CSV holds"):
         st.dataframe(res.wide, width="stretch", hide_index=True)
     if not issues.empty:
-        st.markdown("**Runs without results**")
-        st.dataframe(issues, width="stretch", hide_index=True)
+        with st.expander(f"Runs without results ({len(issues)})", expanded=bool((issues["status"] == "failed").any())):
+            st.dataframe(issues, width="stretch", hide_index=True)
 
+
+def charts_tab(res: Results, prefix: str) -> None:
+    """Every chart of the comparison (built once per comparison and set of finished runs, then cached)."""
+    st.caption(PNG_HINT)
     figs = summary_figures(res)
+    _chart(st, figs["tradeoff"], prefix, "tradeoff")
     _chart(st, figs["accuracy"], prefix, "accuracy")
     _chart(st, figs["mia"], prefix, "mia")
     c3, c4 = st.columns(2)
-    _chart(c3, figs["entropy"], prefix, "entropy")
-    _chart(c4, figs["time"], prefix, "time")
-    _chart(st, figs["tradeoff"], prefix, "tradeoff")
+    _chart(c3, figs["time"], prefix, "time")
+    _chart(c4, figs["speedup"], prefix, "speedup")
+    _chart(st, figs["entropy"], prefix, "entropy")
     _chart(st, figs["closeness"], prefix, "closeness")
     if "mia_shadow_auc" in res.summary.columns and res.summary["mia_shadow_auc"].notna().any():
         _chart(st, figs["roc"], prefix, "shadow_roc")
@@ -191,8 +262,9 @@ def _summary_figures(key: str, eval_jobs: tuple[tuple[str, int, str], ...], comp
     order = summary_display(summary)["method"].tolist()
     return {"accuracy": charts.accuracy_bars(summary), "mia": charts.mia_panel(summary),
             "entropy": charts.entropy_distribution(_res.forget_entropy_samples(), list(summary["method"])),
-            "time": charts.time_chart(summary), "tradeoff": charts.tradeoff_scatter(summary),
-            "closeness": charts.closeness_radar(summary, order), "roc": charts.shadow_roc(_res.shadow_roc(), order)}
+            "time": charts.time_chart(summary), "speedup": charts.speedup_chart(summary),
+            "tradeoff": charts.tradeoff_scatter(summary), "closeness": charts.closeness_heatmap(summary, order),
+            "roc": charts.shadow_roc(_res.shadow_roc(), order)}
 
 
 def summary_figures(res: Results) -> dict[str, object]:
@@ -212,7 +284,7 @@ def per_class_tab(res: Results, insp: data.Inspection | None, prefix: str) -> No
         return
     order = summary_display(res.summary)["method"].tolist()
     split = st.segmented_control("Split", ["test", "train_forget", "train_retain"], default="test",
-                                 key=state.scoped(prefix, "per_class.split"),
+                                 key=state.scoped(prefix, state.PER_CLASS_SPLIT),
                                  help="test: the held-out test set; train_forget / train_retain: the training "
                                       "samples that were forgotten / kept") or "test"
     _chart(st, charts.per_class_accuracy(insp.per_class, insp.forget_classes, order, insp.class_names, split),

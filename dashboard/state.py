@@ -13,6 +13,8 @@ METHODS = "sel.methods"
 SEEDS = "sel.seeds"
 DEVICE = "sel.device"
 SHADOW = "sel.shadow_models"  # PGU's shadow-model attack: number of shadow pairs (0 = off)
+LABELLED = "sel.labelled_fraction"  # label_free: labelled share of the training set
+DROPPED = "compare.dropped"  # methods the last paradigm change took out of the selection (shown once)
 
 # Compare page: the paper-preset menu (not a "sel." key: choosing one writes the "sel." widgets, then resets)
 PRESET = "compare.preset"
@@ -31,7 +33,9 @@ SHOWN_STATE = "compare.shown_state"  # last job-manager state the page rendered 
 
 # results view (scoped per page with ``scoped``)
 SHOW_GAPS = "results.show_gaps"
-RESULTS_TAB = "results.tab"  # the open tab of the results (Summary, Per class, Forget set, Paper numbers)
+RESULTS_TAB = "results.tab"  # the open tab of the results (Leaderboard, Charts, Per class, Forget set, Paper numbers)
+PER_CLASS_SPLIT = "per_class.split"  # the per-class heatmap's split (test, train_forget, train_retain)
+TOLERANCE = "results.tolerance"  # the verdict's gap tolerance
 
 # History page
 HISTORY_PICK = "history.pick"

@@ -3,7 +3,8 @@
 Parameters: ``dataset``, ``paradigm``, ``rate``, ``p.<param>`` (paradigm parameters that differ from their
 default), ``scenario``, ``s.<param>`` (scenario parameters), ``model``,
 ``methods`` (comma-separated), ``h.<method>.<param>`` (hyper-parameters that differ from their default),
-``seeds``, ``device``, ``epochs``, ``shadow`` (shadow-model pairs).
+``seeds``, ``device``, ``epochs``, ``shadow`` (shadow-model pairs), ``lf`` (label_free: labelled fraction); and the
+view: ``view`` (the open results tab), ``gaps`` (signed gaps to retrain), ``split`` (the per-class split).
 
 A link is text from anyone: every value is checked against the menus and schemas, and every key or value that
 is not used (unknown, out of range, a device this machine lacks, a key given twice) is named in a message.
@@ -17,7 +18,12 @@ from typing import Any
 
 from dashboard import data, forms, state
 
-KEYS = ("dataset", "paradigm", "rate", "scenario", "model", "methods", "seeds", "device", "epochs", "shadow")
+KEYS = ("dataset", "paradigm", "rate", "scenario", "model", "methods", "seeds", "device", "epochs", "shadow", "lf",
+        "view", "gaps", "split")
+VIEW_PREFIX = "compare"  # the Compare page's results view (its widget keys are scoped by this prefix)
+TABS = {"leaderboard": "Leaderboard", "charts": "Charts", "per-class": "Per class", "forget-set": "Forget set",
+        "paper": "Paper numbers"}  # ``view`` value -> results tab
+SPLITS = ("test", "train_forget", "train_retain")
 PREFIXES = ("p.", "s.", "h.")  # paradigm, scenario and method parameters, checked against their schema
 MAX_QUOTED = 300  # characters of a message quoting the link (a long value is cut)
 MAX_NOTICES = 20  # messages the page shows (a link may carry any number of keys); then how many more
@@ -83,6 +89,31 @@ def to_params(sel: data.Selection) -> dict[str, str]:
         q["epochs"] = str(sel.epochs)
     if sel.shadow_models:
         q["shadow"] = str(sel.shadow_models)
+    if sel.paradigm == "label_free" and sel.labelled_fraction != 1.0:
+        q["lf"] = _text(sel.labelled_fraction)
+    return q
+
+
+def view_keys() -> dict[str, str]:
+    """Link parameter -> session-state key of the Compare page's results view."""
+    return {"view": state.scoped(VIEW_PREFIX, state.RESULTS_TAB), "gaps": state.scoped(VIEW_PREFIX, state.SHOW_GAPS),
+            "split": state.scoped(VIEW_PREFIX, state.PER_CLASS_SPLIT)}
+
+
+def view_params(session: Any) -> dict[str, str]:
+    """Query parameters of the results view the page shows (open tab, gaps toggle, per-class split; defaults
+    left out), so a shared link opens the same view."""
+    keys = view_keys()
+    q: dict[str, str] = {}
+    tab = session.get(keys["view"])
+    slug = {v: k for k, v in TABS.items()}.get(tab)
+    if slug and slug != "leaderboard":
+        q["view"] = slug
+    if session.get(keys["gaps"]):
+        q["gaps"] = "true"
+    split = session.get(keys["split"])
+    if split in SPLITS and split != "test":
+        q["split"] = split
     return q
 
 
@@ -159,7 +190,34 @@ def to_state(q: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
                 out[state.hparam(method, name)] = forms.from_text(hp[name], v)
         except ValueError as e:
             errors.append(f"{k}: {e}")
-    for name, key, lo, hi in (("seeds", state.SEEDS, 1, 5), ("epochs", state.epochs(dataset, model), 1, 1000),
+    if "lf" in q and paradigm != "label_free":
+        errors.append(f"lf: only the label_free paradigm takes a labelled fraction (paradigm {paradigm!r})")
+    elif "lf" in q:
+        try:
+            lf = float(q["lf"])
+            if not 0.0 < lf <= 1.0:  # NaN too
+                raise ValueError(f"must be in (0, 1], got {q['lf']!r}")
+            out[state.LABELLED] = lf
+        except ValueError as e:
+            errors.append(f"lf: {e}")
+    keys = view_keys()
+    if "view" in q:
+        if q["view"] in TABS:
+            out[keys["view"]] = TABS[q["view"]]
+        else:
+            errors.append(f"view: unknown results tab {q['view']!r}; valid: {', '.join(TABS)}")
+    if "gaps" in q:
+        if q["gaps"].lower() in ("true", "false", "1", "0"):
+            out[keys["gaps"]] = q["gaps"].lower() in ("true", "1")
+        else:
+            errors.append(f"gaps: expected true/false, got {q['gaps']!r}")
+    if "split" in q:
+        if q["split"] in SPLITS:
+            out[keys["split"]] = q["split"]
+        else:
+            errors.append(f"split: unknown split {q['split']!r}; valid: {', '.join(SPLITS)}")
+    for name, key, lo, hi in (("seeds", state.SEEDS, 1, data.MAX_SEEDS),
+                              ("epochs", state.epochs(dataset, model), 1, 1000),
                               ("shadow", state.SHADOW, 0, 100)):
         if name in q:
             text = q[name].strip()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from engine.executors import Executor
     from engine.executors.base import EventFn
     from engine.runner import ComparisonResult, Plan
+    from engine.runner.eta import Estimates
 
 
 class _Module:
@@ -69,13 +70,14 @@ _SOURCE = {name: module for module, names in _REEXPORTS.items() for name in name
 
 __all__ = [
     "BUNDLE_ENV", "CACHE_DIR_ENV", "DATA_DIR_ENV", "DEVICES", "KINDS", "MAX_SEEDS", "Breakdowns", "ComparisonSpec",
-    "MethodSpec", "RunFailed", "SpecError", "breakdowns", "cached_answer", "check_demo", "check_method",
+    "MethodSpec", "RunFailed", "SpecError", "breakdowns", "cached_answer", "check_demo", "check_method", "check_spec",
     "comparison_source", "default_cache_dir", "default_data_dir", "default_executor", "default_methods",
     "demo_enabled", "demo_limits", "device_available", "executors", "export_comparisons", "has_imported", "history",
     "history_spec", "import_comparisons", "import_startup_bundle", "plan", "preset", "preset_info", "preset_listing",
     "preset_paper_numbers", "presets", "provenance", "run", "sample_arrays", "stored", "write_bundle",
 ]
 __all__ += sorted(_SOURCE)  # the re-exported names
+__all__ += ["HISTORY_COLUMNS", "annotate", "annotation", "delete_comparison"]  # history management (issue 14)
 
 
 def __getattr__(name: str) -> Any:
@@ -110,6 +112,12 @@ def plan(spec: ComparisonSpec, data_dir: Path | str | None = None) -> Plan:
     """Validate ``spec`` and build its job graph (raises :class:`SpecError` naming the field); cheap for the
     embedded dataset."""
     return _runner.make_plan(spec, Path(data_dir) if data_dir is not None else default_data_dir())
+
+
+def check_spec(spec: ComparisonSpec) -> None:
+    """Check ``spec`` without loading data (names, ranges of every setting and hyper-parameter): raises
+    :class:`SpecError` naming the field, as :func:`plan` would; a form can call it on every change."""
+    _runner.check_spec(spec)
 
 
 def run(spec: ComparisonSpec, *, cache_dir: Path | str | None = None, data_dir: Path | str | None = None,
@@ -190,6 +198,29 @@ def cached_answer(spec: ComparisonSpec, cache_dir: Path | str | None = None) -> 
         return store.answer(spec.comparison_key())
 
 
+# -- run progress: job duration estimates and the ETA (issue 14) --------------------------------------------------
+def estimate_jobs(p: Plan, cache_dir: Path | str | None = None, device: str | None = None) -> Estimates:
+    """Expected seconds of each job of plan ``p`` from the store's earlier jobs of the same kind, method, dataset,
+    model (and ``device``, e.g. ``"cpu"``), else a default per kind; ``0`` for jobs the store holds (their recorded
+    seconds in ``.stored``) or the run does not need (:mod:`engine.runner.eta`)."""
+    return importlib.import_module("engine.runner.eta").estimate_plan(p, _cache(cache_dir), device)
+
+
+def stored_seconds(keys: list[str], cache_dir: Path | str | None = None) -> dict[str, float]:
+    """The recorded wall seconds of those finished jobs ``keys`` the store holds."""
+    with _store(cache_dir) as store:
+        return importlib.import_module("engine.runner.eta").stored_seconds(store, keys)
+
+
+def eta_seconds(elapsed: float, done: float, remaining: float, prior_pace: float = 1.0) -> float:
+    """Seconds left: ``remaining`` estimated seconds of work at the run's pace so far (``elapsed`` wall seconds for
+    ``done`` estimated seconds), pulled towards ``prior_pace`` early on (:func:`engine.runner.eta.eta_seconds`)."""
+    return importlib.import_module("engine.runner.eta").eta_seconds(elapsed, done, remaining, prior_pace)
+
+
+__all__ += ["estimate_jobs", "eta_seconds", "stored_seconds"]
+
+
 # -- history -----------------------------------------------------------------------------------------------------
 def provenance(rec: dict[str, Any]) -> str:
     """``computed`` or ``imported (bundle <sha256 prefix>, <time>)`` for a comparison record."""
@@ -200,21 +231,63 @@ def provenance(rec: dict[str, Any]) -> str:
     return f"imported (bundle {str(imp.get('bundle_sha256', ''))[:12]}, {when})"
 
 
+HISTORY_COLUMNS = ["key", "name", "differs", "comparison", "methods", "tags", "note", "source", "created", "rows ok"]
+_annotations = _Module("engine.store.annotations")
+
+
 def history(cache_dir: Path | str | None = None) -> pd.DataFrame:
-    """Every comparison recorded in the store, newest first; ``source`` says which were imported."""
-    rows = []
+    """Every comparison recorded in the store, newest first (:data:`HISTORY_COLUMNS`): ``name``, ``tags`` (a
+    list) and ``note`` as the user wrote them (:func:`annotate`); ``differs``: what differs from the other recorded
+    comparisons, hyper-parameters included (:func:`short_labels`); ``comparison``: the setting in one line;
+    ``methods``: those with a finished run; ``source`` says which were imported."""
+    rows, specs = [], {}
     with _store(cache_dir) as store:
         recs = [(k, r, False) for k, r in store.comparisons()]
         local = {k for k, _, _ in recs}
         recs += [(k, r, True) for k, r in store.imported_comparisons() if k not in local]
+        notes = _annotations.annotations(store)
         for key, rec, imported in recs:
             found = store.imported_result if imported else store.result
-            n_ok = sum(1 for r in rec["rows"] if r["eval_job"] and found(r["eval_job"]) is not None)
-            rows.append({"key": key, "comparison": _specs.spec_summary(rec["spec"]), "source": provenance(rec),
+            done = [r for r in rec["rows"] if r["eval_job"] and found(r["eval_job"]) is not None]
+            note = notes.get(key) or _annotations.Annotation()
+            try:
+                specs[key] = ComparisonSpec.from_json(rec["spec"])
+            except (SpecError, TypeError, KeyError):  # a record of another build: listed, labelled by its key
+                pass
+            rows.append({"key": key, "name": note.name, "comparison": _specs.spec_summary(rec["spec"]),
+                         "methods": ", ".join(dict.fromkeys(r["method"] for r in done)), "tags": list(note.tags),
+                         "note": note.note, "source": provenance(rec),
                          "created": _pd.Timestamp(rec["created"], unit="s").strftime("%Y-%m-%d %H:%M:%S"),
-                         "rows ok": f"{n_ok}/{len(rec['rows'])}", "_t": rec["created"]})
-    df = _pd.DataFrame(rows, columns=["key", "comparison", "source", "created", "rows ok", "_t"])
+                         "rows ok": f"{len(done)}/{len(rec['rows'])}", "_t": rec["created"]})
+    labels = _specs.short_labels(specs)
+    for row in rows:
+        row["differs"] = labels.get(row["key"], f"comparison {row['key'][:6]}")
+    df = _pd.DataFrame(rows, columns=[*HISTORY_COLUMNS, "_t"])
     return df.sort_values("_t", ascending=False).drop(columns="_t").reset_index(drop=True)
+
+
+def annotation(key: str, cache_dir: Path | str | None = None) -> dict[str, Any]:
+    """The user's ``{"name", "tags", "note"}`` of comparison ``key`` (empty values when none were written)."""
+    with _store(cache_dir) as store:
+        return _annotations.annotation(store, key).to_json()
+
+
+def annotate(key: str, *, name: str | None = None, tags: list[str] | str | None = None, note: str | None = None,
+             cache_dir: Path | str | None = None) -> dict[str, Any]:
+    """Rename, tag and / or note recorded comparison ``key`` (``None`` keeps a field; ``""`` clears it; ``tags`` a
+    list or comma-separated text); returns the new annotation. Bad input raises :class:`SpecError` naming the
+    field (``name`` at most 80 characters, ``tags`` at most 10 of 24, ``note`` at most 2000) and writes nothing.
+    Annotations are kept beside the record, never in it (its key, answer and bundles do not change)."""
+    with _store(cache_dir) as store:
+        return _annotations.annotate(store, key, name=name, tags=tags, note=note).to_json()
+
+
+def delete_comparison(key: str, cache_dir: Path | str | None = None) -> list[str]:
+    """Remove comparison ``key`` from History: its record (computed or imported), saved answer and annotation.
+    Job results are never removed (other comparisons share them; running it again recomputes nothing).
+    Returns what was removed (empty when there was no such comparison)."""
+    with _store(cache_dir) as store:
+        return _annotations.delete_comparison(store, key)
 
 
 def history_spec(key: str, cache_dir: Path | str | None = None) -> ComparisonSpec | None:

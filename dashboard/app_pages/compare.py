@@ -7,7 +7,7 @@ import streamlit as st
 # drawn before the engine (torch) loads below: the page paints at once on a cold server
 st.title("Compare unlearning methods")
 
-from dashboard import data, forms, results_view, state, url  # noqa: E402
+from dashboard import data, forms, progress_view, results_view, state, url  # noqa: E402
 from dashboard.data import SpecError  # noqa: E402
 
 
@@ -88,8 +88,9 @@ def preset_notes(spec: data.ComparisonSpec | None) -> list[str]:
     applied = st.session_state.get(state.PRESET_APPLIED)
     for key in keys:
         info = data.preset_info(key)
-        st.caption(f":material/menu_book: The setting of the preset **{info['title']}** ({info['paper']}): the "
-                   "paper's reported numbers show beside ours in the results' *Paper numbers* tab.")
+        st.caption(f":material/menu_book: This dataset, paradigm, scenario and model are also {info['paper']}'s "
+                   f"setting **{info['title']}**: the paper's reported numbers show beside ours in the results' "
+                   "*Paper numbers* tab.")
         if info["gpu_recommended"]:
             st.warning("Full-size setting: GPU recommended" +
                        ("" if info["offline"] else "; the dataset is downloaded on the first run") + ".")
@@ -100,19 +101,38 @@ def preset_notes(spec: data.ComparisonSpec | None) -> list[str]:
     return keys
 
 
+def drop_inapplicable() -> None:
+    """``on_change`` of the paradigm: take the methods that cannot run under the new paradigm out of the selection
+    (the sidebar says which), so the count and the run match what runs."""
+    paradigm = st.session_state.get(state.PARADIGM)
+    na = data.not_applicable(paradigm) if paradigm in data.paradigms() else {}
+    chosen = st.session_state.get(state.METHODS, [])
+    dropped = [m for m in chosen if m in na]
+    if dropped:
+        st.session_state[state.METHODS] = [m for m in chosen if m not in na]
+        st.session_state[state.DROPPED] = dropped
+
+
 def sidebar() -> data.Selection:
     """The selection widgets (in the sidebar); returns what they hold."""
     sb = st.sidebar
     with sb:
         st.header("Setting")
         dataset = _select("Dataset", state.DATASET, data.datasets(), "digits")
-        paradigm = _select("Paradigm", state.PARADIGM, data.paradigms(), "supervised")
+        paradigm = _select("Paradigm", state.PARADIGM, data.paradigms(), "supervised", on_change=drop_inapplicable)
         rate_name, default_rate = data.paradigm_rate(paradigm)
         rate = None
         if rate_name:
             st.session_state.setdefault(state.RATE, float(default_rate or 0.0))
-            rate = st.number_input(f"Rate ({rate_name})", min_value=0.0, max_value=0.99, step=0.05,
-                                   key=state.RATE, help="partial rate q / noise rate r of the paradigm")
+            rate = st.number_input(f"Rate ({rate_name})", step=0.05, format="%g", key=state.RATE,
+                                   help="partial rate q / noise rate r of the paradigm, from 0 to below 1")
+        labelled = 1.0
+        if paradigm == "label_free":
+            st.session_state.setdefault(state.LABELLED, 1.0)
+            labelled = st.number_input("Labelled fraction", step=0.05, format="%g", key=state.LABELLED,
+                                       help="share of the training samples whose labels the original and the "
+                                            "retrained model were trained on (seeded); unlearning methods see no "
+                                            "label. Above 0, at most 1 (the CLI's --labelled-fraction).")
         para = forms.schema_form(data.paradigm_schema(paradigm), lambda n: state.paradigm_param(paradigm, n))
         scenario = _select("Scenario", state.SCENARIO, data.scenarios(), "class")
         st.caption(data.scenario_description(scenario))
@@ -123,15 +143,21 @@ def sidebar() -> data.Selection:
         st.session_state.setdefault(state.METHODS, [m for m in data.default_methods() if m in menu])
         chosen = st.multiselect("Methods", list(menu), key=state.METHODS,
                                 help="\n".join(f"- `{k}`: {t}" for k, t in menu.items()))
+        dropped = st.session_state.pop(state.DROPPED, None)
+        if dropped:
+            st.caption(f"Not applicable under {paradigm}, taken out of the selection: {', '.join(dropped)}.")
         na = data.not_applicable(paradigm)
+        chosen_na = [m for m in chosen if m in na]
+        if chosen_na:
+            st.warning(f"Selected but not applicable under {paradigm} (they will not run): {', '.join(chosen_na)}.")
         if na:
-            st.markdown(f"**Not applicable under {paradigm}:**")
-            for k, reason in na.items():
-                st.caption(f"`{k}`: {reason}")
+            with st.expander(f"{len(na)} methods not applicable under {paradigm}"):
+                for k, reason in na.items():
+                    st.caption(f"`{k}`: {reason}")
         st.header("Run")
         st.session_state.setdefault(state.SEEDS, 1)
-        seeds = st.number_input("Seeds", min_value=1, max_value=5, step=1, key=state.SEEDS,
-                                help="seeds 0 … S-1; numbers are mean ± std over seeds")
+        seeds = st.number_input("Seeds", step=1, key=state.SEEDS,
+                                help=f"seeds 0 … S-1, from 1 to {data.MAX_SEEDS}; numbers are mean ± std over seeds")
         device = _select("Device", state.DEVICE, {d: d for d in data.DEVICES}, "auto")
         names = data.executors()
         st.session_state.setdefault(state.EXECUTOR, data.default_executor())
@@ -149,12 +175,13 @@ def sidebar() -> data.Selection:
             ekey = state.epochs(dataset, model)
             default_epochs = data.default_epochs(dataset, model)
             st.session_state.setdefault(ekey, default_epochs)
-            epochs = st.number_input("epochs", min_value=1, max_value=1000, step=1, key=ekey,
-                                     help=f"epochs of the original and the retrained model (default {default_epochs})")
+            epochs = st.number_input("Epochs", step=1, key=ekey,
+                                     help=f"epochs of the original and the retrained model (default {default_epochs}"
+                                          "; from 1 to 1000)")
         with st.expander("Advanced: attacks"):
             st.session_state.setdefault(state.SHADOW, 0)
             shadow = st.number_input(
-                "shadow-model pairs", min_value=0, max_value=100, step=1, key=state.SHADOW,
+                "Shadow-model pairs", step=1, key=state.SHADOW,
                 disabled=data.demo_enabled(),
                 help="PGU's membership attack (mia_shadow_auc): trains N shadow originals and N shadow retrains "
                      "per seed and an XGBoost attacker on their forget-set outputs; 0 = off, 2 or more to run "
@@ -163,7 +190,7 @@ def sidebar() -> data.Selection:
     return data.Selection(dataset=dataset, paradigm=paradigm, rate=rate, paradigm_params=para, scenario=scenario,
                           scenario_params=scen,
                           model=model, methods=list(chosen), seeds=int(seeds), device=device, epochs=int(epochs),
-                          shadow_models=int(shadow))
+                          shadow_models=int(shadow), labelled_fraction=float(labelled))
 
 
 def hyperparameters(sel: data.Selection) -> None:
@@ -190,24 +217,12 @@ def stored_hyperparameters(sel: data.Selection) -> None:
 
 @st.fragment(run_every="1s")
 def progress(mgr: data.JobManager, key: str) -> None:
-    """Live progress of the run started from this session; reruns the page when the run's state changes."""
+    """Live progress of the run started from this session (overall bar with ETA, the running jobs, curves, every
+    job's row); reruns the page when the run's state changes."""
     status = mgr.status(key)
     if status != st.session_state.get(state.SHOWN_STATE):
         st.rerun()
-    if status == "idle":
-        return
-    pos = mgr.queue_position(key)
-    if pos:
-        st.info(f"Queued: position {pos} — the hosted demo runs one comparison at a time.")
-    table = mgr.progress(key)
-    n_done = int(table["state"].isin(data.FINISHED).sum()) if not table.empty else 0
-    st.markdown(f"**Run {status}** — {n_done}/{len(table)} jobs finished")
-    if not table.empty:
-        st.dataframe(table, width="stretch", hide_index=True, height=min(38 + 35 * len(table), 400),
-                     column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0,
-                                                                                max_value=1.0, format="percent")})
-    if status == "failed":
-        st.error(mgr.error(key))
+    progress_view.panel(mgr, key)
 
 
 def restore_selection() -> None:
@@ -241,7 +256,7 @@ def main() -> None:
             hyperparameters(sel)
     else:
         stored_hyperparameters(sel)
-    st.query_params.from_dict(url.to_params(sel))
+    st.query_params.from_dict({**url.to_params(sel), **url.view_params(st.session_state)})
     save_selection()
 
     mgr = job_manager(str(data.default_cache_dir()))
@@ -284,7 +299,8 @@ def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
     if active is None and key is not None and mgr.status(key) == "running":  # e.g. started in another tab
         st.session_state[state.ACTIVE_RUN] = active = key
     running = active is not None and mgr.status(active) == "running"
-    b1, b2, _ = st.columns([1, 1, 8])
+    buttons = st.container(horizontal=True)  # side by side at any width (columns squeeze "Cancel" at 1100 px)
+    b1 = b2 = buttons
     if b1.button("Run", type="primary", disabled=spec is None or running, key="compare.run"):
         executor = st.session_state.get(state.EXECUTOR, "local")
         workers = int(st.session_state.get(state.WORKERS, data.default_workers())) if executor == "local" else None
@@ -297,7 +313,20 @@ def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
         st.session_state[state.SHOWN_STATE] = mgr.status(active)
         if active != key and running:
             st.info("The run in progress is for an earlier selection.")
-        progress(mgr, active)
+        if running or active == key:  # a finished run of another selection is not this page's news
+            progress(mgr, active)
+
+
+@st.fragment(run_every="2s")
+def live_leaderboard(mgr: data.JobManager, key: str, plan: data.Plan | None) -> None:
+    """While the run goes on: the leaderboard as far as the store holds it, a row filling in per finished
+    evaluation (re-read every 2 s; the charts come when the run has finished)."""
+    res = data.stored_results(plan) if plan is not None else mgr.result(key)
+    if res is None or not res.any_ok:
+        st.info("Running: the leaderboard fills in as evaluations finish.")
+        return
+    st.caption("Running: rows fill in as evaluations finish; the charts and the other tabs come when the run is done.")
+    results_view.leaderboard_view(res, "compare.live")
 
 
 def results(mgr: data.JobManager, spec: data.ComparisonSpec | None, plan: data.Plan | None,
@@ -308,7 +337,7 @@ def results(mgr: data.JobManager, spec: data.ComparisonSpec | None, plan: data.P
         return
     key = spec.comparison_key()
     if mgr.status(key) == "running":
-        st.info("Running: results appear when the run finishes.")
+        live_leaderboard(mgr, key, plan)
         return
     res = None
     if plan is not None:

@@ -7,7 +7,7 @@ import streamlit as st
 # drawn before the engine (torch) loads below: the page paints at once on a cold server
 st.title("Methods and metrics")
 
-from dashboard import data  # noqa: E402
+from dashboard import data, labels  # noqa: E402
 
 
 def main() -> None:
@@ -31,8 +31,16 @@ def main() -> None:
                     st.markdown("**Hyper-parameters**")
                     st.dataframe(m["schema"], width="stretch", hide_index=True)
     with tab_metrics:
-        st.dataframe(data.metric_catalogue(), width="stretch", hide_index=True,
-                     column_config={"papers": st.column_config.TextColumn("papers' names", width="large")})
+        cat = data.metric_catalogue()
+        cat.insert(1, "label", [labels.metric_label(k) for k in cat["key"]])
+        cat.insert(4, "best value", [labels.metric_target(k) for k in cat["key"]])
+        st.dataframe(cat, width="stretch", hide_index=True,
+                     column_config={"papers": st.column_config.TextColumn("papers' names", width="large"),
+                                    "label": st.column_config.TextColumn("label", help="as tables and charts show it"),
+                                    "best value": st.column_config.TextColumn(
+                                        "best value", help="what the leaderboard and the charts count as best")})
+        st.caption("The leaderboard marks each column's best unlearning method by this target; the attack charts "
+                   "draw it as a line (dashed: 0.5, the attacker cannot tell; dotted: retrain's value).")
 
 
 main()

@@ -159,7 +159,7 @@ def _train(job: Job, env: JobEnv, setting: Setting, problem: Problem, retain_onl
     cpu0 = _cpu_clock()
     result = fit(model, problem.data.x_train[idx], problem.supervision.take(idx), problem.loss,
                  setting.train_cfg, seed,
-                 lambda d, t, m: env.progress(job, "running", d, t, m, started), hooks=list(recorders.values()))
+                 env.reporter(job, started), hooks=list(recorders.values()))
     cpu_seconds = _cpu_clock() - cpu0
     extra: dict[str, Any] = {}
     for k in record_after:
@@ -212,7 +212,7 @@ def record_train_state(job: Job, env: JobEnv) -> JobResult:
         rec = info.make(**payload.options)
         rec.begin(init, TrainingContext(problem.data.x_train, problem.supervision, problem.loss,
                                         setting.train_cfg, seed,
-                                        lambda d, t, m: env.progress(job, "running", d, t, m, started)))
+                                        env.reporter(job, started)))
         state = rec.finish(init, problem.data.x_train)
     elif info.during_training:
         _, blobs, extra = _train(job, env, setting, problem, False, record_during=(rec_key,))
@@ -245,7 +245,7 @@ def unlearn_with_method(job: Job, env: JobEnv) -> JobResult:
     started = time.perf_counter()
     ctx = UnlearnContext(seed=int(payload.seed), device=env.device, train_cfg=setting.train_cfg,
                          model_key=setting.spec.model, input_shape=problem.data.input_shape,
-                         progress=lambda d, t, m: env.progress(job, "running", d, t, m, started))
+                         progress=env.reporter(job, started))
     env.progress(job, "running", 0, 0, "starting", started)
     seconds = cpu_seconds = 0.0
     if payload.requests == REQUESTS_NONE:  # the method's model before unlearning: asked to forget nothing
@@ -348,7 +348,7 @@ def run_preparation(job: Job, env: JobEnv) -> JobResult:
     started = time.perf_counter()
     ctx = PrepareContext(setting=setting, problem=problem, seed=int(payload.seed), device=env.device,
                          options=payload.options,
-                         progress=lambda d, t, m: env.progress(job, "running", d, t, m, started))
+                         progress=env.reporter(job, started))
     meta, blobs = prep.run(ctx)
     return JobResult(meta, blobs)
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -65,9 +65,13 @@ class JobEnv:
         return self._data[(name, coarse)]
 
     def progress(self, job: Job, state: str, done: int = 0, total: int = 0, message: str = "",
-                 started: float | None = None) -> None:
-        """Publish a progress event (store + callback); raises :class:`Cancelled` when cancelled."""
-        event = {"job": job.key, "kind": job.kind, "label": job.label, "state": state, "done": done,
+                 started: float | None = None, **fields: Any) -> None:
+        """Publish a progress event (store + callback); raises :class:`Cancelled` when cancelled.
+
+        ``fields``: extra JSON values the event carries, e.g. a training loop's per-epoch ``epoch``, ``loss``,
+        ``acc`` (:func:`engine.training.loop.report`); they never replace the keys above.
+        """
+        event = {**fields, "job": job.key, "kind": job.kind, "label": job.label, "state": state, "done": done,
                  "total": total, "message": message,
                  "elapsed": 0.0 if started is None else time.perf_counter() - started}
         if self.run is not None:
@@ -77,6 +81,24 @@ class JobEnv:
             self.on_progress(job.key, event)
         if state == "running" and self.cancel.is_set():
             raise Cancelled(job.label)
+
+    def reporter(self, job: Job, started: float) -> JobProgress:
+        """The ``progress(done, total, message, **fields)`` callback a job body hands its loops."""
+        return JobProgress(self, job, started)
+
+
+@dataclass(frozen=True, eq=False)
+class JobProgress:
+    """A running job's progress callback: ``(done, total, message, **fields)`` publishes a ``running`` event with
+    the loop's per-epoch ``fields`` (``takes_fields``: :func:`engine.training.loop.report` passes them)."""
+
+    env: JobEnv
+    job: Job
+    started: float
+    takes_fields: ClassVar[bool] = True
+
+    def __call__(self, done: int, total: int, message: str, **fields: Any) -> None:
+        self.env.progress(self.job, "running", done, total, message, self.started, **fields)
 
 
 WAIT_ENV = "UNLEARN_WAIT_TIMEOUT"
@@ -156,6 +178,7 @@ def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
     if not _claim(job, env, poll):
         env.progress(job, "cached")
         return "cached"
+    begun = time.perf_counter()  # the terminal events' elapsed seconds
     try:
         if store.has(job.key):  # finished between our check and our claim
             env.progress(job, "cached")
@@ -171,18 +194,17 @@ def execute(job: Job, env: JobEnv, poll: float = 0.2) -> str:
             store.put(key, {**as_meta(side_meta), "run": run_info}, side_blobs)
         meta = as_meta(out.meta)
         store.put(job.key, {**meta, "kind": job.kind, "label": job.label, "run": run_info}, out.blobs)
-        env.progress(job, "done", message=f"{meta.get('seconds', 0.0):.2f}s" if "seconds" in meta else "")
+        env.progress(job, "done", message=f"{meta.get('seconds', 0.0):.2f}s" if "seconds" in meta else "",
+                     started=begun)
         return "done"
     except Cancelled:
-        env.progress(job, "cancelled")
+        env.progress(job, "cancelled", started=begun)
         raise
     except NotApplicable as e:
-        env.progress(job, "not_applicable", message=e.reason)
+        env.progress(job, "not_applicable", message=e.reason, started=begun)
         raise
-    except Exception as e:
-        env.store.set_progress(job.key, {"job": job.key, "kind": job.kind, "label": job.label, "state": "failed",
-                                         "message": f"{type(e).__name__}: {e}",
-                                         **({} if env.run is None else {"run": env.run})})
+    except Exception as e:  # published like every other state: to the store and to the executor's callback
+        env.progress(job, "failed", message=f"{type(e).__name__}: {e}", started=begun)
         raise
     finally:
         store.release(job.key)

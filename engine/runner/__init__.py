@@ -10,9 +10,9 @@ from engine.jobs.execution import Cancelled, JobEnv, execute
 from engine.jobs.model import Job
 from engine.runner import breakdowns
 from engine.runner.comparison import ComparisonResult, collect, needed_jobs, record_comparison, run_comparison
-from engine.runner.plan import Plan, Row, make_plan
+from engine.runner.plan import Plan, Row, check_spec, make_plan
 from engine.runner.results import ID_COLUMNS, SIZE_COLUMNS, per_sample, summary_table, tidy_table, wide_table
 
 __all__ = ["ID_COLUMNS", "SIZE_COLUMNS", "Cancelled", "ComparisonResult", "Job", "JobEnv", "Plan", "Row",
-           "breakdowns", "collect", "execute", "make_plan", "needed_jobs", "per_sample",
+           "breakdowns", "check_spec", "collect", "execute", "make_plan", "needed_jobs", "per_sample",
            "record_comparison", "run_comparison", "summary_table", "tidy_table", "wide_table"]

@@ -278,12 +278,17 @@ def infeasible_states(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str,
     return out
 
 
-def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
-    """Validate ``spec`` (raising :class:`SpecError` naming the field) and build its job graph."""
+def check_spec(spec: ComparisonSpec) -> tuple[Setting, dict[str, object]]:
+    """Every check of ``spec`` that needs no data (names, ranges of every setting and hyper-parameter; raises
+    :class:`SpecError` naming the field): what :func:`make_plan` checks before it loads the dataset."""
     if not spec.methods:
         raise SpecError("methods", "select at least one method")
-    setting = resolve(spec)
-    cfgs = method_configs(spec)
+    return resolve(spec), method_configs(spec)
+
+
+def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
+    """Validate ``spec`` (raising :class:`SpecError` naming the field) and build its job graph."""
+    setting, cfgs = check_spec(spec)
     data = load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device="cpu")
     infeasible = infeasible_states(spec, setting, cfgs, data.x_train.shape[0], data.input_shape, data.num_classes)
     sizes, contents = {}, {}

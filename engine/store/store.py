@@ -9,6 +9,8 @@ Layout (string keys, values are ``bytes`` or JSON ``str`` only -- never pickles 
 * ``comparison/<key>``   a comparison's spec and job plan (History page)
 * ``answer/<key>``       a finished comparison's tables (CSV text), served warm without torch (never exported)
 * ``flag/<name>``        small markers shared between processes (e.g. a Ray run's cancellation flag)
+* ``annotation/<key>``   a user's name, tags and note of comparison ``<key>`` (``annotations.py``; never
+  exported, never part of the record)
 * ``imported/result/<job key>``, ``imported/blob/<job key>/<name>``, ``imported/comparison/<key>``: results
   and comparisons read from a results bundle, with their provenance (bundle SHA-256, import time) in the
   comparison record. A separate key space: :meth:`Store.has` / :meth:`Store.result` / :meth:`Store.blob`

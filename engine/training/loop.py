@@ -3,7 +3,12 @@
 Whole datasets are tensors on the device; batches are index slices (no per-sample Python). Each epoch's shuffle
 and augmentation draws come from ``fit``'s own generator on the host and reach the device in one copy; the crop
 and flip are one gather on the device. Inside the batch loop nothing waits for the GPU: the one host sync per
-epoch reads the epoch's mean loss (progress and the divergence check).
+epoch reads the epoch's mean loss and running accuracy (progress and the divergence check).
+
+Progress callbacks are ``progress(done, total, message)``; one that also takes keyword fields (``takes_fields =
+True``, e.g. a job's :class:`~engine.jobs.execution.JobProgress`) gets the epoch's ``epoch``, ``loss`` and ``acc``
+through :func:`report`, so that a dashboard can draw training curves. Neither changes a number: the accuracy is
+read from the logits the step computes anyway (no extra forward pass, no random draw).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,8 +27,28 @@ from engine.paradigms.base import Supervision
 from engine.training.accel import autocast, is_channels_last, prepare, to_device
 from engine.training.config import TrainConfig
 
-Progress = Callable[[int, int, str], None]  # (done, total, message)
+Progress = Callable[[int, int, str], None]  # (done, total, message); see report() for per-epoch fields
 LossFn = Callable[[torch.Tensor, Supervision], torch.Tensor]
+
+
+def report(progress: Progress | None, done: int, total: int, message: str, **fields: Any) -> None:
+    """Call ``progress(done, total, message)``; a callback with ``takes_fields = True`` also gets ``fields`` (a
+    loop's per-epoch values, e.g. ``epoch``, ``loss``, ``acc``; ``None`` values left out) as keywords."""
+    if progress is None:
+        return
+    if getattr(progress, "takes_fields", False):
+        progress(done, total, message, **{k: v for k, v in fields.items() if v is not None})  # type: ignore[call-arg]
+    else:
+        progress(done, total, message)
+
+
+def batch_hits(logits: torch.Tensor, sup: Supervision) -> tuple[torch.Tensor, torch.Tensor]:
+    """How many of a batch's labelled samples ``logits`` predict an allowed label of (the observed supervision:
+    the label under SL / NLL, a candidate under PLL), and how many labelled samples it has; device tensors, no
+    host sync."""
+    pred = logits.detach().argmax(1, keepdim=True)
+    hit = sup.candidates.gather(1, pred).squeeze(1) & sup.labelled
+    return hit.sum(), sup.labelled.sum()
 
 
 @dataclass(frozen=True)
@@ -166,6 +192,8 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
     for epoch in range(cfg.epochs):
         ep = _draw_epoch(n, cfg.batch_size, steps_per_epoch, cfg.augment, gen, x.device)
         running = torch.zeros((), device=x.device)
+        hits = torch.zeros((), dtype=torch.int64, device=x.device)  # running accuracy: allowed-label predictions
+        seen = torch.zeros((), dtype=torch.int64, device=x.device)  # ... of this many labelled samples
         done = 0  # samples of the epoch's trained batches so far: the offset of the next batch's draws
         for lo, hi in ep.batches:  # no host sync in here: indices, draws and the running loss stay on the device
             idx = ep.perm[lo:hi]
@@ -174,8 +202,13 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
                 oy, ox, flip = (d[done:done + hi - lo] for d in ep.draws)
                 xb = apply_augment(xb, oy, ox, flip, channels_last)
             done += hi - lo
+            sb = sup.take(idx)
             with amp:
-                loss = loss_fn(forward(xb), sup.take(idx)).float()
+                out = forward(xb)
+                loss = loss_fn(out, sb).float()
+            batch_hit, batch_seen = batch_hits(out, sb)
+            hits += batch_hit
+            seen += batch_seen
             opt.zero_grad(set_to_none=True)
             loss.backward()
             for h in hooks:
@@ -188,11 +221,12 @@ def fit(model: nn.Module, x: torch.Tensor, sup: Supervision, loss_fn: LossFn, cf
             running += loss.detach()
             step += 1
         trained = len(ep.batches)  # batches of this epoch that took a step (a one-sample last batch is skipped)
-        loss_val = float(running) / max(1, trained)  # the mean over the trained batches; one host sync per epoch
+        total_loss, n_hit, n_seen = torch.stack([running, hits.float(), seen.float()]).tolist()  # one host sync
+        loss_val = total_loss / max(1, trained)  # the mean over the trained batches
         if not math.isfinite(loss_val):
             raise RunFailed(f"training diverged at epoch {epoch + 1} (loss {loss_val})")
-        if progress is not None:
-            progress(epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs} loss {loss_val:.4f}")
+        report(progress, epoch + 1, cfg.epochs, f"epoch {epoch + 1}/{cfg.epochs} loss {loss_val:.4f}",
+               epoch=epoch + 1, loss=loss_val, acc=n_hit / n_seen if n_seen else None)
     if x.is_cuda:
         torch.cuda.synchronize(x.device)
     return TrainResult(time.perf_counter() - start, step, loss_val)

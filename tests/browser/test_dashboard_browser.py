@@ -1,14 +1,17 @@
 """Real-browser test: Streamlit server + Debian's chromium driven by Playwright (never `playwright install`).
 
-Exactly the issue's "done when": opens the dashboard as a new user does (no query string), runs the default
-digits comparison (twelve methods), waits for the results and every chart of every results tab, downloads the
-CSV and the per-sample CSV and checks their rows, then opens the page's shareable URL in a fresh browser context
-and sees the same results from the cache (the Run button is not pressed there).
+A new user's path (issue 14's "done when"): open the dashboard with no query string, run the default digits
+comparison (twelve methods) and watch the leaderboard fill in while it runs, open every results tab (charts
+drawn), download the CSV, the numeric summary CSV and the per-sample CSV and check their rows, reopen the page's
+link in a fresh browser context (the same results and the same open tab, from the cache, without pressing Run),
+rename and tag the comparison on History, and open the across-settings view over two cached comparisons.
+
+Every step writes a full-page screenshot under ``$UNLEARN_SCREENSHOTS`` (default: the test's tmp dir) for a
+person to look at.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
@@ -32,6 +35,9 @@ CHARTS_DRAWN = """(n) => {
     const c = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
     return c.length >= n && c.every(x => x.querySelector('.main-svg'));
 }"""
+WIDE_CSV = "Download CSV (one row per method × seed)"
+SUMMARY_CSV = "Download summary CSV (this table)"
+SAMPLES_CSV = "Download per-sample CSV (forget set)"
 
 
 def _free_port() -> int:
@@ -41,10 +47,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def server(cache: Path):
     assert Path(CHROMIUM).exists(), "Debian chromium is required: apt-get install -y chromium (make test does it)"
     port = _free_port()
-    env = {**os.environ, "UNLEARN_CACHE_DIR": str(tmp_path_factory.mktemp("cache")), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "UNLEARN_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.fileWatcherType", "none"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -64,65 +75,136 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     proc.wait(timeout=20)
 
 
-def test_run_download_and_share(server: str, tmp_path: Path) -> None:
+class Shots:
+    """Full-page screenshots of each step, numbered in order (the main block scrolls: the viewport is grown to it)."""
+
+    def __init__(self, where: Path) -> None:
+        self.where = where
+        self.where.mkdir(parents=True, exist_ok=True)
+        self.n = 0
+
+    def __call__(self, page, name: str) -> None:  # noqa: ANN001
+        page.wait_for_selector(IDLE, timeout=60_000)
+        size = page.viewport_size
+        height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+        page.set_viewport_size({"width": size["width"], "height": min(max(height + 40, size["height"]), 8000)})
+        page.wait_for_timeout(500)
+        self.n += 1
+        page.screenshot(path=str(self.where / f"{self.n:02d}-{name}.png"))
+        page.set_viewport_size(size)
+        assert page.locator("[data-testid='stException']").count() == 0, name
+
+
+def _download(page, label: str) -> pd.DataFrame:  # noqa: ANN001
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=label).first.click()
+    return pd.read_csv(dl.value.path())
+
+
+def _tab(page, name: str) -> None:  # noqa: ANN001
+    page.get_by_role("tab", name=name, exact=True).click()
+    page.wait_for_timeout(300)
+    page.wait_for_selector(IDLE, timeout=60_000)
+
+
+def test_new_users_path(server: str, cache: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
+    shot = Shots(Path(os.environ.get("UNLEARN_SCREENSHOTS", tmp_path / "screenshots")))
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
         page.wait_for_selector(IDLE, timeout=120_000)
+        shot(page, "start")
+
+        # 1. Run the default comparison; the progress bar and the leaderboard fill in while it runs
         page.get_by_role("button", name="Run", exact=True).click()
-        download_button = page.get_by_role("button", name="Download CSV (one row per method × seed)")
-        download_button.wait_for(timeout=900_000)
+        page.get_by_text("jobs finished").first.wait_for(timeout=60_000)  # the overall bar's caption
+        page.get_by_text("Running: rows fill in as evaluations finish").first.wait_for(timeout=600_000)
+        assert page.locator("[data-testid='stDataFrame']").count() >= 1  # the rows finished so far
+        page.screenshot(path=str(shot.where / "00-running.png"))
+        page.get_by_role("button", name=WIDE_CSV).wait_for(timeout=900_000)
         page.wait_for_selector(IDLE, timeout=60_000)
+        assert page.get_by_text("Run done").count() >= 1
         shared = page.url  # the selection lives in the query string
         assert "methods=" in shared and "dataset=digits" in shared
-        with page.expect_download() as dl:
-            download_button.click()
-        csv = Path(dl.value.path()).read_text()
-        df = pd.read_csv(io.StringIO(csv))
+        verdict = page.get_by_text("Closest to retrain:").first.inner_text()
+        shot(page, "leaderboard")
+
+        # 2. the exports: every run, the numeric summary (one row per method, ranked), every forget sample
+        df = _download(page, WIDE_CSV)
         assert sorted(df["method"]) == DEFAULT_METHODS
         assert set(df["status"]) == {"ok"}
         assert (df.loc[df["method"] == "retrain", "forget_acc"] == 0).all()
         assert (df.loc[df["method"] == "original", "test_acc"] >= 0.95).all()
-        # the Summary tab's charts: accuracy, MIA, entropy, time, trade-off, radar
-        page.wait_for_function(CHARTS_DRAWN, arg=6, timeout=120_000)
-        for title in ("Accuracy", "Membership inference", "Trade-off"):
-            assert page.locator("text.gtitle", has_text=title).count() >= 1, title
-        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-        assert page.locator("[data-testid='stException']").count() == 0
-
-        # the per-sample CSV is built on click: one row per forget sample (class 0) x method
-        with page.expect_download() as dl_samples:
-            page.get_by_role("button", name="Download per-sample CSV (forget set)").first.click()
-        samples = pd.read_csv(dl_samples.value.path())
+        summary = _download(page, SUMMARY_CSV)
+        assert list(summary["method"])[:1] == ["retrain"] and sorted(summary["method"]) == DEFAULT_METHODS
+        assert summary["gap_to_retrain_mean"].iloc[1:].is_monotonic_increasing
+        assert pd.api.types.is_float_dtype(summary["test_acc_mean"])
+        samples = _download(page, SAMPLES_CSV)
         assert sorted(set(samples["method"])) == DEFAULT_METHODS
         assert (samples["true"] == 0).all() and len(samples) % len(DEFAULT_METHODS) == 0
         assert (samples.loc[samples["method"] == "retrain", "predicted"] != 0).all()
-        # the per-class tab draws its two charts when opened
-        page.get_by_role("tab", name="Per class").click()
-        page.locator("text.gtitle", has_text="Per-class accuracy").first.wait_for(timeout=60_000)
-        page.wait_for_selector(IDLE, timeout=60_000)
-        page.wait_for_function(CHARTS_DRAWN, arg=2, timeout=60_000)
-        assert page.locator("text.gtitle", has_text="Per-class accuracy").count() == 1
-        page.screenshot(path=str(tmp_path / "per-class.png"), full_page=True)
-        assert page.locator("[data-testid='stException']").count() == 0
-        # the forget-set tab shows the forgotten images themselves (a plotly gallery with their predictions)
-        page.get_by_role("tab", name="Forget set").click()
-        page.locator("text.gtitle", has_text="forget samples").first.wait_for(timeout=60_000)
-        page.wait_for_selector(IDLE, timeout=60_000)
-        assert page.locator("[data-testid='stPlotlyChart'] image").count() >= 8
-        page.screenshot(path=str(tmp_path / "forget-set.png"), full_page=True)
-        assert page.locator("[data-testid='stException']").count() == 0
 
-        # the shared link in a fresh browser context shows the same results, from the cache
-        other = browser.new_context().new_page()
-        other.goto(shared)
+        # 3. every results tab: its charts drawn
+        _tab(page, "Charts")
+        page.wait_for_function(CHARTS_DRAWN, arg=7, timeout=120_000)
+        for title in ("Trade-off", "Accuracy", "Membership inference", "Closeness to retrain"):
+            assert page.locator("text.gtitle", has_text=title).count() >= 1, title
+        assert "view=charts" in page.url  # the link keeps the open tab
+        shot(page, "charts")
+        _tab(page, "Per class")
+        page.locator("text.gtitle", has_text="Per-class accuracy").first.wait_for(timeout=60_000)
+        page.wait_for_function(CHARTS_DRAWN, arg=2, timeout=60_000)
+        shot(page, "per-class")
+        _tab(page, "Forget set")
+        page.locator("text.gtitle", has_text="forget samples").first.wait_for(timeout=60_000)
+        assert page.locator("[data-testid='stPlotlyChart'] image").count() >= 8
+        shot(page, "forget-set")
+        _tab(page, "Paper numbers")  # the default setting is LAF Table 2's
+        page.get_by_text("not measured here").first.wait_for(timeout=60_000)
+        shot(page, "paper-numbers")
+        _tab(page, "Charts")
+        shared_view = page.url
+
+        # 4. the link in a fresh browser context: the same results, the same tab, from the cache
+        other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        other.goto(shared_view)
         other.wait_for_selector(IDLE, timeout=120_000)
         assert other.get_by_text("Not computed yet").count() == 0
-        other.get_by_role("button", name="Download CSV (one row per method × seed)").wait_for(timeout=30_000)
-        with other.expect_download() as dl2:
-            other.get_by_role("button", name="Download CSV (one row per method × seed)").click()
-        assert Path(dl2.value.path()).read_text() == csv
+        other.wait_for_function(CHARTS_DRAWN, arg=7, timeout=120_000)  # opened on the Charts tab
+        shot(other, "shared-link-charts")
+        _tab(other, "Leaderboard")
+        assert other.get_by_text("Closest to retrain:").first.inner_text() == verdict
+        again = _download(other, WIDE_CSV)
+        pd.testing.assert_frame_equal(again, df)
+        other.context.close()
+
+        # 5. History: rename and tag the comparison; the table shows it
+        page.goto(server + "/history")
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.get_by_text("Rename, tag, add a note, delete").click()
+        page.wait_for_timeout(500)  # the expander's rerun starts
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.get_by_role("textbox", name="Name", exact=True).fill("default digits run")
+        page.get_by_role("textbox", name="Tags", exact=True).fill("baseline, browser")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_timeout(500)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.get_by_text("Saved the name, tags and note.").wait_for(timeout=30_000)
+        page.get_by_text("default digits run").first.wait_for(timeout=30_000)  # the entry's label
+        assert page.get_by_text("?dataset=digits").count() >= 1  # the entry's share link
+        shot(page, "history-managed")
+
+        # 6. across settings: a second cached comparison (computed here, as a second Run would) and the heatmap
+        subprocess.run([sys.executable, "-m", "engine", "compare", "--methods", "original,retrain,finetune,udru,laf",
+                        "--scenario", "random", "--fraction", "0.1", "--cache-dir", str(cache)], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        page.reload()
+        page.wait_for_selector(IDLE, timeout=60_000)
+        _tab(page, "Across settings")
+        page.locator("text.gtitle", has_text="Gap to retrain across settings").first.wait_for(timeout=60_000)
+        page.wait_for_function(CHARTS_DRAWN, arg=1, timeout=60_000)
+        shot(page, "across-settings")
         browser.close()

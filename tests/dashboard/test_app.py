@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dashboard import data, results_view, state, url
+from dashboard import data, labels, results_view, state, url
 from engine.data import load_dataset  # test set-up only: the true labels to check the per-sample CSV
 from engine.runner.breakdowns import SAMPLE_COLUMNS
 
@@ -54,7 +54,7 @@ def test_hyperparameter_forms_come_from_the_schema(app):
     at.session_state[state.COMPARE_TAB] = "Method hyper-parameters"
     at.run()
     names = {w.label for w in at.number_input if w.key.startswith(state.hparam("finetune", ""))}
-    assert names == {p.name for p in data.method_schema("finetune")}
+    assert names == {labels.param_label(p.name) for p in data.method_schema("finetune")}  # readable titles
     # a value set in the tab survives switching back to the results (and is in the spec / link)
     at.number_input(key=state.hparam("finetune", "epochs")).set_value(3).run()
     at.session_state[state.COMPARE_TAB] = "Results"
@@ -166,14 +166,22 @@ def test_run_tiny_comparison_then_results_and_history(app, cache_dir, downloads)
     assert at.get("download_button"), "results did not appear within 60 s"
     progress = next(d.value for d in at.dataframe if "job" in d.value.columns)
     assert set(progress["state"]) <= {"done", "cached"}
-    summary = _summary(at)
-    assert list(summary["method"])[:1] == ["retrain"]
-    assert {"original", "retrain", "finetune"} <= set(summary["method"])
-    assert "±" not in summary["test_acc"].iloc[0]  # one seed: no std
+    board = _summary(at)  # the leaderboard: numbers (it sorts by value), formatted only in the view
+    assert list(board["method"])[:1] == ["retrain"]
+    assert {"original", "retrain", "finetune"} <= set(board["method"])
+    assert pd.api.types.is_float_dtype(board["test_acc"]) and pd.api.types.is_float_dtype(board["gap_to_retrain"])
+    assert "test_acc ±" not in board.columns  # one seed: no std column
+    assert list(board["rank"])[:1] == [0] and list(board["rank"])[1:] == list(range(1, len(board)))
+    assert board["gap_to_retrain"].iloc[1:].is_monotonic_increasing  # ranked by gap to retrain
+    assert "Closest to retrain:" in _texts(at.markdown)
     # the gaps toggle turns values into signed differences to retrain
     at.toggle(key=state.scoped("compare", state.SHOW_GAPS)).set_value(True).run()
-    gaps = _summary(at)
-    assert gaps.set_index("method").loc["finetune", "forget_acc"].startswith(("+", "-"))
+    gaps = _summary(at).set_index("method")
+    plain = board.set_index("method")
+    assert gaps.loc["retrain", "forget_acc"] == 0.0
+    assert gaps.loc["finetune", "forget_acc"] == pytest.approx(plain.loc["finetune", "forget_acc"]
+                                                               - plain.loc["retrain", "forget_acc"])
+    assert gaps.loc["finetune", "gap_to_retrain"] == plain.loc["finetune", "gap_to_retrain"]  # not itself a gap
 
     # the CSV is exactly the wide table of the stored results
     sel = data.Selection(methods=["original", "retrain", "finetune", "laf"], epochs=2,
@@ -188,15 +196,26 @@ def test_run_tiny_comparison_then_results_and_history(app, cache_dir, downloads)
     shown = _frame(at, "note")
     pd.testing.assert_frame_equal(downloaded, pd.read_csv(io.StringIO(shown.to_csv(index=False))))
     pd.testing.assert_frame_equal(downloaded, csv)
-    # the summary CSV is the summary table as shown (here with the gaps toggle on)
-    summary_csv = pd.read_csv(io.BytesIO(downloads(_button(at, results_view.SUMMARY_CSV_LABEL))), dtype=str)
-    assert summary_csv.fillna("").equals(gaps.astype(str).fillna(""))
+    # the summary CSV holds numbers: every metric's mean and std, in the leaderboard's order
+    summary_csv = pd.read_csv(io.BytesIO(downloads(_button(at, results_view.SUMMARY_CSV_LABEL))))
+    assert list(summary_csv["method"]) == list(board["method"])
+    ref = res.summary.set_index("method")
+    for m in ("forget_acc", "test_acc", "mia_efficacy", "gap_to_retrain"):
+        assert pd.api.types.is_float_dtype(summary_csv[f"{m}_mean"]) and f"{m}_std" in summary_csv
+        assert summary_csv.set_index("method")[f"{m}_mean"].to_dict() == pytest.approx(ref[m].to_dict())
 
-    # the charts of the summary; the other tabs run only when opened
-    assert {"Summary", "Per class", "Forget set"} <= {t.label for t in at.tabs}
+    # the leaderboard draws no chart; every chart is one click away; the other tabs run only when opened
+    assert {"Leaderboard", "Charts", "Per class", "Forget set"} <= {t.label for t in at.tabs}
     assert "Paper numbers" not in {t.label for t in at.tabs}  # class 1 is no paper preset's setting
-    assert _chart_keys(at) == {f"compare.chart.{c}" for c in ("accuracy", "mia", "entropy", "time", "tradeoff",
-                                                               "closeness")}
+    assert _chart_keys(at) == set()
+    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Charts"
+    at.run()
+    assert not at.exception
+    assert _chart_keys(at) == {f"compare.chart.{c}" for c in ("accuracy", "mia", "entropy", "time", "speedup",
+                                                               "tradeoff", "closeness")}
+    assert _qp(at)["view"] == "charts"  # the link keeps the open tab
+    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Leaderboard"
+    at.run()
     # the per-sample CSV (built on click): one row per forget sample x method
     samples = pd.read_csv(io.BytesIO(downloads(_button(at, results_view.SAMPLES_CSV_LABEL))))
     n_forget = int((load_dataset("digits", Path("data")).y_train == 1).sum())
@@ -222,7 +241,7 @@ def test_run_tiny_comparison_then_results_and_history(app, cache_dir, downloads)
     assert downloads(again_samples) == shown_samples.to_csv(index=False).encode()
     gallery = _frame(at, "laf")  # the gallery's table: every method's prediction for the first forget samples
     assert list(gallery.columns[:2]) == ["index", "true"] and len(gallery) == 16
-    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Summary"
+    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Leaderboard"
 
     # a fresh session with the same URL shows the cached results at once, without running anything
     again = app()

@@ -19,6 +19,7 @@ from torch import nn
 
 from engine.errors import RunFailed
 from engine.paradigms.base import Supervision
+from engine.training.loop import report
 
 B = TypeVar("B")
 Hook = Callable[[], None]
@@ -91,15 +92,22 @@ def descend_epochs(optimiser: torch.optim.Optimizer, epochs: int, epoch_batches:
     ``epoch_batches(epoch)`` (0-based) is called at the start of each epoch and returns that epoch's batches; it
     may also prepare the epoch (draw its random labels, set the model's train/eval mode). Every
     ``report_every`` epochs and after the last one the last loss is checked (:func:`check_finite`, the error
-    names ``name``) and ``progress(epoch, epochs, "epoch e/E")`` is called.
+    names ``name``) and ``progress(epoch, epochs, "epoch e/E")`` is called; a callback that takes fields
+    (:func:`engine.training.loop.report`) also gets ``epoch`` and ``loss``, the epoch's mean batch loss (summed
+    on the device from the losses the steps computed: nothing is recomputed).
     """
     loss = torch.zeros(())
     for epoch in range(epochs):
-        loss = descend(optimiser, epoch_batches(epoch), loss_of_batch, before_step, after_step)
+        total: torch.Tensor | None = None  # the epoch's summed batch losses (detached, on the device)
+        count = 0
+        loss = torch.zeros(())
+        for loss in descend_steps(optimiser, epoch_batches(epoch), loss_of_batch, before_step, after_step):
+            total = loss.detach().float() if total is None else total + loss.detach().float()
+            count += 1
         if (epoch + 1) % report_every == 0 or epoch + 1 == epochs:
             check_finite(loss, name)
-            if progress is not None:
-                progress(epoch + 1, epochs, f"epoch {epoch + 1}/{epochs}")
+            report(progress, epoch + 1, epochs, f"epoch {epoch + 1}/{epochs}", epoch=epoch + 1,
+                   loss=None if total is None or progress is None else float(total) / count)
     return loss
 
 
