@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -22,10 +23,18 @@ def startup_bundle() -> str:
     return data.import_startup_bundle()
 
 
+TIMING = os.environ.get("UNLEARN_DASHBOARD_TIMING")  # a file: one line per script run (bench/bench_dashboard.py)
+started = time.perf_counter()
 if os.environ.get("UNLEARN_BUNDLE"):
     startup_bundle()
-st.navigation([
+page = st.navigation([
     st.Page(pages / "compare.py", title="Compare", icon=":material/compare_arrows:", default=True),
     st.Page(pages / "history.py", title="History", icon=":material/history:"),
     st.Page(pages / "methods.py", title="Methods", icon=":material/menu_book:"),
-]).run()
+])
+try:
+    page.run()
+finally:  # also when the page reruns itself (a RerunException passes through here)
+    if TIMING:
+        with open(TIMING, "a") as f:
+            f.write(f"{time.time():.3f} {page.title} {time.perf_counter() - started:.3f}\n")

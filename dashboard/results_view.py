@@ -1,9 +1,9 @@
 """The results view shared by the Compare and History pages.
 
 Tabs: *Leaderboard* (the ranked table with its verdict, CSV exports, the runs table the CSV holds), *Charts*
-(trade-off, accuracy, attacks, entropy, cost, closeness), *Per class* (per-class accuracy, where the forget samples
-go), *Forget set* (image gallery, per-sample table and CSV) and, when the setting is a paper preset's, *Paper
-numbers* (the paper's printed numbers beside ours, never mixed with them).
+(trade-off, accuracy, attacks), *Cost & outputs* (time, speed-up, entropy, closeness), *Per class* (per-class
+accuracy, where the forget samples go), *Forget set* (image gallery, per-sample table and CSV) and, when the setting
+is a paper preset's, *Paper numbers* (the paper's printed numbers beside ours, never mixed with them).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, labels, leaderboard, state
+from dashboard import charts, data, labels, leaderboard, state, url
 from dashboard.data import Results
 
 REFERENCE = "retrain"
@@ -111,16 +111,27 @@ def _chart(where, fig, prefix: str, name: str) -> None:  # noqa: ANN001
                        config=charts.png_config(f"{name}"))
 
 
-RESULT_TABS = ("Leaderboard", "Charts", "Per class", "Forget set")  # then "Paper numbers" for a preset's setting
+# then "Paper numbers" for a preset's setting; the charts come in two tabs of a few figures each (a browser on two
+# cores draws a plotly figure in about 0.3 s: seven at once took over 2 s)
+RESULT_TABS = ("Leaderboard", "Charts", "Cost & outputs", "Per class", "Forget set")
 
 
-def show(res: Results, prefix: str, presets: list[str] | None = None) -> None:
+def show(res: Results, prefix: str, presets: list[str] | None = None,
+         link: dict[str, str] | None = None) -> None:
     """Render a comparison's results (widget keys scoped by ``prefix``); ``presets``: paper presets whose
-    setting this is (their reported numbers get a tab of their own).
+    setting this is (their reported numbers get a tab of their own); ``link``: the page's query parameters, kept
+    in the URL with the view's (open tab, gaps, per-class split) on every change of the view.
 
     The leaderboard comes first; every chart is one click away (tabs run only when opened, so the first view draws
-    a table and no figure).
+    a table and no figure). A fragment: opening a tab or flipping a toggle reruns the results only, not the page.
     """
+    _show(res, prefix, presets, link)
+
+
+@st.fragment
+def _show(res: Results, prefix: str, presets: list[str] | None, link: dict[str, str] | None) -> None:
+    if link is not None:
+        st.query_params.from_dict({**link, **url.view_params(st.session_state)})
     if not res.complete:
         st.info("Some runs of this comparison have not finished yet; showing what is stored.")
     if res.n_imported:
@@ -145,12 +156,15 @@ def show(res: Results, prefix: str, presets: list[str] | None = None) -> None:
             charts_tab(res, prefix)
     if tabs[2].open:
         with tabs[2]:
-            per_class_tab(res, inspection(res), prefix)
+            cost_tab(res, prefix)
     if tabs[3].open:
         with tabs[3]:
-            forget_tab(res, inspection(res), prefix)
-    if presets and tabs[4].open:
+            per_class_tab(res, inspection(res), prefix)
+    if tabs[4].open:
         with tabs[4]:
+            forget_tab(res, inspection(res), prefix)
+    if presets and tabs[5].open:
+        with tabs[5]:
             for key in presets:
                 paper_section(res, key, prefix)
 
@@ -158,15 +172,15 @@ def show(res: Results, prefix: str, presets: list[str] | None = None) -> None:
 def summary_numeric(summary: pd.DataFrame, b: leaderboard.Board) -> pd.DataFrame:
     """Every metric of the summary as numbers, ``<metric>_mean`` and ``<metric>_std`` per column, in the
     leaderboard's order with its rank (what the summary CSV holds: no formatted text)."""
-    s = summary.set_index("method")
-    out = b.frame[["rank", "method"]].copy()
-    out["seeds"] = [int(s.loc[m, "seeds"]) if m in s.index else 0 for m in out["method"]]
+    s = summary.set_index("method").reindex(b.frame["method"])
     metrics = [c for c in summary.columns if c not in ("method", "seeds") and not c.endswith("_std")
                and summary[c].notna().any()]
+    cols = {"rank": b.frame["rank"].to_numpy(), "method": b.frame["method"].to_numpy(),
+            "seeds": s["seeds"].fillna(0).astype(int).to_numpy()}
     for m in metrics:
-        out[f"{m}_mean"] = [s.loc[k, m] if k in s.index else np.nan for k in out["method"]]
-        out[f"{m}_std"] = [s.loc[k, f"{m}_std"] if k in s.index and f"{m}_std" in s else np.nan for k in out["method"]]
-    return out
+        cols[f"{m}_mean"] = s[m].to_numpy()
+        cols[f"{m}_std"] = s[f"{m}_std"].to_numpy() if f"{m}_std" in s else np.full(len(s), np.nan)
+    return pd.DataFrame(cols)
 
 
 def leaderboard_columns(b: leaderboard.Board) -> dict[str, object]:
@@ -240,19 +254,26 @@ def leaderboard_tab(res: Results, issues: pd.DataFrame, prefix: str) -> None:
 
 
 def charts_tab(res: Results, prefix: str) -> None:
-    """Every chart of the comparison (built once per comparison and set of finished runs, then cached)."""
-    st.caption(PNG_HINT)
+    """Forgetting against utility, the accuracies and the attacks (figures built once per comparison and set of
+    finished runs, then cached)."""
+    st.caption(PNG_HINT + " Time, speed-up, entropy and closeness: the *Cost & outputs* tab.")
     figs = summary_figures(res)
     _chart(st, figs["tradeoff"], prefix, "tradeoff")
     _chart(st, figs["accuracy"], prefix, "accuracy")
     _chart(st, figs["mia"], prefix, "mia")
+    if "mia_shadow_auc" in res.summary.columns and res.summary["mia_shadow_auc"].notna().any():
+        _chart(st, figs["roc"], prefix, "shadow_roc")
+
+
+def cost_tab(res: Results, prefix: str) -> None:
+    """What unlearning costs and what the outputs look like: time, speed-up, forget-set entropy, closeness."""
+    st.caption(PNG_HINT)
+    figs = summary_figures(res)
     c3, c4 = st.columns(2)
     _chart(c3, figs["time"], prefix, "time")
     _chart(c4, figs["speedup"], prefix, "speedup")
     _chart(st, figs["entropy"], prefix, "entropy")
     _chart(st, figs["closeness"], prefix, "closeness")
-    if "mia_shadow_auc" in res.summary.columns and res.summary["mia_shadow_auc"].notna().any():
-        _chart(st, figs["roc"], prefix, "shadow_roc")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

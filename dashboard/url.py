@@ -21,8 +21,8 @@ from dashboard import data, forms, state
 KEYS = ("dataset", "paradigm", "rate", "scenario", "model", "methods", "seeds", "device", "epochs", "shadow", "lf",
         "view", "gaps", "split")
 VIEW_PREFIX = "compare"  # the Compare page's results view (its widget keys are scoped by this prefix)
-TABS = {"leaderboard": "Leaderboard", "charts": "Charts", "per-class": "Per class", "forget-set": "Forget set",
-        "paper": "Paper numbers"}  # ``view`` value -> results tab
+TABS = {"leaderboard": "Leaderboard", "charts": "Charts", "cost": "Cost & outputs", "per-class": "Per class",
+        "forget-set": "Forget set", "paper": "Paper numbers"}  # ``view`` value -> results tab
 SPLITS = ("test", "train_forget", "train_retain")
 PREFIXES = ("p.", "s.", "h.")  # paradigm, scenario and method parameters, checked against their schema
 MAX_QUOTED = 300  # characters of a message quoting the link (a long value is cut)

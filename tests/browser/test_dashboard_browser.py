@@ -13,6 +13,7 @@ person to look at.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -108,7 +109,7 @@ def _tab(page, name: str) -> None:  # noqa: ANN001
 
 
 def test_new_users_path(server: str, cache: Path, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     shot = Shots(Path(os.environ.get("UNLEARN_SCREENSHOTS", tmp_path / "screenshots")))
     with sync_playwright() as pw:
@@ -149,11 +150,16 @@ def test_new_users_path(server: str, cache: Path, tmp_path: Path) -> None:
 
         # 3. every results tab: its charts drawn
         _tab(page, "Charts")
-        page.wait_for_function(CHARTS_DRAWN, arg=7, timeout=120_000)
-        for title in ("Trade-off", "Accuracy", "Membership inference", "Closeness to retrain"):
-            assert page.locator("text.gtitle", has_text=title).count() >= 1, title
+        page.wait_for_function(CHARTS_DRAWN, arg=3, timeout=120_000)
+        for title in ("Trade-off", "Accuracy", "Membership inference"):
+            page.locator("text.gtitle", has_text=title).first.wait_for(timeout=60_000)
         assert "view=charts" in page.url  # the link keeps the open tab
         shot(page, "charts")
+        _tab(page, "Cost & outputs")
+        for title in ("Unlearning time", "Speed-up", "Forget-set entropy", "Closeness to retrain"):
+            page.locator("text.gtitle", has_text=title).first.wait_for(timeout=60_000)
+        page.wait_for_function(CHARTS_DRAWN, arg=4, timeout=120_000)
+        shot(page, "cost-and-outputs")
         _tab(page, "Per class")
         page.locator("text.gtitle", has_text="Per-class accuracy").first.wait_for(timeout=60_000)
         page.wait_for_function(CHARTS_DRAWN, arg=2, timeout=60_000)
@@ -173,7 +179,8 @@ def test_new_users_path(server: str, cache: Path, tmp_path: Path) -> None:
         other.goto(shared_view)
         other.wait_for_selector(IDLE, timeout=120_000)
         assert other.get_by_text("Not computed yet").count() == 0
-        other.wait_for_function(CHARTS_DRAWN, arg=7, timeout=120_000)  # opened on the Charts tab
+        other.wait_for_function(CHARTS_DRAWN, arg=3, timeout=120_000)  # opened on the Charts tab
+        other.locator("text.gtitle", has_text="Trade-off").first.wait_for(timeout=60_000)
         shot(other, "shared-link-charts")
         _tab(other, "Leaderboard")
         assert other.get_by_text("Closest to retrain:").first.inner_text() == verdict
@@ -193,7 +200,8 @@ def test_new_users_path(server: str, cache: Path, tmp_path: Path) -> None:
         page.wait_for_timeout(500)
         page.wait_for_selector(IDLE, timeout=60_000)
         page.get_by_text("Saved the name, tags and note.").wait_for(timeout=30_000)
-        page.get_by_text("default digits run").first.wait_for(timeout=30_000)  # the entry's label
+        pick = page.locator("[data-testid='stSelectbox'] input").first  # the entry's label, renamed
+        expect(pick).to_have_value(re.compile("^default digits run — "), timeout=30_000)
         assert page.get_by_text("?dataset=digits").count() >= 1  # the entry's share link
         shot(page, "history-managed")
 

@@ -205,15 +205,19 @@ def test_run_tiny_comparison_then_results_and_history(app, cache_dir, downloads)
         assert summary_csv.set_index("method")[f"{m}_mean"].to_dict() == pytest.approx(ref[m].to_dict())
 
     # the leaderboard draws no chart; every chart is one click away; the other tabs run only when opened
-    assert {"Leaderboard", "Charts", "Per class", "Forget set"} <= {t.label for t in at.tabs}
+    assert {"Leaderboard", "Charts", "Cost & outputs", "Per class", "Forget set"} <= {t.label for t in at.tabs}
     assert "Paper numbers" not in {t.label for t in at.tabs}  # class 1 is no paper preset's setting
     assert _chart_keys(at) == set()
     at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Charts"
     at.run()
     assert not at.exception
-    assert _chart_keys(at) == {f"compare.chart.{c}" for c in ("accuracy", "mia", "entropy", "time", "speedup",
-                                                               "tradeoff", "closeness")}
+    assert _chart_keys(at) == {f"compare.chart.{c}" for c in ("tradeoff", "accuracy", "mia")}
     assert _qp(at)["view"] == "charts"  # the link keeps the open tab
+    at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Cost & outputs"
+    at.run()
+    assert not at.exception
+    assert _chart_keys(at) == {f"compare.chart.{c}" for c in ("time", "speedup", "entropy", "closeness")}
+    assert _qp(at)["view"] == "cost"
     at.session_state[state.scoped("compare", state.RESULTS_TAB)] = "Leaderboard"
     at.run()
     # the per-sample CSV (built on click): one row per forget sample x method

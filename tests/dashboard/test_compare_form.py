@@ -129,3 +129,24 @@ def test_view_params_leave_defaults_out():
     keys = url.view_keys()
     assert url.view_params({keys["view"]: "Leaderboard", keys["gaps"]: False, keys["split"]: "test"}) == {}
     assert url.view_params({keys["view"]: "Charts"}) == {"view": "charts"}
+
+
+@pytest.mark.slow
+def test_a_finished_runs_progress_does_not_stay_under_a_new_error(app):
+    """The issue saw the last run's progress table under the message of a new, invalid selection."""
+    import time
+
+    at = app()
+    at.query_params.update({"methods": "original,retrain", "epochs": "2"})
+    at.run()
+    at.button(key="compare.run").click().run()
+    deadline = time.monotonic() + 60
+    while "Run done" not in _texts(at.markdown) + _texts(at.caption) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    shown = [p for p in at.get("progress") if "jobs finished" in str(p.proto.text)]
+    assert shown, "the run's progress bar"
+    at.number_input(key=state.epochs("digits", "cnn")).set_value(0).run()
+    assert "**train.epochs**" in _texts(at.error)
+    assert not [p for p in at.get("progress") if "jobs finished" in str(p.proto.text)]  # the old run is not news
+    assert not [e for e in at.expander if e.label.startswith("All jobs")]
