@@ -276,7 +276,16 @@ def cost_tab(res: Results, prefix: str) -> None:
     _chart(st, figs["closeness"], prefix, "closeness")
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _per_class_figures(key: str, eval_jobs: tuple[tuple[str, int, str], ...], cache_dir: str, split: str,
+                       order: tuple[str, ...], _insp: data.Inspection) -> tuple[object, object]:
+    """The Per class tab's two figures, built once per comparison, set of finished runs and split (shared, never
+    copied: the figures are only read)."""
+    return (charts.per_class_accuracy(_insp.per_class, _insp.forget_classes, list(order), _insp.class_names, split),
+            charts.forget_confusion(_insp.confusion, list(order), _insp.class_names))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
 def _summary_figures(key: str, eval_jobs: tuple[tuple[str, int, str], ...], complete: bool, cache_dir: str,
                      _res: Results) -> dict[str, object]:
     summary = _res.summary
@@ -308,9 +317,9 @@ def per_class_tab(res: Results, insp: data.Inspection | None, prefix: str) -> No
                                  key=state.scoped(prefix, state.PER_CLASS_SPLIT),
                                  help="test: the held-out test set; train_forget / train_retain: the training "
                                       "samples that were forgotten / kept") or "test"
-    _chart(st, charts.per_class_accuracy(insp.per_class, insp.forget_classes, order, insp.class_names, split),
-           prefix, "per_class")
-    _chart(st, charts.forget_confusion(insp.confusion, order, insp.class_names), prefix, "forget_confusion")
+    per_class, confusion = _per_class_figures(res.key, _jobs(res), str(res.cache_dir), split, tuple(order), insp)
+    _chart(st, per_class, prefix, "per_class")
+    _chart(st, confusion, prefix, "forget_confusion")
     st.caption("Each panel: rows are the true classes of the forget samples, columns the classes the model "
                "predicts for them, colour the share of the row. Compare with retrain's panel: a forgotten class "
                "should spread like retrain's predictions, not pile onto one class (PGU, Fig. 4).")
