@@ -113,6 +113,7 @@ def _chart(where, fig, prefix: str, name: str) -> None:  # noqa: ANN001
 
 # then "Paper numbers" for a preset's setting; the charts come in two tabs of a few figures each (a browser on two
 # cores draws a plotly figure in about 0.3 s: seven at once took over 2 s)
+SPLIT_LABELS = {"test": "Test set", "train_forget": "Forget set (training)", "train_retain": "Retain set (training)"}
 RESULT_TABS = ("Leaderboard", "Charts", "Cost & outputs", "Per class", "Forget set")
 
 
@@ -313,10 +314,10 @@ def per_class_tab(res: Results, insp: data.Inspection | None, prefix: str) -> No
         st.info("Per-class views need the stored outputs of the runs.")
         return
     order = summary_display(res.summary)["method"].tolist()
-    split = st.segmented_control("Split", ["test", "train_forget", "train_retain"], default="test",
+    split = st.segmented_control("Split", list(SPLIT_LABELS), default="test", format_func=SPLIT_LABELS.__getitem__,
                                  key=state.scoped(prefix, state.PER_CLASS_SPLIT),
-                                 help="test: the held-out test set; train_forget / train_retain: the training "
-                                      "samples that were forgotten / kept") or "test"
+                                 help="Test: the held-out test set (`test`); forget / retain set: the training "
+                                      "samples that were forgotten / kept (`train_forget` / `train_retain`)") or "test"
     per_class, confusion = _per_class_figures(res.key, _jobs(res), str(res.cache_dir), split, tuple(order), insp)
     _chart(st, per_class, prefix, "per_class")
     _chart(st, confusion, prefix, "forget_confusion")
