@@ -299,7 +299,7 @@ def _summary_figures(key: str, eval_jobs: tuple[tuple[str, int, str], ...], comp
 
 
 def summary_figures(res: Results) -> dict[str, object]:
-    """The Summary tab's figures, built once per comparison and set of finished runs (then cached)."""
+    """The Charts and Cost & outputs tabs' figures, built once per comparison and set of finished runs (then cached)."""
     return _summary_figures(res.key, _jobs(res), res.complete, str(res.cache_dir), res)
 
 
