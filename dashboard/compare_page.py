@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, forms, progress_view, results_view, state, url
+from dashboard import data, forms, history_links, progress_view, results_view, state, url
 from dashboard.data import SpecError
 
 
@@ -42,19 +42,9 @@ def read_url_once() -> None:
 
 def preset_state(key: str) -> dict[str, object]:
     """Widget values that reproduce preset ``key``: its selection, every other paradigm option, scenario parameter
-    and hyper-parameter of its methods back at their defaults."""
-    sel = data.preset_selection(key)
-    values: dict[str, object] = {}
-    for p in data.paradigm_schema(sel.paradigm):
-        values[state.paradigm_param(sel.paradigm, p.name)] = forms.initial(p)
-    for p in data.scenario_schema(sel.scenario):
-        values[state.scenario_param(sel.scenario, p.name)] = forms.initial(p)
-    for m in sel.methods:
-        for p in data.method_schema(m):
-            values[state.hparam(m, p.name)] = forms.initial(p)
-    url_values, _ = url.to_state(url.to_params(sel))
-    url_values.pop(state.DEVICE, None)  # the device stays the user's choice
-    values.update(url_values)
+    and hyper-parameter of its methods back at their defaults; the device stays the user's choice."""
+    values = history_links.compare_state(data.preset_selection(key))
+    values.pop(state.DEVICE, None)
     return values
 
 

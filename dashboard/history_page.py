@@ -203,18 +203,28 @@ def open_one(table: pd.DataFrame, labels: dict[str, str]) -> None:
     results_view.show(res, "history", data.matching_presets(spec))
 
 
-def side_by_side(table: pd.DataFrame, labels: dict[str, str]) -> None:
-    keys = st.multiselect("Comparisons to put side by side (two or more)", list(labels),
-                          key=state.HISTORY_SIDE_BY_SIDE, format_func=labels.__getitem__)
+def pick_several(label: str, key: str, labels: dict[str, str], hint: str, help: str | None = None  # noqa: A002
+                 ) -> tuple[dict[str, str], dict[str, data.Results]] | None:
+    """A multiselect of two or more comparisons and their stored results (short label, results per key); ``None``
+    with ``hint`` (fewer than two picked) or with the error (one no longer opens)."""
+    keys = st.multiselect(label, list(labels), key=key, format_func=labels.__getitem__, help=help)
     if len(keys) < 2:
-        st.caption("Pick two or more comparisons: one table of every metric (with a `comparison` column), a chart "
-                   "of any metric and each comparison's leaderboard show them together.")
-        return
+        st.caption(hint)
+        return None
     try:
-        short, results = data.side_by_side(keys)
+        return data.side_by_side(keys)
     except Exception as e:  # a spec that no longer validates, a dataset no longer on disk
         st.error(f"Cannot reopen these comparisons: {type(e).__name__}: {e}")
+        return None
+
+
+def side_by_side(table: pd.DataFrame, labels: dict[str, str]) -> None:
+    loaded = pick_several("Comparisons to put side by side (two or more)", state.HISTORY_SIDE_BY_SIDE, labels,
+                          "Pick two or more comparisons: one table of every metric (with a `comparison` column), a "
+                          "chart of any metric and each comparison's leaderboard show them together.")
+    if loaded is None:
         return
+    short, results = loaded
     short = across.named(short, dict(zip(table["key"], table["name"], strict=True)))
     st.dataframe(pd.DataFrame({"comparison": [short[k] for k in results],
                                "setting": [data.spec_summary(results[k].spec) for k in results]}),
@@ -257,18 +267,13 @@ def across_settings(table: pd.DataFrame, labels: dict[str, str]) -> None:
     if ACROSS not in st.session_state:
         st.session_state[ACROSS] = across.shared_methods(ran)
     st.session_state[ACROSS] = [k for k in st.session_state[ACROSS] if k in labels]
-    keys = st.multiselect("Comparisons (settings) to put across", list(labels), key=ACROSS,
-                          format_func=labels.__getitem__,
+    loaded = pick_several("Comparisons (settings) to put across", ACROSS, labels,
+                          "Pick two or more comparisons (scenarios, paradigms, models or datasets): a heatmap of "
+                          "method × setting coloured by the gap to retrain shows which method holds up where.",
                           help="first: every comparison sharing an unlearning method with another one")
-    if len(keys) < 2:
-        st.caption("Pick two or more comparisons (scenarios, paradigms, models or datasets): a heatmap of method × "
-                   "setting coloured by the gap to retrain shows which method holds up where.")
+    if loaded is None:
         return
-    try:
-        short, results = data.side_by_side(keys)
-    except Exception as e:  # a spec that no longer validates, a dataset no longer on disk
-        st.error(f"Cannot reopen these comparisons: {type(e).__name__}: {e}")
-        return
+    short, results = loaded
     long = across.gap_table(short, {k: r.summary for k, r in results.items()},
                             {k: [m.name for m in r.spec.methods] for k, r in results.items()})
     st.caption("Cell: SalUn's average gap to the retrained model (mean over seeds ± std; lower is better, 0 = "
