@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("problem", "methods", "metrics"),
     ("jobs",),
     ("executors",),
-    ("runner",),
+    ("runner", "tuning"),
     ("catalogue", "presets", "specs", "demo", "bundle"),
     ("api",),
     ("cli", "__main__"),
