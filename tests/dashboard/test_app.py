@@ -400,3 +400,14 @@ def test_imported_rows_show_only_when_asked_and_marked(app, cache_dir, tmp_path)
     hist = app("app_pages/history.py").run()
     assert not hist.exception
     assert _frame(hist, "comparison", "source")["source"].iloc[0].startswith("imported (bundle ")
+
+
+def test_timing_log_has_a_line_per_script_run(app, tmp_path, monkeypatch):
+    """``UNLEARN_DASHBOARD_TIMING``: the server's share of a page's time (bench/bench_dashboard.py)."""
+    log = tmp_path / "timing.txt"
+    monkeypatch.setenv("UNLEARN_DASHBOARD_TIMING", str(log))
+    at = app().run()
+    at.run()
+    assert not at.exception
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 and all(line.split()[1] == "Compare" and float(line.split()[2]) >= 0 for line in lines)
