@@ -53,16 +53,23 @@ def _control(text: str, allow_newlines: bool = False) -> str | None:
     return None
 
 
+def _checked_text(field: str, value: Any, limit: int, multiline: bool) -> str:
+    """``value`` as valid text for ``field`` (one line, stripped; or ``multiline``, trailing white space stripped),
+    or :class:`SpecError` naming ``field``."""
+    if not isinstance(value, str):
+        raise SpecError(field, f"must be text, got {type(value).__name__}")
+    value = value.rstrip() if multiline else value.strip()
+    if len(value) > limit:
+        raise SpecError(field, f"at most {limit} characters, got {len(value)}")
+    if (c := _control(value, allow_newlines=multiline)) is not None:
+        rule = "printable text (new lines allowed)" if multiline else "one line of printable text"
+        raise SpecError(field, f"{rule}; it holds {c!r}")
+    return value
+
+
 def check_name(name: Any) -> str:
     """A valid name (stripped; ``""`` clears it), or :class:`SpecError` naming ``name``."""
-    if not isinstance(name, str):
-        raise SpecError("name", f"must be text, got {type(name).__name__}")
-    name = name.strip()
-    if len(name) > MAX_NAME:
-        raise SpecError("name", f"at most {MAX_NAME} characters, got {len(name)}")
-    if (c := _control(name)) is not None:
-        raise SpecError("name", f"one line of printable text; it holds {c!r}")
-    return name
+    return _checked_text("name", name, MAX_NAME, multiline=False)
 
 
 def check_tags(tags: Any) -> tuple[str, ...]:
@@ -93,14 +100,7 @@ def check_tags(tags: Any) -> tuple[str, ...]:
 
 def check_note(note: Any) -> str:
     """A valid note (trailing white space stripped), or :class:`SpecError` naming ``note``."""
-    if not isinstance(note, str):
-        raise SpecError("note", f"must be text, got {type(note).__name__}")
-    note = note.rstrip()
-    if len(note) > MAX_NOTE:
-        raise SpecError("note", f"at most {MAX_NOTE} characters, got {len(note)}")
-    if (c := _control(note, allow_newlines=True)) is not None:
-        raise SpecError("note", f"printable text (new lines allowed); it holds {c!r}")
-    return note
+    return _checked_text("note", note, MAX_NOTE, multiline=True)
 
 
 def _known(store: Store, key: str) -> bool:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 
 from engine.data import ImageData, load_dataset
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Pin torch's intra-op threads to 1, as ``engine.rng.fix_threads`` does for CPU jobs (restored after)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread: None) -> None:
+    """Every training test runs on one CPU thread (``tests/conftest.py``'s ``one_thread``)."""
 
 
 @pytest.fixture(scope="session")
