@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +23,7 @@ from engine.rng import THREADS_ENV
 from engine.runner import make_plan, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store
-from tests.executors.recorder import Recorder
+from tests.executors.recorder import Recorder, cancelled_run
 
 DATA = Path("data")
 TIMING = ["unlearn_seconds", "speedup_vs_retrain"]
@@ -144,22 +143,7 @@ def test_failed_job_skips_its_dependents_and_others_finish(runs):
 def test_cancel_stops_running_jobs_which_write_nothing(tmp_path):
     s = spec(epochs=1000)  # long trainings, cancelled after their first epoch
     plan = make_plan(s, DATA)
-    training = {j.key for j in plan.jobs if j.kind in ("original", "retrain")}
-    cancel, started = threading.Event(), threading.Event()
-
-    def on_event(key: str, e: dict) -> None:
-        if key in training and e["state"] == "running" and e.get("done", 0) >= 1:
-            started.set()
-
-    out = {}
-    worker = threading.Thread(target=lambda: out.update(res=run_comparison(
-        s, cache_dir=tmp_path, data_dir=DATA, executor=LocalExecutor(workers=2), on_event=on_event, cancel=cancel)))
-    worker.start()
-    assert started.wait(120), "no training progress arrived from the workers"
-    cancel.set()
-    worker.join(120)
-    assert not worker.is_alive()
-    res = out["res"]
+    res, training = cancelled_run(s, plan, tmp_path, DATA, LocalExecutor(workers=2))
     store = Store(tmp_path)
     assert {res.outcomes[k].status for k in training} == {"cancelled"}
     later = {j.key for j in plan.jobs if j.kind in ("unlearn", "evaluate")}

@@ -10,7 +10,6 @@ one seed) is run once by each executor and shared by the tests; ``test_ray_share
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from engine.executors import LocalExecutor, RayExecutor
 from engine.runner import make_plan, run_comparison
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store, arrays_from_bytes
-from tests.executors.recorder import Recorder
+from tests.executors.recorder import Recorder, cancelled_run
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -152,22 +151,7 @@ def test_failed_job_skips_its_dependents_and_others_finish_like_local(runs):
 def test_cancel_stops_running_jobs_which_write_nothing(ray_runtime, tmp_path):
     s = spec(epochs=1000)  # long trainings, cancelled after their first epoch
     plan = make_plan(s, DATA)
-    training = {j.key for j in plan.jobs if j.kind in ("original", "retrain")}
-    cancel, started = threading.Event(), threading.Event()
-
-    def on_event(key: str, e: dict) -> None:
-        if key in training and e["state"] == "running" and e.get("done", 0) >= 1:
-            started.set()
-
-    out = {}
-    worker = threading.Thread(target=lambda: out.update(res=run_comparison(
-        s, cache_dir=tmp_path, data_dir=DATA, executor=RayExecutor(), on_event=on_event, cancel=cancel)))
-    worker.start()
-    assert started.wait(120), "no training progress arrived from the workers"
-    cancel.set()
-    worker.join(120)
-    assert not worker.is_alive()
-    res = out["res"]
+    res, training = cancelled_run(s, plan, tmp_path, DATA, RayExecutor())
     store = Store(tmp_path)
     by_kind = {j.key: j.kind for j in plan.jobs}
     assert {res.outcomes[k].status for k in training} == {"cancelled"}
