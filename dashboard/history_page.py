@@ -212,10 +212,15 @@ def pick_several(label: str, key: str, labels: dict[str, str], hint: str, help: 
         st.caption(hint)
         return None
     try:
-        return data.side_by_side(keys)
+        short, results = data.side_by_side(keys)
     except Exception as e:  # a spec that no longer validates, a dataset no longer on disk
         st.error(f"Cannot reopen these comparisons: {type(e).__name__}: {e}")
         return None
+    imported = [short[k] for k, r in results.items() if r.n_imported]
+    if imported:  # provenance: numbers this engine did not compute are never shown as if it had
+        st.warning(f"Rows imported from a results bundle (not computed by this engine) are included for: "
+                   f"{url.literal(', '.join(imported), limit=500)}.")
+    return short, results
 
 
 def side_by_side(table: pd.DataFrame, labels: dict[str, str]) -> None:

@@ -361,3 +361,17 @@ def test_side_by_side_labels_are_the_users_names_else_what_differs():
     assert across.named({a: "x", b: "y", c: "z"}, {a: "mine", b: "", c: "mine"}) == \
         {a: "mine [aaaaaa]", b: "y", c: "mine [cccccc]"}
     assert across.named({a: "x"}, {}) == {a: "x"}
+
+
+def test_side_by_side_and_across_say_which_rows_are_imported(app, source, cache_dir):
+    """Provenance: an imported comparison's numbers are marked wherever several comparisons are shown together."""
+    src, keys = source
+    api.run(_spec(*A), cache_dir=cache_dir, executor=api.make_executor("local", workers=1))  # A: computed here
+    api.import_comparisons(_bundle(src, keys["B"]), cache_dir)  # B: only imported
+    at = app(PAGE).run()
+    at.multiselect(key=state.HISTORY_SIDE_BY_SIDE).set_value([keys["A"], keys["B"]]).run()
+    assert not at.exception
+    warned = [w for w in _texts(at.warning).splitlines() if "imported from a results bundle" in w]
+    assert len(warned) == 1
+    labels = data.side_by_side([keys["A"], keys["B"]], cache_dir)[0]
+    assert labels[keys["B"]] in warned[0] and labels[keys["A"]] not in warned[0]
