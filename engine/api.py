@@ -63,6 +63,8 @@ _REEXPORTS: dict[str, tuple[str, ...]] = {
     "engine.executors": ("Executor", "make_executor"),
     "engine.bundle": ("BundleError",),
     "engine.runner": ("ComparisonResult", "Plan"),
+    "engine.tuning": ("DEFAULT_TRIALS", "DEFAULT_TUNING_SEEDS", "OBJECTIVE", "MethodStudy", "TuneOptions",
+                      "TunedComparison", "search_space"),
     "engine.specs": ("make_spec", "matching_presets", "preset_choice", "short_labels", "spec_from_text",
                      "spec_summary", "spec_to_text"),
 }
@@ -78,6 +80,7 @@ __all__ = [
 ]
 __all__ += sorted(_SOURCE)  # the re-exported names
 __all__ += ["HISTORY_COLUMNS", "annotate", "annotation", "delete_comparison"]  # history management (issue 14)
+__all__ += ["run_tuned", "studies", "tunable"]  # tuning under one protocol (issue 15)
 
 
 def __getattr__(name: str) -> Any:
@@ -127,6 +130,32 @@ def run(spec: ComparisonSpec, *, cache_dir: Path | str | None = None, data_dir: 
     return _runner.run_comparison(spec, cache_dir=None if cache_dir is None else Path(cache_dir),
                           data_dir=None if data_dir is None else Path(data_dir), executor=executor,
                           on_event=on_event, cancel=cancel, plan=plan)
+
+
+# -- tuning under one protocol (issue 15) ----------------------------------------------------------------------------
+def tunable(spec: ComparisonSpec) -> dict[str, str]:
+    """Method -> why the tuner does not search it ("" = it does): reference models, methods that cannot run in the
+    setting, methods with nothing to search."""
+    return importlib.import_module("engine.tuning").tunable(spec)
+
+
+def run_tuned(spec: ComparisonSpec, options: Any, *, cache_dir: Path | str | None = None,
+              data_dir: Path | str | None = None, executor: Executor | str | None = None,
+              on_event: EventFn | None = None, cancel: threading.Event | None = None,
+              on_trial: Any = None, plan: Plan | None = None) -> Any:
+    """Run ``spec`` at its defaults, tune every method under the one protocol (``options``: a
+    :class:`~engine.tuning.TuneOptions`; on ``val``, tuning seeds only) and run the tuned configurations on the
+    reported seeds: a :class:`~engine.tuning.TunedComparison` (``table()`` has ``variant = default | tuned``)."""
+    tuning = importlib.import_module("engine.tuning")
+    runner = executor if isinstance(executor, _executors.Executor) else _executors.make_executor(executor)
+    return tuning.run_tuned(spec, options, _cache(cache_dir), Path(data_dir) if data_dir is not None
+                            else default_data_dir(), runner, on_event, cancel, on_trial, plan)
+
+
+def studies(spec: ComparisonSpec, options: Any, cache_dir: Path | str | None = None) -> dict[str, Any]:
+    """The recorded studies of ``spec``'s methods under ``options`` (method -> :class:`~engine.tuning.MethodStudy`,
+    only those with at least one recorded trial); nothing is run."""
+    return importlib.import_module("engine.tuning").recorded_studies(spec, options, _cache(cache_dir))
 
 
 def stored(p: Plan, cache_dir: Path | str | None = None, include_imported: bool = False) -> ComparisonResult:

@@ -109,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", default=None, metavar="N",
                    help="local executor: jobs at once in worker processes (default $UNLEARN_WORKERS or one per "
                         "core; 1 = in process, one after another)")
+    c.add_argument("--tune", type=int, default=None, metavar="N",
+                   help="also tune every method under one protocol: N trials each (seeded TPE on the validation "
+                        "split, tuning seeds never reported), then report default and tuned rows (column variant)")
+    c.add_argument("--tune-seeds", default=None, metavar="S,S,...",
+                   help="tuning seeds, disjoint from the reported 0..S-1 (default 100,101)")
+    c.add_argument("--tune-prune", action="store_true",
+                   help="let the median pruner stop a trial after a tuning seed")
     add_preset_option(c)
     ls = sub.add_parser("list", help="list registered components, or the paper presets")
     ls.add_argument("kind", choices=(*KINDS, PRESET_KIND))
@@ -176,11 +183,15 @@ def build_spec(args: argparse.Namespace, check: bool = True) -> Any:
 class TerminalProgress:
     """Live per-job progress: one updating line on a terminal, state changes only otherwise."""
 
-    def __init__(self, total: int, stream: Any = sys.stderr) -> None:
+    def __init__(self, total: int | None, stream: Any = sys.stderr) -> None:
         self.total, self.stream = total, stream
         self.tty = stream.isatty()
         self.finished = 0
         self.start = time.perf_counter()
+
+    def _count(self) -> str:
+        """Jobs ended so far, of the total when it is known (``None``: a tuner's jobs are planned as it goes)."""
+        return str(self.finished) if self.total is None else f"{self.finished}/{self.total}"
 
     def __call__(self, key: str, e: dict[str, Any]) -> None:
         state = e["state"]
@@ -188,7 +199,7 @@ class TerminalProgress:
         if state == "running":
             if self.tty:
                 step = f" {e['done']}/{e['total']}" if e.get("total") else ""
-                line = f"[{self.finished}/{self.total}] {e['label']}{step} {e.get('message', '')} " \
+                line = f"[{self._count()}] {e['label']}{step} {e.get('message', '')} " \
                        f"({e.get('elapsed', 0.0):.1f}s) {clock}"
                 self.stream.write("\r\033[K" + line[:150])
                 self.stream.flush()
@@ -199,7 +210,7 @@ class TerminalProgress:
         # a terminal and in a log alike
         prefix = "\r\033[K" if self.tty else ""
         msg = f" {e['message']}" if e.get("message") else ""
-        self.stream.write(f"{prefix}[{self.finished}/{self.total}] {e['label']}: {state}{msg} {clock}\n")
+        self.stream.write(f"{prefix}[{self._count()}] {e['label']}: {state}{msg} {clock}\n")
         self.stream.flush()
 
 
@@ -370,7 +381,7 @@ def answer_from_cache(args: argparse.Namespace, cache_dir: Path, out: Path | Non
     registries or a check this path does not make: a preset, ``--methods all``, an executor or worker count that is
     not plainly valid (the full path reports those). Demo caps are not applied: a saved answer computes nothing.
     """
-    if getattr(args, "preset", None) is not None or args.methods.strip() == "all":
+    if getattr(args, "preset", None) is not None or args.methods.strip() == "all" or args.tune is not None:
         return None
     if args.workers is not None and not (str(args.workers).strip().isdigit() and int(args.workers) >= 1):
         return None
@@ -412,6 +423,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return _bad_input(e.field, e.message)
     except api.DatasetUnavailable as e:
         return _bad_input("dataset", str(e))
+    if args.tune is not None:
+        return _compare_tuned(args, spec, plan, cache_dir, data_dir, executor, out)
     progress = TerminalProgress(len(plan.jobs))
     result = api.run(spec, cache_dir=cache_dir, data_dir=data_dir, executor=executor, on_event=progress,
                             plan=plan)
@@ -424,6 +437,71 @@ def cmd_compare(args: argparse.Namespace) -> int:
         sys.stdout.write(f"wrote {_shown(out)} ({len(result.wide)} rows) in {result.seconds:.1f}s\n")
     failed = result.wide[result.wide["status"].isin(["failed", "cancelled", "pending"])]
     return 1 if len(failed) else 0
+
+
+def tune_options(args: argparse.Namespace) -> Any:
+    """``--tune N``, ``--tune-seeds`` and ``--tune-prune`` as :class:`~engine.tuning.TuneOptions` (``SpecError``
+    naming ``tune`` / ``tune_seeds``)."""
+    seeds = api.DEFAULT_TUNING_SEEDS
+    if args.tune_seeds is not None:
+        try:
+            seeds = tuple(int(s) for s in args.tune_seeds.split(",") if s.strip())
+        except ValueError:
+            raise SpecError("tune_seeds", f"expected comma-separated integers, got {args.tune_seeds!r}") from None
+    return api.TuneOptions(trials=args.tune, seeds=seeds, prune=bool(args.tune_prune))
+
+
+def print_tuning(result: Any, stream: Any = None) -> None:
+    """Per method: the trials, the objective of the default configuration (trial 0) and of the best trial, the
+    study's wall time and the chosen values that differ from the defaults."""
+    stream = stream or sys.stdout
+    stream.write(f"\ntuning: {result.options.trials} trials per method on seeds "
+                 f"{', '.join(map(str, result.options.seeds))}; objective: {api.OBJECTIVE}\n")
+    stream.write(f"{'method':<18}{'trials':>8}{'default':>10}{'tuned':>10}{'seconds':>9}  chosen\n")
+    for name, study in result.studies.items():
+        first = study.trials[0] if study.trials else None
+        d = first.value if first is not None and first.value is not None else float("nan")
+        best = study.best
+        b = best.value if best is not None else float("nan")
+        done = sum(t.state == "complete" for t in study.trials)
+        changed = {k: v for k, v in (best.params if best else {}).items() if k in study.space.defaults()
+                   and v != study.space.defaults()[k]}
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in changed.items())
+        stream.write(f"{name:<18}{f'{done}/{len(study.trials)}':>8}{d:>10.4f}{b:>10.4f}{study.seconds():>9.1f}  "
+                     f"{shown or '(the defaults)'}\n")
+    for name, why in result.reasons.items():
+        if why and name not in result.studies:
+            stream.write(f"{name:<18}not tuned: {why}\n")
+    stream.write(f"tuning wall time {result.tuning_seconds:.1f}s\n\n")
+
+
+def _compare_tuned(args: argparse.Namespace, spec: Any, plan: Any, cache_dir: Path, data_dir: Path, executor: Any,
+                   out: Path | None) -> int:
+    """``compare --tune N``: the comparison, the studies, the tuned comparison; one table with both variants."""
+    try:
+        options = tune_options(args)
+        options.check(spec.seeds)
+    except SpecError as e:
+        return _bad_input(e.field, e.message)
+    progress = TerminalProgress(None)  # the trials' jobs are planned as the studies go
+    result = api.run_tuned(spec, options, cache_dir=cache_dir, data_dir=data_dir, executor=executor,
+                           on_event=progress, plan=plan)
+    print_tuning(result)
+    table = result.table()
+    summary = result.summary()
+    for variant in ("default", "tuned"):
+        sub = table[table["variant"] == variant]
+        if not sub.empty:
+            sys.stdout.write(f"{variant}:\n")
+            print_summary(sub.to_dict("records"), summary[summary["variant"] == variant].to_dict("records"))
+    if out is not None:
+        try:
+            _write_csv(table, out)
+        except SpecError as e:
+            return _bad_input(e.field, e.message)
+        sys.stdout.write(f"wrote {_shown(out)} ({len(table)} rows)\n")
+    failed = table[table["status"].isin(["failed", "cancelled", "pending"])]
+    return 1 if len(failed) or result.tuned is None else 0
 
 
 def _bad_input(field: str, message: str) -> int:

@@ -26,14 +26,15 @@ COSTS = (COST_LINEAR, COST_INVERSE)
 
 def param(default: Any, help: str, range: tuple[float, float] | None = None,
           choices: tuple[Any, ...] | None = None, log: bool = False, source: str = "",
-          cost: str | None = None) -> Any:
+          cost: str | None = None, search: bool = True) -> Any:
     """A config field with its help text, allowed range/choices and where the default comes from.
 
     ``cost`` says how the field's value scales the work of a run: :data:`COST_LINEAR` (about proportionally or
     faster: epochs, steps, samples), :data:`COST_INVERSE` (a batch or chunk size: smaller means more steps)
     or ``None`` (it does not). Every numeric field that changes the work must declare it: the demo caps are
     derived from it. On a nullable field ``None`` stands for the whole set (all samples, the full batch),
-    i.e. the largest value.
+    i.e. the largest value. ``search=False``: the tuner keeps the field at its value (a knob that bounds memory
+    and does not change the result, such as a chunk size; ``engine.tuning.space``).
     """
     if cost is not None and cost not in COSTS:
         raise ValueError(f"param(cost=...) must be one of {', '.join(COSTS)} or None, got {cost!r}")
@@ -44,6 +45,8 @@ def param(default: Any, help: str, range: tuple[float, float] | None = None,
         meta["choices"] = choices
     if cost is not None:
         meta["cost"] = cost
+    if not search:
+        meta["search"] = False
     return field(default=default, metadata=meta)
 
 
@@ -60,6 +63,7 @@ class ParamSchema:
     log: bool
     source: str
     cost: str | None = None  # COST_LINEAR | COST_INVERSE | None: how the value scales the work (demo caps)
+    search: bool = True  # False: the tuner keeps it (memory-only knobs that do not change the result)
 
 
 def _type_name(tp: Any) -> str:
@@ -85,7 +89,7 @@ def schema(cls: type) -> list[ParamSchema]:
         out.append(ParamSchema(
             name=f.name, type=kind, default=default, help=meta.get("help", ""), range=meta.get("range"),
             choices=meta.get("choices"), log=bool(meta.get("log", False)), source=meta.get("source", ""),
-            cost=cost,
+            cost=cost, search=bool(meta.get("search", True)),
         ))
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,7 @@ class Problem:
     loss_fn: Callable[[torch.Tensor, Supervision], torch.Tensor] | None = None  # Setting.loss (None: paradigm's)
     val_idx: torch.Tensor | None = None
     test_idx: torch.Tensor | None = None
+    val_forget_mask: torch.Tensor | None = None  # ``test_forget_mask``'s counterpart on ``val``
 
     @property
     def loss(self) -> Callable[[torch.Tensor, Supervision], torch.Tensor]:
@@ -200,6 +201,19 @@ class Problem:
         sup = self.supervision
         return training_content(sup.labels.cpu().numpy(), sup.candidates.cpu().numpy(), sup.labelled.cpu().numpy(),
                                 self.retain_idx.cpu().numpy())
+
+    def validation_view(self) -> Problem:
+        """This problem with ``val`` standing in for ``test`` and no test split at all: what the tuner evaluates
+        on (DESIGN.md "Evaluation protocol": one tuning protocol, on ``val`` only). ``x_test``/``y_test``/
+        ``groups_test`` are ``val``'s, ``test_forget_mask`` is :attr:`val_forget_mask`; ``x_val`` is cleared so
+        that nothing downstream can mistake the view for a problem with three splits."""
+        d = self.data
+        if d.x_val is None or d.y_val is None:
+            raise RunFailed("this problem has no validation split to evaluate on")
+        view = replace(d, x_test=d.x_val, y_test=d.y_val, groups_test=d.groups_val, x_val=None, y_val=None,
+                       groups_val=None)
+        return replace(self, data=view, test_forget_mask=self.val_forget_mask, test_idx=self.val_idx,
+                       val_idx=None, val_supervision=None, val_forget_mask=None)
 
     def step(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Forget and retain indices of incremental request ``i`` (retain excludes every earlier request)."""
@@ -233,6 +247,7 @@ def build_problem(setting: Setting, seed: int, data_dir: Path, device: torch.dev
     val_sup = setting.paradigm.supervise(data.y_val, data.num_classes, spec.rate, spec.labelled_fraction,
                                          seeded(seed, 4), **opts)
     sel = setting.scenario.select(SelectInputs(data, sup, spec.paradigm, seeded(seed, 2)), setting.scenario_cfg)
+    val_mask = _val_forget_mask(setting, data, sup, seed)
     forget = torch.cat(sel.requests).unique().sort().values
     n = data.x_train.shape[0]
     field = next(iter(dict(spec.scenario_params)), "scenario")
@@ -247,4 +262,15 @@ def build_problem(setting: Setting, seed: int, data_dir: Path, device: torch.dev
     mask = sel.test_forget_mask.to(dev) if sel.test_forget_mask is not None else None
     return Problem(setting.problem_key(seed), seed, data, setting.paradigm, sup.to(dev), sel.requests,
                    forget.to(dev), retain.to(dev), sel.forget_classes, sel.touched_classes, mask,
-                   val_sup.to(dev), setting.loss, val_idx, test_idx)
+                   val_sup.to(dev), setting.loss, val_idx, test_idx,
+                   None if val_mask is None else val_mask.to(dev))
+
+
+def _val_forget_mask(setting: Setting, data: ImageData, sup: Supervision, seed: int) -> torch.Tensor | None:
+    """The scenario's forget mask of ``val``: its selection re-run on the data with ``val`` in the place of
+    ``test`` (the same generator stream, so the same training forget set; a scenario's test mask reads only the
+    held-out labels / sub-classes it is given)."""
+    swapped = replace(data, x_test=data.x_val, y_test=data.y_val, groups_test=data.groups_val)
+    sel = setting.scenario.select(SelectInputs(swapped, sup, setting.spec.paradigm, seeded(seed, 2)),
+                                  setting.scenario_cfg)
+    return sel.test_forget_mask

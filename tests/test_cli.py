@@ -225,3 +225,35 @@ def test_paradigm_options_reach_the_spec():
     assert dict(spec.paradigm_params) == {"noise": "class_subset", "classes": "0,1,2,3,4", "train_loss": "ce"}
     args = _parser().parse_args(["compare", "--paradigm", "partial_label", "--official-generator"])
     assert dict(build_spec(args).paradigm_params) == {"official": True}
+
+
+def test_compare_tune_writes_default_and_tuned_rows(tmp_path, capsys):
+    """``--tune N`` (issue 15): one CSV with a default and a tuned row per applicable method and reported seed, the
+    chosen configuration beside each; the tuning seeds appear nowhere in it."""
+    out = tmp_path / "tuned.csv"
+    rc = main(["compare", "--model", "mlp", "--forget-class", "3", "--methods", "original,retrain,finetune,ssd",
+               "--seeds", "1", "--tune", "2", "--tune-seeds", "100", "--cache-dir", str(tmp_path / "c"),
+               "--out", str(out), *FAST])
+    assert rc == 0
+    df = pd.read_csv(out)
+    assert {"variant", "hparams", "tuning_trials", "tuning_objective", "tuning_seeds"} <= set(df.columns)
+    got = {(m, v) for m, v in zip(df["method"], df["variant"], strict=True)}
+    assert got == {("original", "default"), ("retrain", "default"), ("finetune", "default"), ("ssd", "default"),
+                   ("finetune", "tuned"), ("ssd", "tuned")}
+    assert set(df["seed"]) == {0} and set(df["status"]) == {"ok"}
+    assert (df.loc[df["variant"] == "tuned", "tuning_trials"] == "2/2").all()
+    printed = capsys.readouterr().out
+    assert "tuning: 2 trials per method on seeds 100" in printed and "not tuned: a reference model" in printed
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (["--tune", "0"], "tune"),
+    (["--tune", "2", "--tune-seeds", "0"], "tune_seeds"),  # a reported seed
+    (["--tune", "2", "--tune-seeds", "a,b"], "tune_seeds"),
+])
+def test_bad_tuning_input_exits_2_naming_the_field(tmp_path, capsys, args, field):
+    out = tmp_path / "x.csv"
+    rc = main(["compare", "--methods", "original,retrain,finetune", "--cache-dir", str(tmp_path / "c"),
+               "--out", str(out), *FAST, *args])
+    assert rc == 2 and not out.exists()
+    assert field in capsys.readouterr().err

@@ -30,6 +30,8 @@ from engine.jobs.model import (
     PROBLEM_BLOB,
     REQUESTS_NONE,
     RETRAIN,
+    SPLIT_VAL,
+    SPLITS,
     STATE_BLOB,
     TRAIN_STATE,
     UNLEARN,
@@ -286,10 +288,15 @@ def _prepared_inputs(env: JobEnv, prepared: dict[str, str]) -> dict[str, Any]:
 
 
 def evaluate_model(job: Job, env: JobEnv) -> JobResult:
-    """Evaluate one model (original, retrain or a method's output) with every metric, against retrain."""
+    """Evaluate one model (original, retrain or a method's output) with every metric, against retrain; on the
+    test split, or for the tuner on ``val`` alone (``EvaluatePayload.split``)."""
     payload: EvaluatePayload = _payload(job, EvaluatePayload)
     setting = setting_of(payload)
     problem = rebuild_problem(payload, env, setting)
+    if payload.split not in SPLITS:
+        raise RunFailed(f"unknown evaluation split {payload.split!r}")
+    if payload.split == SPLIT_VAL:  # the tuner's evaluation: val in the place of test, no test split at all
+        problem = problem.validation_view()
     started = time.perf_counter()
     env.progress(job, "running", 0, 1, "evaluating", started)
     model = load_model(env, payload.model_job, setting, problem)

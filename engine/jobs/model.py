@@ -36,6 +36,11 @@ PROBLEM_BLOB = "problem.npz"  # a problem's index arrays and observed supervisio
 OUTPUTS_BLOB = "outputs.npz"  # an evaluation's logits (logits_train, logits_test)
 PER_SAMPLE_BLOB = "per_sample.npz"  # an evaluation's per-sample metric values ("<metric>", "<metric>.<array>")
 
+# -- evaluation splits (EvaluatePayload.split) --------------------------------------------------------------------
+SPLIT_TEST = "test"  # every reported number
+SPLIT_VAL = "val"  # the tuner's objective (engine.tuning): val in the place of test, the test split never read
+SPLITS = (SPLIT_TEST, SPLIT_VAL)
+
 # -- resources ---------------------------------------------------------------------------------------------------
 SMALL_JOB_GPU = 0.25  # share of a GPU a job on a model not marked ``large`` asks for
 REQUESTS_NONE = "none"  # UnlearnPayload.requests: the method's own model before any request (forget nothing)
@@ -113,7 +118,9 @@ class EvaluatePayload(Payload):
 
     ``retrain_job``: the seed's retrain model (its training seconds); ``retrain_eval``: the retrain reference's
     evaluation (``None``: this *is* it); ``seconds_from``: the job whose meta ``seconds`` is the unlearning time
-    (``None``: no unlearning happened); ``prepared``: preparation kind -> job key (metrics' preparation jobs).
+    (``None``: no unlearning happened); ``prepared``: preparation kind -> job key (metrics' preparation jobs);
+    ``split``: :data:`SPLIT_TEST` (reported numbers) or :data:`SPLIT_VAL` (the tuner's: ``val`` stands in for
+    ``test`` and the test split is not read at all, ``Problem.validation_view``).
     """
 
     model_job: str
@@ -122,6 +129,7 @@ class EvaluatePayload(Payload):
     metrics: tuple[str, ...]
     seconds_from: str | None = None
     prepared: dict[str, str] = field(default_factory=dict)
+    split: str = "test"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ class FisherConfig:
                                     source="SCRUB: the whole retain set", cost="linear")
     chunk: int = param(64, "samples per vectorised Jacobian chunk, capped so a chunk's Jacobian stays under "
                            "512 MiB (memory only; does not change the result)",
-                       range=(1, 4096), cost="inverse")
+                       range=(1, 4096), cost="inverse", search=False)
 
 
 def unlearn(model: nn.Module, data: UnlearnData, cfg: FisherConfig, ctx: UnlearnContext) -> nn.Module:

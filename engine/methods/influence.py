@@ -43,7 +43,7 @@ class InfluenceConfig:
                                     "official: Unlearn-Sparse's two-vector loop as coded (see the doc)",
                            choices=("exact", "official"), source="Singh & Alistarh 2020; Unlearn-Sparse Wfisher")
     chunk: int = param(64, "samples per vectorised per-sample-gradient chunk (memory only)", range=(1, 4096),
-                       cost="inverse")
+                       cost="inverse", search=False)
 
 
 def _flat_params(model: nn.Module) -> list[tuple[str, torch.Tensor]]:

@@ -65,7 +65,7 @@ class NTKConfig:
     fisher_alpha: float = param(1e-9, "Fisher noise scale when fisher_noise is on (see `fisher`)",
                                 range=(1e-10, 1e-2), log=True, source="official NTK + Fisher cell: 1e-9")
     chunk: int = param(64, "samples per vectorised Jacobian chunk, capped at 256 MiB (memory only; does not "
-                           "change the result)", range=(1, 4096), cost="inverse")
+                           "change the result)", range=(1, 4096), cost="inverse", search=False)
 
 
 def jacobian_bytes(n_samples: int, num_classes: int, n_params: int) -> int:

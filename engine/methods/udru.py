@@ -77,7 +77,7 @@ class UDRUConfig:
     chunk_size: int = param(1024, "forget samples per forward/backward chunk; gradients are accumulated over "
                                   "chunks into one Adam step, so this only bounds memory",
                             range=(1, 1_000_000), source="official: full batch (MNIST/FMNIST), 128 (CIFAR-10)",
-                            cost="inverse")
+                            cost="inverse", search=False)
 
 
 def udru_targets(logits: torch.Tensor, positive_mask: torch.Tensor, beta: float = 1.0) -> torch.Tensor:

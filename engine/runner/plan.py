@@ -31,6 +31,8 @@ from engine.jobs.model import (
     PROBLEM,
     REQUESTS_NONE,
     RETRAIN,
+    SPLIT_TEST,
+    SPLITS,
     TRAIN_STATE,
     UNLEARN,
     EvaluatePayload,
@@ -146,7 +148,8 @@ def state_needs(cfgs: Mapping[str, object], paradigm: Paradigm
 
 
 def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, object],
-                infeasible: Mapping[str, str], ids: Identities) -> Graph:
+                infeasible: Mapping[str, str], ids: Identities, split: str = SPLIT_TEST,
+                metrics: tuple[str, ...] | None = None) -> Graph:
     """The comparison's jobs and rows, without the data (``ids`` writes the identities that hold its content:
     :class:`~engine.jobs.identity.ContentIdentities` from the seeds' problems).
 
@@ -155,12 +158,20 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
     engine's model; a method with ``own_original`` also gets a row for its model before unlearning).
     ``infeasible``: state id -> why the data cannot afford it; its jobs are left out and the methods needing it are
     not applicable for that reason. Job keys: :mod:`engine.jobs.identity`.
+
+    ``split`` / ``metrics``: what the evaluations compute -- every registered metric on the test split (the
+    default), or for the tuner (:mod:`engine.tuning`) the given ``metrics`` on ``val`` alone, without metric
+    preparations; a ``val`` evaluation's identity says so (``"split": "val"``), a test one's is unchanged.
     """
     # the setting's models are shared with every comparison of the same setting: the spec of the jobs leaves out
     # what only selects rows or adds jobs (methods, seeds, device, metric preparations such as shadow models)
     spec_json = replace(spec, methods=(), seeds=(0,), device="auto", shadow_models=0).to_json()
-    metrics = METRICS.keys()
-    preps = [p for p in preparations(metrics) if p.enabled(spec)]
+    if split not in SPLITS:
+        raise ValueError(f"unknown evaluation split {split!r}")
+    metrics = tuple(METRICS.keys()) if metrics is None else tuple(metrics)
+    preps = [p for p in preparations(metrics) if p.enabled(spec)] if split == SPLIT_TEST else []
+    on = {} if split == SPLIT_TEST else {"split": split}  # part of a val evaluation's identity
+    tag = "" if split == SPLIT_TEST else f" on {split}"  # in its label
     res = model_resources(spec.model)
     states, method_states = state_needs(cfgs, setting.paradigm)
     # recorded on the side of the original's training (or after it); separate ones run in their own job
@@ -207,20 +218,22 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
                                          PreparePayload(spec_json, seed, options=p.options(spec)), (pj.key,), res),
                                 pj.key).key
                     for p in preps}
-        rev = add(make_job(EVALUATE, f"evaluate retrain seed {seed}",
-                           ids.in_problem({"model_job": rj.key, "metrics": metrics, "ref": None, **prepared}, pj.key),
+        rev = add(make_job(EVALUATE, f"evaluate retrain{tag} seed {seed}",
+                           ids.in_problem({"model_job": rj.key, "metrics": metrics, "ref": None, **prepared, **on},
+                                          pj.key),
                            EvaluatePayload(spec_json, seed, model_job=rj.key, retrain_job=rj.key, retrain_eval=None,
-                                           metrics=tuple(metrics), seconds_from=rj.key, prepared=prepared),
+                                           metrics=tuple(metrics), seconds_from=rj.key, prepared=prepared,
+                                           split=split),
                            (rj.key, pj.key, *prepared.values()), res), pj.key)
 
         def evaluate(row: str, model_job: str, seconds_from: str | None, seed: int = seed, pj: Job = pj,
                      rj: Job = rj, rev: Job = rev, prepared: dict[str, str] = prepared) -> Job:
-            return add(make_job(EVALUATE, f"evaluate {row} seed {seed}",
+            return add(make_job(EVALUATE, f"evaluate {row}{tag} seed {seed}",
                                 ids.in_problem({"model_job": model_job, "metrics": metrics, "ref": rev.key,
-                                                **prepared}, pj.key),
+                                                **prepared, **on}, pj.key),
                                 EvaluatePayload(spec_json, seed, model_job=model_job, retrain_job=rj.key,
                                                 retrain_eval=rev.key, metrics=tuple(metrics),
-                                                seconds_from=seconds_from, prepared=prepared),
+                                                seconds_from=seconds_from, prepared=prepared, split=split),
                                 (model_job, rev.key, pj.key, *prepared.values()), res), pj.key)
 
         for name, cfg in cfgs.items():
@@ -286,14 +299,44 @@ def check_spec(spec: ComparisonSpec) -> tuple[Setting, dict[str, object]]:
     return resolve(spec), method_configs(spec)
 
 
-def make_plan(spec: ComparisonSpec, data_dir: Path) -> Plan:
-    """Validate ``spec`` (raising :class:`SpecError` naming the field) and build its job graph."""
-    setting, cfgs = check_spec(spec)
-    data = load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device="cpu")
-    infeasible = infeasible_states(spec, setting, cfgs, data.x_train.shape[0], data.input_shape, data.num_classes)
-    sizes, contents = {}, {}
-    for seed in spec.seeds:  # one problem at a time (each holds its own val / test copies)
-        problem = build_problem(setting, seed, data_dir, data=data)  # validates the seed's forget set
-        sizes[seed], contents[seed] = problem.sizes(), problem.content()  # the models' keys hold what they train on
-    graph = build_graph(spec, setting, cfgs, infeasible, ContentIdentities(setting, contents))
-    return Plan(spec, setting, graph.jobs, graph.rows, sizes)
+class Planner:
+    """:func:`make_plan` for many specs of one setting (the tuner's trials): the dataset, each seed's problem
+    (validating its forget set) and the split sizes are read once; :meth:`plan` validates a spec's methods and
+    builds its graph. Every spec given must have ``setting``'s setting (``ComparisonSpec.setting_key``)."""
+
+    def __init__(self, spec: ComparisonSpec, data_dir: Path, split: str = SPLIT_TEST,
+                 metrics: tuple[str, ...] | None = None) -> None:
+        self.setting = resolve(spec)
+        self.split, self.metrics, self.data_dir = split, metrics, data_dir
+        self.data = load_dataset(spec.dataset, data_dir, coarse=spec.coarse, device="cpu")
+        self.sizes: dict[int, dict[str, int]] = {}
+        self.contents: dict[int, Any] = {}
+        self._key = spec.setting_key()
+
+    def _seed(self, seed: int) -> None:
+        if seed not in self.contents:  # one problem at a time (each holds its own val / test copies)
+            problem = build_problem(self.setting, seed, self.data_dir, data=self.data)  # validates the forget set
+            self.sizes[seed], self.contents[seed] = problem.sizes(), problem.content()
+
+    def plan(self, spec: ComparisonSpec) -> Plan:
+        """Validate ``spec``'s methods (``SpecError`` naming the field) and build its job graph."""
+        if spec.setting_key() != self._key:
+            raise ValueError("Planner.plan: the spec's setting differs from the planner's")
+        _, cfgs = check_spec(spec)
+        data = self.data
+        infeasible = infeasible_states(spec, self.setting, cfgs, data.x_train.shape[0], data.input_shape,
+                                       data.num_classes)
+        for seed in spec.seeds:
+            self._seed(seed)
+        setting = replace(self.setting, spec=spec)
+        graph = build_graph(spec, setting, cfgs, infeasible, ContentIdentities(setting, self.contents), self.split,
+                            self.metrics)
+        return Plan(spec, setting, graph.jobs, graph.rows, {s: self.sizes[s] for s in spec.seeds})
+
+
+def make_plan(spec: ComparisonSpec, data_dir: Path, split: str = SPLIT_TEST,
+              metrics: tuple[str, ...] | None = None) -> Plan:
+    """Validate ``spec`` (raising :class:`SpecError` naming the field) and build its job graph (``split`` /
+    ``metrics``: :func:`build_graph`'s, for the tuner)."""
+    check_spec(spec)  # every data-free check before the dataset is loaded
+    return Planner(spec, data_dir, split, metrics).plan(spec)

@@ -8,6 +8,8 @@ Layout (string keys, values are ``bytes`` or JSON ``str`` only -- never pickles 
 * ``progress/<job key>`` latest progress event of a job (readable by any process)
 * ``comparison/<key>``   a comparison's spec and job plan (History page)
 * ``answer/<key>``       a finished comparison's tables (CSV text), served warm without torch (never exported)
+* ``tuning/<key>``       a tuner study of one method in one setting: its trials (params, values per tuning seed,
+  state), appended as each trial ends (``engine.tuning``; never exported)
 * ``flag/<name>``        small markers shared between processes (e.g. a Ray run's cancellation flag)
 * ``annotation/<key>``   a user's name, tags and note of comparison ``<key>`` (``annotations.py``; never
   exported, never part of the record)
@@ -222,6 +224,15 @@ class Store:
     def comparisons(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every saved comparison, as ``(key, record)``."""
         return self._records("comparison/")
+
+    # -- tuner studies ----------------------------------------------------------------------------------------
+    def put_study(self, key: str, record: dict[str, Any]) -> None:
+        """Save tuner study ``key`` (its method, setting, space and the trials so far; ``engine.tuning``)."""
+        self.cache.set(f"tuning/{key}", json.dumps(record))
+
+    def study(self, key: str) -> dict[str, Any] | None:
+        raw = self.cache.get(f"tuning/{key}")
+        return None if raw is None else json.loads(raw)
 
     # -- answers: a finished comparison's tables, served without recomputing (or importing torch) --------------
     def put_answer(self, key: str, answer: dict[str, Any]) -> None:

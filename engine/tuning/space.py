@@ -8,7 +8,8 @@ A schema field (:func:`engine.config.param`) becomes one dimension:
   default (:data:`LINEAR_WINDOW`, :data:`INVERSE_WINDOW`) inside its range, so that a trial costs at most a few
   defaults' worth of work -- the declared range is what the engine *accepts* (epochs up to 1000), not a search range;
 - not searched (kept at the default, with the reason in :attr:`SearchSpace.fixed`): text fields, nullable fields
-  (``None`` means "all"), and numeric fields without a range.
+  (``None`` means "all"), numeric fields without a range, and fields declared ``search=False`` (chunk sizes that
+  bound memory and do not change the result).
 
 The default configuration is always a point of the space (tested for every registered method), so a tuned row is
 never worse on the tuning objective than the default merely because the default was out of reach.
@@ -87,6 +88,8 @@ def _window(p: ParamSchema) -> tuple[float, float]:
 
 def dimension(p: ParamSchema) -> Dimension | str:
     """The dimension of schema field ``p``, or the reason it is not searched."""
+    if not p.search:
+        return "does not change the result (a memory bound)"
     if p.type == "bool":
         return Dimension(p.name, "categorical", p.default, choices=(False, True))
     if p.type == "choice":
