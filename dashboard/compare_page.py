@@ -158,6 +158,14 @@ def sidebar() -> data.Selection:
                             key=state.WORKERS,
                             help="independent jobs at once, each in its own process (default one per core); 1 runs "
                                  "them one after another in this server. The numbers are the same either way.")
+        st.session_state.setdefault(state.TUNE, 0)
+        st.number_input(
+            "Tuning budget (trials per method)", step=5, key=state.TUNE, disabled=data.demo_enabled(),
+            help="0 = run the defaults only. N > 0: also tune every method the same way -- a seeded TPE search of "
+                 f"N trials per method (trial 0 = the defaults) on the validation split, with tuning seeds "
+                 f"{', '.join(map(str, data.DEFAULT_TUNING_SEEDS))} that are never reported -- then run the best "
+                 "configuration of each on the seeds above: default and tuned side by side in the Tuning tab. "
+                 f"Objective: {data.OBJECTIVE}." + (" Off in the hosted demo." if data.demo_enabled() else ""))
         with st.expander("Advanced: training"):
             ekey = state.epochs(dataset, model)
             default_epochs = data.default_epochs(dataset, model)
@@ -282,6 +290,22 @@ def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
     elif spec is not None:
         st.caption(url.literal(data.spec_summary(spec), limit=2000))  # text parameters may come from the link
 
+    tune = None
+    trials = st.session_state.get(state.TUNE) or 0
+    if spec is not None and trials:
+        tune = data.TuneOptions(trials=int(trials) if float(trials).is_integer() else trials)
+        try:
+            tune.check(spec.seeds)
+        except SpecError as e:
+            st.sidebar.error(f"**{e.field}**: {e.message}")
+            st.error(f"**{e.field}**: {e.message}")
+            spec = None
+        else:
+            n = sum(1 for why in data.tunable(spec).values() if not why)
+            seeds = len(tune.seeds)
+            st.caption(f"Tuning: {trials} trials × {n} methods × {seeds} tuning seeds = {trials * n * seeds} "
+                       f"unlearning runs on validation (plus the original and retrained models of the "
+                       f"{seeds} tuning seeds), then the {n} tuned configurations on the reported seeds.")
     key = spec.comparison_key() if spec is not None else None
     active = st.session_state.get(state.ACTIVE_RUN)
     if active is None and key is not None and mgr.status(key) == "running":  # e.g. started in another tab
@@ -292,7 +316,7 @@ def run_controls(mgr: data.JobManager, spec: data.ComparisonSpec | None,
     if b1.button("Run", type="primary", disabled=spec is None or running, key="compare.run"):
         executor = st.session_state.get(state.EXECUTOR, "local")
         workers = int(st.session_state.get(state.WORKERS, data.default_workers())) if executor == "local" else None
-        st.session_state[state.ACTIVE_RUN] = mgr.start(spec, plan, executor, workers=workers)
+        st.session_state[state.ACTIVE_RUN] = mgr.start(spec, plan, executor, workers=workers, tune=tune)
         st.rerun()  # redraw with Run disabled and Cancel enabled
     if b2.button("Cancel", disabled=not running, key="compare.cancel"):
         mgr.cancel(active)

@@ -73,6 +73,7 @@ __all__ = [
     "paradigm_schema", "paradigms", "plan", "preset_info", "preset_paper_numbers", "preset_selection", "presets",
     "results_of", "scenario_description", "scenario_schema", "scenarios", "short_labels", "side_by_side",
     "spec_from_text", "spec_summary", "spec_to_text", "stored_results",
+    "DEFAULT_TUNING_SEEDS", "MethodStudy", "OBJECTIVE", "TuneOptions", "tunable", "tuned_results", "tuning_studies",
 ]
 
 DEFAULT_METHODS = api.DEFAULT_METHODS
@@ -167,3 +168,25 @@ def combined_wide(labels: dict[str, str], results: dict[str, Results]) -> pd.Dat
     frames = [r.wide.assign(comparison=labels[k]) for k, r in results.items()]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["comparison"])
     return df[["comparison", *[c for c in df.columns if c != "comparison"]]]
+
+
+# -- tuning under one protocol (issue 15) ------------------------------------------------------------------------
+TuneOptions = api.TuneOptions
+MethodStudy = api.MethodStudy
+OBJECTIVE = api.OBJECTIVE
+DEFAULT_TUNING_SEEDS = api.DEFAULT_TUNING_SEEDS
+tunable = api.tunable  # method -> why the tuner does not search it ("" = it does)
+
+
+def tuning_studies(spec: ComparisonSpec, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The recorded tuner studies of ``spec``'s methods under the default protocol (method ->
+    :class:`MethodStudy`; empty when the comparison was never tuned). Nothing is run."""
+    return api.studies(spec, TuneOptions(), cache_dir)
+
+
+def tuned_results(spec: ComparisonSpec, studies: dict[str, Any], cache_dir: Path | None = None) -> Results | None:
+    """The stored results of the tuned comparison (``spec`` with every studied method at its best configuration,
+    on the same reported seeds; nothing is computed), ``None`` when there are no studies."""
+    if not studies:
+        return None
+    return stored_results(plan(api.tuned_spec(spec, studies)), cache_dir)

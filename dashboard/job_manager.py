@@ -47,11 +47,23 @@ class Overall:
     eta: float | None
     counts: dict[str, int]
     jobs: int
+    phase: str = ""  # a tuned run (issue 15): "comparison" | "tuning" | "tuned comparison"; "" otherwise
+    trials: tuple[int, int] = (0, 0)  # a tuned run: trials ended, trials in all (every tuned method's budget)
 
     @property
     def finished(self) -> int:
         """Jobs that ended (any state of :data:`FINISHED`)."""
         return sum(n for s, n in self.counts.items() if s in FINISHED)
+
+
+@dataclass(frozen=True)
+class _TunerJob:
+    """A tuner trial's job as the progress table shows it (planned by the tuner, not in the comparison's plan)."""
+
+    key: str
+    kind: str
+    label: str
+    deps: tuple[str, ...] = ()
 
 
 @dataclass
@@ -74,6 +86,13 @@ class _Run:
     computing: float | None = None  # when api.run was called (after planning and the demo queue)
     finished: float | None = None
     thread: threading.Thread | None = None
+    tune: Any = None  # api.TuneOptions: also tune every method (default and tuned rows), None: a plain run
+    phase: str = ""  # a tuned run: comparison -> tuning -> tuned comparison
+    trials_total: int = 0
+    trials_done: int = 0
+    tuning_started: float | None = None
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # tuner job -> (kind, label), not in the plan
+    plan_keys: frozenset[str] = frozenset()  # a tuned run: the comparison's own jobs
 
 
 class JobManager:
@@ -101,16 +120,20 @@ class JobManager:
             return self._executors[key]
 
     def start(self, spec: api.ComparisonSpec, p: api.Plan | None = None, executor: str = "local",
-              workers: int | None = None) -> str:
+              workers: int | None = None, tune: Any = None) -> str:
         """Start ``spec`` unless it is already running; returns its comparison key (non-blocking). ``workers``: the
-        local executor's worker processes (``None``: its default, one per core)."""
+        local executor's worker processes (``None``: its default, one per core); ``tune``: an
+        :class:`engine.api.TuneOptions` to also tune every method under the one protocol (issue 15) and run the
+        tuned configurations (``None``: a plain run)."""
+        if tune is not None:
+            tune.check(spec.seeds)  # SpecError naming tune / tune_seeds before anything starts
         api.check_demo(spec, self.data_dir)  # the demo caps the page and the CLI apply (no-op outside demo mode)
         key = spec.comparison_key()
         with self._lock:
             cur = self._runs.get(key)
             if cur is not None and cur.state == "running":
                 return key
-            run = _Run(spec, p, threading.Event(), time.time(), executor, workers=workers)
+            run = _Run(spec, p, threading.Event(), time.time(), executor, workers=workers, tune=tune)
             if self.queue is not None:
                 run.ticket = self.queue.join()
             run.thread = threading.Thread(target=self._work, args=(key, run), daemon=True, name=f"compare-{key}")
@@ -121,7 +144,21 @@ class JobManager:
     def _work(self, key: str, run: _Run) -> None:
         def on_event(job_key: str, event: dict[str, Any]) -> None:
             with self._lock:
+                if run.tune is not None and run.plan is not None and job_key not in run.labels \
+                        and job_key not in run.plan_keys:
+                    # a tuned run's job outside the comparison's plan: a trial's, then the tuned comparison's
+                    if run.phase == "comparison":
+                        run.phase, run.tuning_started = "tuning", time.time()
+                    label = str(event.get("label", job_key))
+                    run.labels[job_key] = (str(event.get("kind", "")),
+                                           f"tuned: {label}" if run.phase == "tuned comparison" else label)
                 _record(run, job_key, event, time.time())
+
+        def on_trial(method: str, trial: Any) -> None:
+            with self._lock:
+                run.trials_done += 1
+                if run.trials_done >= run.trials_total:
+                    run.phase = "tuned comparison"
 
         outcomes: dict[str, tuple[str, str]] = {}
         try:
@@ -138,9 +175,12 @@ class JobManager:
             if admitted:
                 with self._lock:
                     run.computing = time.time()
-                result = api.run(run.spec, cache_dir=self.cache_dir, data_dir=self.data_dir,
-                                 executor=self._executor(run.executor, run.workers), on_event=on_event,
-                                 cancel=run.cancel, plan=run.plan)
+                runner = self._executor(run.executor, run.workers)
+                if run.tune is None:
+                    result = api.run(run.spec, cache_dir=self.cache_dir, data_dir=self.data_dir, executor=runner,
+                                     on_event=on_event, cancel=run.cancel, plan=run.plan)
+                else:
+                    result = self._tuned(run, runner, on_event, on_trial)
                 outcomes = {k: (o.status, o.error) for k, o in result.outcomes.items()}
             state, error = ("cancelled" if run.cancel.is_set() else "done"), ""
         except api.SpecError as e:
@@ -155,6 +195,17 @@ class JobManager:
             run.seconds.update(seconds)
             _settle(run, outcomes, state, error, time.time())
             run.state, run.error, run.finished = state, error, time.time()
+
+    def _tuned(self, run: _Run, runner: api.Executor, on_event: Any, on_trial: Any) -> api.ComparisonResult:
+        """A tuned run: the comparison, then the studies (phase and trial count for the progress bar), then the
+        tuned comparison; returns the default comparison's result (its outcomes settle the plan's jobs)."""
+        tunable = [m for m, why in api.tunable(run.spec).items() if not why]
+        with self._lock:
+            run.phase, run.trials_total = "comparison", len(tunable) * run.tune.trials
+            run.plan_keys = frozenset(j.key for j in run.plan.jobs) if run.plan is not None else frozenset()
+        tuned = api.run_tuned(run.spec, run.tune, cache_dir=self.cache_dir, data_dir=self.data_dir, executor=runner,
+                              on_event=on_event, cancel=run.cancel, on_trial=on_trial, plan=run.plan)
+        return tuned.default
 
     def _estimates(self, run: _Run) -> tuple[dict[str, float] | None, dict[str, float]]:
         """Expected seconds per job of the run's plan and the recorded seconds of the stored ones (none when the
@@ -224,6 +275,8 @@ class JobManager:
                 rows.append(_row(run, j, now, ended))
                 if rows[-1]["state"] in FINISHED:
                     ended[j.key] = (rows[-1]["state"], rows[-1]["message"])
+            for k, (kind, label) in run.labels.items():  # a tuned run's trial jobs, in the order they came
+                rows.append(_row(run, _TunerJob(k, kind, label), now, ended))
             return run, rows
 
     def progress(self, key: str) -> pd.DataFrame:
@@ -279,7 +332,18 @@ class JobManager:
         eta = None
         if state == "running" and computing is not None:
             eta = api.eta_seconds(elapsed, done, max(0.0, total - done), 1.0 / self._parallel(run, rows))
-        return Overall(state, min(1.0, max(0.0, fraction)), elapsed, eta, counts, len(rows))
+        with self._lock:
+            phase, done_trials, all_trials = run.phase, run.trials_done, run.trials_total
+            tuning_started = run.tuning_started
+        if phase in ("tuning", "tuned comparison") and all_trials:
+            # the studies dominate a tuned run: the bar and the ETA follow the trials (their pace so far)
+            part = done_trials / all_trials
+            fraction = 0.05 + 0.9 * part if state == "running" else fraction
+            if state == "running" and tuning_started is not None:
+                spent = time.time() - tuning_started
+                eta = spent / done_trials * (all_trials - done_trials) if done_trials else None
+        return Overall(state, min(1.0, max(0.0, fraction)), elapsed, eta, counts, len(rows), phase,
+                       (done_trials, all_trials))
 
     def _parallel(self, run: _Run, rows: list[dict[str, Any]]) -> int:
         """How many jobs the run's executor may run at once (the local executor's workers; else 1)."""

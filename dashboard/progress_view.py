@@ -45,6 +45,9 @@ def overall_text(ov: Overall) -> str:
     """The overall bar's caption: the run's state, jobs finished, elapsed time, the ETA while it runs, and how the
     jobs that did not succeed ended."""
     head = f"Run {ov.state} — {ov.finished}/{ov.jobs} jobs finished"
+    if ov.phase:  # a tuned run (issue 15): which step, and the trials
+        done, total = ov.trials
+        head += f" · {ov.phase}" + (f" (trials {done}/{total})" if ov.phase != "comparison" and total else "")
     if ov.state == "running":
         head += f" · {format_seconds(ov.elapsed)} elapsed"
         if ov.eta is not None:

@@ -2,8 +2,8 @@
 
 Tabs: *Leaderboard* (the ranked table with its verdict, CSV exports, the runs table the CSV holds), *Charts*
 (trade-off, accuracy, attacks), *Cost & outputs* (time, speed-up, entropy, closeness), *Per class* (per-class
-accuracy, where the forget samples go), *Forget set* (image gallery, per-sample table and CSV) and, when the setting
-is a paper preset's, *Paper numbers* (the paper's printed numbers beside ours, never mixed with them).
+accuracy, where the forget samples go), *Forget set* (image gallery, per-sample table and CSV), *Tuning* (default
+vs tuned under the one protocol, the studies, robustness; issue 15) and, when the setting is a paper preset's, *Paper numbers* (the paper's printed numbers beside ours, never mixed with them).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, labels, leaderboard, state, url
+from dashboard import charts, data, labels, leaderboard, state, tuning_view, url
 from dashboard.data import Results
 
 REFERENCE = "retrain"
@@ -114,7 +114,7 @@ def _chart(where, fig, prefix: str, name: str) -> None:  # noqa: ANN001
 # then "Paper numbers" for a preset's setting; the charts come in two tabs of a few figures each (a browser on two
 # cores draws a plotly figure in about 0.3 s: seven at once took over 2 s)
 SPLIT_LABELS = {"test": "Test set", "train_forget": "Forget set (training)", "train_retain": "Retain set (training)"}
-RESULT_TABS = ("Leaderboard", "Charts", "Cost & outputs", "Per class", "Forget set")
+RESULT_TABS = ("Leaderboard", "Charts", "Cost & outputs", "Per class", "Forget set", "Tuning")
 
 
 def show(res: Results, prefix: str, presets: list[str] | None = None,
@@ -164,8 +164,11 @@ def _show(res: Results, prefix: str, presets: list[str] | None, link: dict[str, 
     if tabs[4].open:
         with tabs[4]:
             forget_tab(res, inspection(res), prefix)
-    if presets and tabs[5].open:
+    if tabs[5].open:
         with tabs[5]:
+            tuning_view.tab(res.spec, res.summary, prefix, res.cache_dir)
+    if presets and tabs[6].open:
+        with tabs[6]:
             for key in presets:
                 paper_section(res, key, prefix)
 

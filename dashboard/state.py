@@ -29,6 +29,7 @@ COMPARE_TAB = "compare.tab"  # Results | Method hyper-parameters (only the open 
 WORKERS = "compare.workers"  # local executor: worker processes (not part of the selection either)
 EXECUTOR = "compare.executor"  # local | ray (not part of the selection: where runs execute, not what they are)
 SHOW_IMPORTED = "compare.show_imported"  # also show rows an imported results bundle brought (marked as such)
+TUNE = "compare.tune"  # tuning budget: trials per method (0 = no tuning; not part of the selection)
 SHOWN_STATE = "compare.shown_state"  # last job-manager state the page rendered (to rerun when it changes)
 
 # results view (scoped per page with ``scoped``)

@@ -22,7 +22,7 @@ KEYS = ("dataset", "paradigm", "rate", "scenario", "model", "methods", "seeds", 
         "view", "gaps", "split")
 VIEW_PREFIX = "compare"  # the Compare page's results view (its widget keys are scoped by this prefix)
 TABS = {"leaderboard": "Leaderboard", "charts": "Charts", "cost": "Cost & outputs", "per-class": "Per class",
-        "forget-set": "Forget set", "paper": "Paper numbers"}  # ``view`` value -> results tab
+        "forget-set": "Forget set", "tuning": "Tuning", "paper": "Paper numbers"}  # ``view`` value -> results tab
 SPLITS = ("test", "train_forget", "train_retain")
 PREFIXES = ("p.", "s.", "h.")  # paradigm, scenario and method parameters, checked against their schema
 MAX_QUOTED = 300  # characters of a message quoting the link (a long value is cut)

@@ -64,7 +64,7 @@ _REEXPORTS: dict[str, tuple[str, ...]] = {
     "engine.bundle": ("BundleError",),
     "engine.runner": ("ComparisonResult", "Plan"),
     "engine.tuning": ("DEFAULT_TRIALS", "DEFAULT_TUNING_SEEDS", "OBJECTIVE", "MethodStudy", "TuneOptions",
-                      "TunedComparison", "search_space"),
+                      "TunedComparison", "search_space", "tuned_spec"),
     "engine.specs": ("make_spec", "matching_presets", "preset_choice", "short_labels", "spec_from_text",
                      "spec_summary", "spec_to_text"),
 }

@@ -141,16 +141,33 @@ def _text(v: Any) -> str:
 
 def method_catalogue() -> list[dict[str, Any]]:
     """Everything the Methods page shows about each registered method (its schema as a table)."""
+    from engine.tuning.space import search_space
+
     out = []
     for k, m in METHODS.items():
+        searched = searched_text(search_space(k))
         out.append({
             "key": k, "title": m.title, "family": m.family, "paper": m.paper, "doc": m.doc or "",
             "needs": m.needs.describe(), "paradigms": ", ".join(m.paradigms) if m.paradigms else "all",
             "defaults_chosen": m.defaults_chosen, "ours_fields": ", ".join(m.ours_fields()),
             "schema": pd.DataFrame([{"name": p.name, "type": p.type, "default": _text(p.default),
                                      "range": _text(p.range or p.choices or ""), "help": p.help,
-                                     "source": p.source} for p in schema(m.config)]),
+                                     "source": p.source, "tuner searches": searched.get(p.name, "")}
+                                    for p in schema(m.config)]),
         })
+    return out
+
+
+def searched_text(space: Any) -> dict[str, str]:
+    """Field -> what the tuner searches of it (``engine.tuning.space``): ``log 1e-07 … 1``, ``2 … 10``,
+    ``one of …``, or ``not searched: <why>``."""
+    out = {}
+    for d in space.dimensions:
+        if d.kind == "categorical":
+            out[d.name] = "one of " + ", ".join(map(_text, d.choices))
+        else:
+            out[d.name] = f"{'log ' if d.log else ''}{d.low:g} … {d.high:g}"
+    out.update({name: f"not searched: {why}" for name, why in space.fixed.items()})
     return out
 
 

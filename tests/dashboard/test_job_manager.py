@@ -174,3 +174,28 @@ def test_the_curve_menu_follows_the_latest_job() -> None:
     assert progress_view.curve_job(latest, points, []) == "retrain seed 0"
     assert progress_view.curve_job(progress_view.ALL_JOBS, points, []) is None
     assert progress_view.curve_job("original seed 0", points, []) == "original seed 0"
+
+
+def test_a_tuned_run_shows_its_phase_trials_and_the_trial_jobs(tmp_path: Path) -> None:
+    """``start(..., tune=TuneOptions)`` (issue 15): the run goes comparison -> tuning -> tuned comparison, the bar
+    counts the trials, the progress table lists the trials' jobs, and the tuned comparison ends up in the store."""
+    spec = api.make_spec(methods=["original", "retrain", "finetune"], model="mlp", epochs=2)
+    options = api.TuneOptions(trials=2, seeds=(100,))
+    mgr = JobManager(tmp_path / "cache")
+    key = mgr.start(spec, workers=1, tune=options)
+    phases = set()
+    while mgr.status(key) == "running":
+        phases.add(mgr.overall(key).phase)
+        time.sleep(0.05)
+    assert mgr.wait(key, timeout=300) == "done", mgr.error(key)
+    ov = mgr.overall(key)
+    assert ov.trials == (2, 2) and ov.fraction == 1.0
+    assert phases & {"tuning", "tuned comparison"}
+    table = mgr.progress(key)
+    assert table["job"].str.startswith("tune finetune trial 1:").any(), table["job"].tolist()
+    assert table["state"].isin(FINISHED).all()
+    studies = api.studies(spec, options, tmp_path / "cache")
+    assert [t.number for t in studies["finetune"].trials] == [0, 1]
+    with pytest.raises(api.SpecError) as e:  # tuning seeds that are reported seeds are refused before anything
+        mgr.start(spec, workers=1, tune=api.TuneOptions(trials=2, seeds=(0,)))
+    assert e.value.field == "tune_seeds"
