@@ -3,7 +3,8 @@
 Tabs: *Leaderboard* (the ranked table with its verdict, CSV exports, the runs table the CSV holds), *Charts*
 (trade-off, accuracy, attacks), *Cost & outputs* (time, speed-up, entropy, closeness), *Per class* (per-class
 accuracy, where the forget samples go), *Forget set* (image gallery, per-sample table and CSV), *Tuning* (default
-vs tuned under the one protocol, the studies, robustness; issue 15) and, when the setting is a paper preset's, *Paper numbers* (the paper's printed numbers beside ours, never mixed with them).
+vs tuned under the one protocol, the studies, robustness; issue 15) and, when the setting is a paper preset's,
+*Paper numbers* (the paper's printed numbers beside ours, never mixed with them).
 """
 
 from __future__ import annotations
