@@ -189,11 +189,12 @@ def strip_offsets(n: int, width: float = 0.5) -> list[float]:
 
 
 def robustness_figure(studies: Mapping[str, data.MethodStudy], k: int = TOP_K) -> go.Figure:
-    """Per method (x), the validation objective of its ``k`` best complete trials (a strip of points in the
+    """Per method (a row), the validation objective of its ``k`` best complete trials (a strip of points in the
     method's colour and symbol, in trial order; hover: trial number and what it changed) and the default
     configuration's (trial 0: an open black diamond, around its point when it is among the best). A tight cluster
-    at the bottom = the method does well over a range of settings; one point far below the others = it wins at
-    one lucky setting. The tick under each method says how far apart its best trials are."""
+    on the left = the method does well over a range of settings; one point far left of the others = it wins at
+    one lucky setting. Each row's label says how far apart its best trials are. Horizontal, so that 30 methods
+    stay readable."""
     title = f"Robustness: the {k} best trials of each method (validation split)"
     methods = [m for m, s in studies.items() if s.top(k)]
     if not methods:
@@ -204,37 +205,38 @@ def robustness_figure(studies: Mapping[str, data.MethodStudy], k: int = TOP_K) -
     for i, m in enumerate(methods):
         s = studies[m]
         top = sorted(s.top(k), key=lambda t: t.number)
-        xs = [i + o for o in strip_offsets(len(top))]
+        ys = [i + o for o in strip_offsets(len(top))]
         colour, symbol = styles[m]
         fig.add_trace(go.Scatter(
-            x=xs, y=[float(t.value) for t in top], mode="markers", name=m, legendgroup=m, showlegend=False,
+            y=ys, x=[float(t.value) for t in top], mode="markers", name=m, legendgroup=m, showlegend=False,
             marker={"color": colour, "symbol": symbol, "size": 10, "opacity": 0.9,
                     "line": {"width": 1, "color": "white"}},
             customdata=[[t.number, changed_text(s, t.params)] for t in top],
-            hovertemplate=(f"<b>{m}</b><br>trial %{{customdata[0]}}: %{{y:.4f}}<br>%{{customdata[1]}}"
+            hovertemplate=(f"<b>{m}</b><br>trial %{{customdata[0]}}: %{{x:.4f}}<br>%{{customdata[1]}}"
                            "<extra></extra>")))
         values = [float(t.value) for t in top]
-        ticks.append(f"{m}<br><span style='font-size:10px'>{len(top)} best within {max(values) - min(values):.3f}"
-                     "</span>")
+        ticks.append(f"{m} <span style='font-size:10px;color:#666'>({len(top)} best within "
+                     f"{max(values) - min(values):.3f})</span>")
         first = default_trial(s)
         if first is not None and first.state == COMPLETE and first.value is not None:
-            at = next((x for x, t in zip(xs, top, strict=True) if t.number == first.number), float(i))
-            dx.append(at)
-            dy.append(float(first.value))
+            at = next((y for y, t in zip(ys, top, strict=True) if t.number == first.number), float(i))
+            dy.append(at)
+            dx.append(float(first.value))
             names.append(m)
     if dx:
         fig.add_trace(go.Scatter(
             x=dx, y=dy, mode="markers", name="default configuration (trial 0)", legendgroup="default",
-            marker={"symbol": "diamond-open", "size": 18, "color": "#000000", "line": {"width": 2}},
-            customdata=names, hovertemplate="<b>%{customdata}</b><br>default (trial 0): %{y:.4f}<extra></extra>"))
-    fig.update_xaxes(tickmode="array", tickvals=list(range(len(methods))), ticktext=ticks, automargin=True,
-                     range=[-0.6, len(methods) - 0.4], showgrid=False, zeroline=False, title_text="")
+            marker={"symbol": "diamond-open", "size": 16, "color": "#000000", "line": {"width": 2}},
+            customdata=names, hovertemplate="<b>%{customdata}</b><br>default (trial 0): %{x:.4f}<extra></extra>"))
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(methods))), ticktext=ticks, automargin=True,
+                     range=[len(methods) - 0.4, -0.6], showgrid=True, zeroline=False, title_text="")
+    fig.update_xaxes(title_text=OBJECTIVE_AXIS, rangemode="tozero")
     fig.update_layout(
         title={"text": title, "subtitle": {"text": "each point: one trial (hover for its hyper-parameters); a tight "
-                                                   "cluster = robust,<br>one low point far from the others = a "
-                                                   "lucky setting"}},
-        yaxis_title=OBJECTIVE_AXIS, height=charts.HEIGHT + 100, margin={"t": 100}, showlegend=True,
-        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0.0})
+                                                   "cluster = robust, one low point far from the others = a lucky "
+                                                   "setting"}},
+        height=max(charts.HEIGHT, 140 + 26 * len(methods)), margin={"t": 90}, showlegend=True,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"})
     return fig
 
 
@@ -296,13 +298,15 @@ def optuna_figures(study: data.MethodStudy) -> dict[str, go.Figure | str]:
             out["contour"] = "The contour needs two hyper-parameters that vary among the complete trials."
         else:
             out["contour"] = _safe(lambda: ov.plot_contour(os_, params=pair, target_name=TARGET_NAME))
-    titles = {"history": "Objective per trial (lower is better)",
-              "importances": "Which hyper-parameters matter (fANOVA importance)",
-              "slice": "Objective against each hyper-parameter",
-              "contour": "Objective over the two most important hyper-parameters"}
+    titles = {"history": "objective per trial", "importances": "which hyper-parameters matter",
+              "slice": "objective against each hyper-parameter", "contour": "the two most important"}
+    subtitles = {"history": "lower is better; the line: best so far", "importances": "fANOVA importance (seeded)",
+                 "slice": "one panel per searched hyper-parameter", "contour": "objective over the two; lower is "
+                                                                              "better"}
     for name, fig in out.items():
-        if isinstance(fig, go.Figure):
-            fig.update_layout(title=f"{data.method_title(study.method)}: {titles[name]}")
+        if isinstance(fig, go.Figure):  # short titles: a column is half the page wide
+            fig.update_layout(title={"text": f"{study.method}: {titles[name]}",
+                                     "subtitle": {"text": subtitles[name]}}, margin={"t": 80})
     return {name: out[name] for name in FIGURES}
 
 

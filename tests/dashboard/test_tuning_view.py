@@ -141,19 +141,19 @@ def test_robustness_figure_one_strip_per_method_and_the_default_marked():
     fig = tv.robustness_figure(studies(), k=5)
     strips = [t for t in fig.data if t.legendgroup != "default"]
     assert [t.name for t in strips] == ["finetune", "gradient_ascent"]
-    assert sorted(strips[0].y) == pytest.approx([0.12, 0.15, 0.20, 0.25, 0.30])  # the 5 best complete trials
+    assert sorted(strips[0].x) == pytest.approx([0.12, 0.15, 0.20, 0.25, 0.30])  # the 5 best complete trials
     assert [c[0] for c in strips[0].customdata] == [0, 1, 3, 5, 6]  # in trial order
-    assert all(-0.3 < x < 0.3 for x in strips[0].x) and all(0.7 < x < 1.3 for x in strips[1].x)
+    assert all(-0.3 < y < 0.3 for y in strips[0].y) and all(0.7 < y < 1.3 for y in strips[1].y)  # one row each
     defaults = [t for t in fig.data if t.legendgroup == "default"]
     assert len(defaults) == 1 and defaults[0].marker.symbol == "diamond-open"
     assert list(defaults[0].customdata) == ["finetune", "gradient_ascent"]
-    assert list(defaults[0].y) == pytest.approx([0.30, 0.31])
-    assert defaults[0].x[0] == strips[0].x[0]  # around trial 0's own point
+    assert list(defaults[0].x) == pytest.approx([0.30, 0.31])
+    assert defaults[0].y[0] == strips[0].y[0]  # around trial 0's own point
     assert strips[0].marker.symbol != defaults[0].marker.symbol
     assert strips[0].marker.color != strips[1].marker.color  # the house palette: one colour per method
-    assert "lower is better" in fig.layout.yaxis.title.text
+    assert "lower is better" in fig.layout.xaxis.title.text
     assert "Robustness" in fig.layout.title.text
-    assert "5 best within 0.180" in fig.layout.xaxis.ticktext[0]
+    assert "5 best within 0.180" in fig.layout.yaxis.ticktext[0]
 
 
 def test_strip_offsets_are_fixed_and_centred():
@@ -173,7 +173,7 @@ def test_optuna_figures_of_a_study_with_trials():
     assert list(figs) == list(tv.FIGURES)
     for name in tv.FIGURES:
         assert isinstance(figs[name], go.Figure), (name, figs[name])
-    assert figs["history"].layout.title.text.startswith(data.method_title("finetune"))
+    assert figs["history"].layout.title.text.startswith("finetune: ")
     assert figs["history"].layout.yaxis.title.text == tv.TARGET_NAME
     order = tv.importance_order(figs["importances"])
     assert set(order) == {"epochs", "lr", "batch_size"}
