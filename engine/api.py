@@ -80,7 +80,7 @@ __all__ = [
 ]
 __all__ += sorted(_SOURCE)  # the re-exported names
 __all__ += ["HISTORY_COLUMNS", "annotate", "annotation", "delete_comparison"]  # history management (issue 14)
-__all__ += ["run_tuned", "studies", "tunable"]  # tuning under one protocol (issue 15)
+__all__ += ["run_tuned", "studies", "tunable", "tune_defaults"]  # tuning under one protocol (issue 15)
 
 
 def __getattr__(name: str) -> Any:
@@ -150,6 +150,20 @@ def run_tuned(spec: ComparisonSpec, options: Any, *, cache_dir: Path | str | Non
     runner = executor if isinstance(executor, _executors.Executor) else _executors.make_executor(executor)
     return tuning.run_tuned(spec, options, _cache(cache_dir), Path(data_dir) if data_dir is not None
                             else default_data_dir(), runner, on_event, cancel, on_trial, plan)
+
+
+def tune_defaults(*, cache_dir: Path | str | None = None, data_dir: Path | str | None = None,
+                  executor: Executor | str | None = None, on_event: EventFn | None = None,
+                  out: Path | str | None = None) -> tuple[Any, Path]:
+    """Run (or replay from the cache) the tuner run that chooses the shipped digits defaults
+    (:mod:`engine.tuning.defaults`) and write its record (default ``engine/methods/shared/tuned_defaults.json``):
+    returns the :class:`~engine.tuning.TunedComparison` and the record's path."""
+    defaults = importlib.import_module("engine.tuning.defaults")
+    runner = executor if isinstance(executor, _executors.Executor) else _executors.make_executor(executor)
+    result = defaults.run_defaults(_cache(cache_dir), Path(data_dir) if data_dir is not None else default_data_dir(),
+                                   runner, on_event)
+    path = defaults.write_record(result, Path(out)) if out is not None else defaults.write_record(result)
+    return result, path
 
 
 def studies(spec: ComparisonSpec, options: Any, cache_dir: Path | str | None = None) -> dict[str, Any]:

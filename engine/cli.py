@@ -117,6 +117,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--tune-prune", action="store_true",
                    help="let the median pruner stop a trial after a tuning seed")
     add_preset_option(c)
+    td = sub.add_parser("tune-defaults", help="run the tuner run that chooses the shipped digits defaults (every "
+                                              "method, one budget) and write its record")
+    td.add_argument("--cache-dir", default=None, help="results cache (default $UNLEARN_CACHE_DIR or .cache/unlearn)")
+    td.add_argument("--data-dir", default=None, help="dataset files (default $UNLEARN_DATA_DIR or ./data)")
+    td.add_argument("--out", default=None, help="record to write (default engine/methods/shared/tuned_defaults.json)")
+    td.add_argument("--executor", default=None, metavar="local|ray", help="where jobs run (as for compare)")
+    td.add_argument("--workers", default=None, metavar="N", help="local executor: jobs at once (as for compare)")
     ls = sub.add_parser("list", help="list registered components, or the paper presets")
     ls.add_argument("kind", choices=(*KINDS, PRESET_KIND))
     b = sub.add_parser("bundle", help="export or import finished comparisons as a portable archive")
@@ -652,4 +659,24 @@ def main(argv: list[str] | None = None) -> int:
         args.given = given_options(args, argv)
     if args.command == "bundle":
         return cmd_bundle(args)
+    if args.command == "tune-defaults":
+        return cmd_tune_defaults(args)
     return cmd_compare(args)
+
+
+def cmd_tune_defaults(args: argparse.Namespace) -> int:
+    """``tune-defaults``: the defaults run (cached), its tuning summary, and the record written."""
+    try:
+        cache_dir, where = _given_path(args.cache_dir, api.default_cache_dir, api.CACHE_DIR_ENV, "cache_dir")
+        check_dir(cache_dir, "cache_dir", write=True, where=where)
+        data_dir, where = _given_path(args.data_dir, api.default_data_dir, api.DATA_DIR_ENV, "data_dir")
+        check_dir(data_dir, "data_dir", write=False, where=where)
+        out = check_out(args.out) if args.out is not None else None
+        executor = api.make_executor(args.executor, workers=args.workers)
+    except SpecError as e:
+        return _bad_input(e.field, e.message)
+    result, path = api.tune_defaults(cache_dir=cache_dir, data_dir=data_dir, executor=executor,
+                                     on_event=TerminalProgress(None), out=out)
+    print_tuning(result)
+    sys.stdout.write(f"wrote {_shown(path)}\n")
+    return 0 if result.tuned is not None else 1

@@ -170,13 +170,20 @@ class Method:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "doc", self.doc.strip())  # modules write DOC = r"""\n...\n"""
+        # shipped defaults chosen by the tuner (issue 15): the recorded values replace the module's literals
+        from engine.methods.shared.tuned_defaults import chosen_text, tuned_config
+
+        object.__setattr__(self, "config", tuned_config(self.key, self.config))
+        chosen = chosen_text(self.key)
+        if chosen is not None:
+            object.__setattr__(self, "defaults_chosen", chosen)
 
     def ours_fields(self) -> tuple[str, ...]:
         """Hyper-parameters whose default is ours, not a paper's (their schema source says 'ours' or 'digits')."""
         from engine.config import schema
 
-        return tuple(p.name for p in schema(self.config)
-                     if "ours" in (p.source or "").lower() or "digits" in (p.source or "").lower())
+        return tuple(p.name for p in schema(self.config) if not (p.source or "").startswith("tuner")
+                     and ("ours" in (p.source or "").lower() or "digits" in (p.source or "").lower()))
 
 
 METHODS: Registry[Method] = Registry("method")

@@ -192,12 +192,15 @@ def tunable(spec: ComparisonSpec) -> dict[str, str]:
 
 
 def study_key(spec: ComparisonSpec, method: MethodSpec, space: SearchSpace, options: TuneOptions) -> str:
-    """A study's identity: the setting, the method with its fixed values, the space, the tuning seeds, the sampler
-    seed and pruning, the objective and the protocol version -- not the budget (a larger one extends it)."""
+    """A study's identity: the setting, the method with the full configuration its trials start from (the given
+    values over the defaults: the same study whether a default is given explicitly or not), the space, the tuning
+    seeds, the sampler seed and pruning, the objective and the protocol version -- not the budget (a larger one
+    extends it)."""
     setting = replace(spec, methods=(), seeds=(0,), device="auto", shadow_models=0).to_json()
     dims = [{"name": d.name, "kind": d.kind, "low": d.low, "high": d.high, "log": d.log, "choices": list(d.choices)}
             for d in space.dimensions]
-    return "study-" + stable_hash({"setting": setting, "method": method.name, "base": dict(method.hparams),
+    base = config_dict(build_config(METHODS.get(method.name).config, method.hparam_dict(), f"methods.{method.name}"))
+    return "study-" + stable_hash({"setting": setting, "method": method.name, "base": base,
                                    "space": dims, "seeds": list(options.seeds), "sampler_seed": options.sampler_seed,
                                    "prune": options.prune, "objective": list(OBJECTIVE_METRICS),
                                    "protocol": PROTOCOL_VERSION})
