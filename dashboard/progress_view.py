@@ -148,6 +148,9 @@ def failures(table: pd.DataFrame) -> None:
         lines.append(f"- … and {len(bad) - MAX_FAILURES} more (see *All jobs*)")
     skipped = int((table["state"] == "skipped").sum())
     note = f"\n\n{skipped} job(s) that depend on them are skipped." if skipped else ""
+    if bad["job"].astype(str).str.startswith("tune ").any():
+        note += ("\n\nA tuning trial whose run fails (a configuration that diverges) is a failed trial of its study: "
+                 "the search goes on without it.")
     st.warning(f"{len(bad)} job(s) failed:\n" + "\n".join(lines) + note)
 
 

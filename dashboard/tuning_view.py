@@ -157,9 +157,12 @@ def change_colour(change: float) -> str:
 
 def default_vs_tuned_styled(table: pd.DataFrame) -> pd.io.formats.style.Styler:
     """:func:`default_vs_tuned` for ``st.dataframe``: 3 decimals (the numbers stay numbers, so columns sort),
-    the gaps on the leaderboard's green-to-red scale, the change green (better) or red (worse)."""
+    the gaps on the leaderboard's green-to-red scale, the change green (better) or red (worse); a std column with
+    no value (one reported seed) is left out."""
+    empty = [c for c in ("gap_default_std", "gap_tuned_std") if c in table and table[c].isna().all()]
+    table = table.drop(columns=empty)
     fmt: dict[str, object] = {c: "{:.3f}" for c in table.columns if c != "method"}
-    fmt.update({c: "± {:.3f}" for c in ("gap_default_std", "gap_tuned_std")})
+    fmt.update({c: "± {:.3f}" for c in ("gap_default_std", "gap_tuned_std") if c in table})
     fmt["gap_change"] = "{:+.3f}"
     sty = table.style.format(fmt, na_rep=leaderboard.NA)
     gaps = [c for c in ("gap_default", "gap_tuned") if c in table]

@@ -171,6 +171,26 @@ def test_new_users_path(server: str, cache: Path, tmp_path: Path) -> None:
         _tab(page, "Paper numbers")  # the default setting is LAF Table 2's
         page.get_by_text("not measured here").first.wait_for(timeout=60_000)
         shot(page, "paper-numbers")
+        # 3b. tuning (issue 15): the tab says how; a budget of 2 trials per method runs the studies and the tuned
+        # configurations, and the tab shows default vs tuned, the studies, the robustness strip and Optuna's plots
+        _tab(page, "Tuning")
+        page.get_by_text("Tuning budget").first.wait_for(timeout=60_000)
+        budget = page.get_by_role("spinbutton", name="Tuning budget (trials per method)")
+        budget.fill("2")
+        budget.press("Enter")
+        page.wait_for_timeout(500)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.get_by_text("unlearning runs on validation").first.wait_for(timeout=30_000)  # the cost, up front
+        page.get_by_role("button", name="Run", exact=True).click()
+        # the bar follows the phases and counts the trials; done when every trial has ended
+        page.get_by_text(re.compile(r"Run done .*\(trials (\d+)/\1\)")).first.wait_for(timeout=900_000)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        _tab(page, "Tuning")
+        page.get_by_text("Default vs tuned").first.wait_for(timeout=60_000)
+        page.locator("text.gtitle", has_text="Robustness").first.wait_for(timeout=60_000)
+        page.locator("text.gtitle", has_text="objective per trial").first.wait_for(timeout=60_000)
+        assert "view=tuning" in page.url
+        shot(page, "tuning")
         _tab(page, "Charts")
         shared_view = page.url
 
