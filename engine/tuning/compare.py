@@ -45,12 +45,15 @@ class TunedComparison:
 
     def table(self) -> pd.DataFrame:
         """One row per method x seed x variant: the default comparison's rows (``variant = default``), then the
-        tuned rows of every tuned method -- and of every applicable method with nothing to search, whose tuned
-        configuration is its default -- with the chosen configuration, the trials and the best objective."""
+        tuned rows of every tuned method (with its own model before unlearning, e.g. SISA's ensemble) -- and of every
+        applicable method with nothing to search, whose tuned configuration is its default -- with the chosen
+        configuration, the trials and the best objective."""
         rows = [_with_variant(self.default.wide, self.default.plan, DEFAULT, {})]
         if self.tuned is not None:
             same = [m for m, why in self.reasons.items() if why == "no searchable hyper-parameter"]
-            keep = self.tuned.wide["method"].isin([*self.studies, *same])
+            # a tuned method's own model before unlearning (SISA's ensemble) is tuned with it
+            own = [METHODS.get(m).own_original[0] for m in [*self.studies, *same] if METHODS.get(m).own_original]
+            keep = self.tuned.wide["method"].isin([*self.studies, *same, *own])
             rows.append(_with_variant(self.tuned.wide[keep], self.tuned.plan, TUNED, self.studies))
         return pd.concat(rows, ignore_index=True)
 

@@ -26,8 +26,9 @@ from engine.tuning.study import DEFAULT_TUNING_SEEDS, OBJECTIVE, TuneOptions
 
 TRIALS = 20
 SEEDS = 3  # reported seeds 0..2 (the tuned rows' check; the defaults come from the tuning seeds alone)
-COMMAND = (f"python -m engine compare --dataset digits --model cnn --scenario class --forget-class 3 --methods all "
-           f"--tune {TRIALS} --seeds {SEEDS}")
+COMMAND = (f"python -m engine tune-defaults (the setting of: python -m engine compare --dataset digits --model cnn "
+           f"--scenario class --forget-class 3 --methods all --tune {TRIALS} --seeds {SEEDS}; every method starting "
+           "from its pre-tuning defaults)")
 SETTING_TEXT = "digits / cnn, class 3 forgotten, supervised"
 
 
@@ -74,7 +75,7 @@ def make_record(result: TunedComparison) -> dict[str, Any]:
 
 def write_record(result: TunedComparison, out: Path = RECORD) -> Path:
     """Write :func:`make_record` of ``result`` as JSON to ``out`` (atomically)."""
-    text = json.dumps(make_record(result), indent=1, sort_keys=False) + "\n"
+    text = json.dumps(make_record(result), indent=1) + "\n"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(out)

@@ -92,3 +92,21 @@ def test_make_record_keeps_methods_whose_defaults_ran():
     assert rec["run"]["command"] == COMMAND
     json.dumps(rec)  # plain JSON
     assert dataclasses.is_dataclass(FinetuneConfig)
+
+
+def test_the_recorded_defaults_run_fits_todays_methods(monkeypatch: pytest.MonkeyPatch):
+    """The first defaults run (kept in docs/, not shipped) still applies cleanly: every recorded field exists, every
+    value is inside its method's search space, and applying it changes the defaults it names."""
+    from pathlib import Path
+
+    rec = json.loads((Path(__file__).parents[2] / "docs/tuning/defaults-run-2026-12-01.json").read_text())
+    monkeypatch.setattr(tuned_defaults, "record", lambda: rec)
+    assert rec["run"]["trials"] == TRIALS and rec["run"]["tuning_seeds"] == [100, 101]
+    for name, e in rec["methods"].items():
+        base = tuned_defaults.pretuned_config(METHODS.get(name).config)
+        cls = tuned_defaults.tuned_config(name, base)
+        space = {d.name: d for d in search_space(name).dimensions}
+        for k, v in e["values"].items():
+            assert space[k].contains(v), (name, k, v)
+            assert getattr(cls(), k) == v
+        assert e["objective_tuned"] <= e["objective_default"]

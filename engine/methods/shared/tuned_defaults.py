@@ -10,6 +10,9 @@ at the tuned values). Every method with an entry gets those values as its defaul
 the tuner run that chose the shipped values starts from them, so it is reproducible after they are applied.
 
 Full-size paper presets pass the papers' values explicitly (``PAPER_DEFAULTS``) and are not affected.
+
+Not shipped yet: the first defaults run (2026-12-01) is kept in ``docs/tuning/defaults-run-2026-12-01.json``; applied,
+fine-tuning's tuned learning rate diverges where another method builds on it (PPU-after, ``base=finetune``).
 """
 
 from __future__ import annotations
