@@ -13,7 +13,8 @@ Measures, and prints as a markdown table:
 
 Targets on 2 CPU cores (issue 14): first paint <= 3 s; leaderboard <= 1 s; every chart of the open tab <= 2 s;
 tab switches <= 0.5 s. The **floor** -- a bare Streamlit page with a title and a 12-row table, opened the same way --
-says what Streamlit itself costs on the machine; the repeat opens are also printed as a ratio to it.
+says what Streamlit itself costs on the machine; the repeat opens are also printed as a ratio to it. The **lowest
+floor** is the same page with a static HTML table (``st.table``), no interactive grid at all.
 
     .venv/bin/python bench/bench_dashboard.py [--cache-dir DIR] [--starts 3] [--repeats 3]
 
@@ -176,23 +177,31 @@ st.dataframe(pd.DataFrame({"method": [f"m{i}" for i in range(12)], "gap": [i / 1
 '''
 
 
-def floor_render(browser, url: str) -> float:  # noqa: ANN001
+def floor_render(browser, url: str, html: bool = False) -> float:  # noqa: ANN001
     """Seconds from opening the bare page in a fresh browser context to its table drawn: what Streamlit itself
-    costs on this machine, below which no page can go."""
+    costs on this machine, below which no page can go (``html``: the static-table floor, :data:`FLOOR_HTML_APP`)."""
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     try:
         start = time.perf_counter()
         page.goto(url)
-        _leaderboard(page)
+        if html:
+            page.get_by_text(VERDICT).first.wait_for(timeout=120_000)
+            page.locator("[data-testid='stTable'] td").first.wait_for(timeout=120_000)
+        else:
+            _leaderboard(page)
         return time.perf_counter() - start
     finally:
         page.context.close()
 
 
-def floor_server(tmp: Path) -> tuple[subprocess.Popen, str]:
-    """A server of :data:`FLOOR_APP` (healthy when returned)."""
-    app = tmp / "floor_app.py"
-    app.write_text(FLOOR_APP)
+# the lowest floor: the same page with a static HTML table (st.table) instead of the interactive grid
+FLOOR_HTML_APP = FLOOR_APP.replace("st.dataframe(", "st.table(")
+
+
+def floor_server(tmp: Path, html: bool = False) -> tuple[subprocess.Popen, str]:
+    """A server of :data:`FLOOR_APP` (or :data:`FLOOR_HTML_APP`), healthy when returned."""
+    app = tmp / ("floor_html_app.py" if html else "floor_app.py")
+    app.write_text(FLOOR_HTML_APP if html else FLOOR_APP)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
                              "--server.port", str(port), "--server.fileWatcherType", "none",
@@ -262,6 +271,12 @@ def main() -> None:
                 floors = [floor_render(browser, furl) for _ in range(max(1, a.repeats))]
             finally:
                 _stop(fproc)
+            hproc, hurl = floor_server(Path(tmp), html=True)
+            try:
+                floor_render(browser, hurl, html=True)
+                html_floors = [floor_render(browser, hurl, html=True) for _ in range(max(1, a.repeats))]
+            finally:
+                _stop(hproc)
                 browser.close()
 
     med = {k: statistics.median(s[k] for s in starts) for k in ("health", "title", "idle")}
@@ -290,6 +305,8 @@ def main() -> None:
     floor = statistics.median(floors)
     print(f"| the floor: a bare Streamlit page (title, a line, a 12-row table) opened the same way → table drawn "
           f"(median of {len(floors)}) | {floor:.2f} | |")
+    print(f"| the lowest floor: the same bare page with a static HTML table (st.table) → table drawn "
+          f"(median of {len(html_floors)}) | {statistics.median(html_floors):.2f} | |")
     print("\nratios to the first paint (page title drawn, a noisy machine slows both): " + ", ".join(
         f"{k} {statistics.median(r[k] for r in [first, *repeats]) / paint:.2f}" for k, _ in rows))
     print("ratio of the repeat opens to the floor (1.0 = as fast as Streamlit can draw a table here): " + ", ".join(

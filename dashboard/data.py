@@ -73,7 +73,7 @@ __all__ = [
     "paradigm_schema", "paradigms", "plan", "preset_info", "preset_paper_numbers", "preset_selection", "presets",
     "results_of", "scenario_description", "scenario_schema", "scenarios", "short_labels", "side_by_side",
     "spec_from_text", "spec_summary", "spec_to_text", "stored_results",
-    "DEFAULT_TUNING_SEEDS", "MethodStudy", "OBJECTIVE", "TuneOptions", "tunable", "tuned_results", "tuning_studies",
+    "DEFAULT_TUNING_SEEDS", "OBJECTIVE", "TuneOptions", "tunable", "tuned_results", "tuning_studies",
 ]
 
 DEFAULT_METHODS = api.DEFAULT_METHODS
@@ -171,11 +171,17 @@ def combined_wide(labels: dict[str, str], results: dict[str, Results]) -> pd.Dat
 
 
 # -- tuning under one protocol (issue 15) ------------------------------------------------------------------------
-TuneOptions = api.TuneOptions
-MethodStudy = api.MethodStudy
+TuneOptions = api.TuneOptions  # light (engine.tuning.protocol): the form states the protocol without torch
 OBJECTIVE = api.OBJECTIVE
 DEFAULT_TUNING_SEEDS = api.DEFAULT_TUNING_SEEDS
 tunable = api.tunable  # method -> why the tuner does not search it ("" = it does)
+
+
+def __getattr__(name: str) -> Any:
+    """``data.MethodStudy``: the tuner's study type, imported on first use (it brings the engine's heavy parts)."""
+    if name == "MethodStudy":
+        return api.MethodStudy
+    raise AttributeError(f"module 'dashboard.data' has no attribute {name!r}")
 
 
 def tuning_studies(spec: ComparisonSpec, cache_dir: Path | None = None) -> dict[str, Any]:

@@ -63,8 +63,10 @@ _REEXPORTS: dict[str, tuple[str, ...]] = {
     "engine.executors": ("Executor", "make_executor"),
     "engine.bundle": ("BundleError",),
     "engine.runner": ("ComparisonResult", "Plan"),
-    "engine.tuning": ("DEFAULT_TRIALS", "DEFAULT_TUNING_SEEDS", "OBJECTIVE", "MethodStudy", "TuneOptions",
-                      "TunedComparison", "search_space", "tuned_spec"),
+    "engine.tuning.protocol": ("DEFAULT_TRIALS", "DEFAULT_TUNING_SEEDS", "OBJECTIVE", "TuneOptions"),
+    "engine.tuning.study": ("MethodStudy",),
+    "engine.tuning.compare": ("TunedComparison", "tuned_spec"),
+    "engine.tuning.space": ("search_space",),
     "engine.specs": ("make_spec", "matching_presets", "preset_choice", "short_labels", "spec_from_text",
                      "spec_summary", "spec_to_text"),
 }
@@ -136,7 +138,7 @@ def run(spec: ComparisonSpec, *, cache_dir: Path | str | None = None, data_dir: 
 def tunable(spec: ComparisonSpec) -> dict[str, str]:
     """Method -> why the tuner does not search it ("" = it does): reference models, methods that cannot run in the
     setting, methods with nothing to search."""
-    return importlib.import_module("engine.tuning").tunable(spec)
+    return importlib.import_module("engine.tuning.study").tunable(spec)
 
 
 def run_tuned(spec: ComparisonSpec, options: Any, *, cache_dir: Path | str | None = None,
@@ -146,7 +148,7 @@ def run_tuned(spec: ComparisonSpec, options: Any, *, cache_dir: Path | str | Non
     """Run ``spec`` at its defaults, tune every method under the one protocol (``options``: a
     :class:`~engine.tuning.TuneOptions`; on ``val``, tuning seeds only) and run the tuned configurations on the
     reported seeds: a :class:`~engine.tuning.TunedComparison` (``table()`` has ``variant = default | tuned``)."""
-    tuning = importlib.import_module("engine.tuning")
+    tuning = importlib.import_module("engine.tuning.compare")
     runner = executor if isinstance(executor, _executors.Executor) else _executors.make_executor(executor)
     return tuning.run_tuned(spec, options, _cache(cache_dir), Path(data_dir) if data_dir is not None
                             else default_data_dir(), runner, on_event, cancel, on_trial, plan)
@@ -169,7 +171,7 @@ def tune_defaults(*, cache_dir: Path | str | None = None, data_dir: Path | str |
 def studies(spec: ComparisonSpec, options: Any, cache_dir: Path | str | None = None) -> dict[str, Any]:
     """The recorded studies of ``spec``'s methods under ``options`` (method -> :class:`~engine.tuning.MethodStudy`,
     only those with at least one recorded trial); nothing is run."""
-    return importlib.import_module("engine.tuning").recorded_studies(spec, options, _cache(cache_dir))
+    return importlib.import_module("engine.tuning.study").recorded_studies(spec, options, _cache(cache_dir))
 
 
 def stored(p: Plan, cache_dir: Path | str | None = None, include_imported: bool = False) -> ComparisonResult:

@@ -25,7 +25,8 @@ from engine.runner.comparison import ComparisonResult, run_comparison
 from engine.runner.plan import Plan
 from engine.runner.results import summary_table
 from engine.spec import ComparisonSpec, MethodSpec
-from engine.tuning.study import OBJECTIVE, MethodStudy, OnTrial, TuneOptions, tunable, tune
+from engine.tuning.protocol import OBJECTIVE, TuneOptions
+from engine.tuning.study import MethodStudy, OnTrial, tunable, tune
 
 DEFAULT, TUNED = "default", "tuned"
 TUNING_COLUMNS = ["variant", "hparams", "tuning_trials", "tuning_objective", "tuning_seeds"]

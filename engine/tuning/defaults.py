@@ -22,7 +22,7 @@ from engine.methods import METHODS
 from engine.methods.shared.tuned_defaults import RECORD, pretuned_config
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.tuning.compare import TunedComparison, run_tuned
-from engine.tuning.study import DEFAULT_TUNING_SEEDS, OBJECTIVE, TuneOptions
+from engine.tuning.protocol import DEFAULT_TUNING_SEEDS, OBJECTIVE, TuneOptions
 
 TRIALS = 20
 SEEDS = 3  # reported seeds 0..2 (the tuned rows' check; the defaults come from the tuning seeds alone)
