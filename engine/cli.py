@@ -409,14 +409,20 @@ def answer_from_cache(args: argparse.Namespace, cache_dir: Path, out: Path | Non
     return 0
 
 
+def checked_paths(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
+    """``--cache-dir`` (writable), ``--data-dir`` (readable) and ``--out`` checked before any work (``SpecError``
+    naming the field)."""
+    cache_dir, where = _given_path(args.cache_dir, api.default_cache_dir, api.CACHE_DIR_ENV, "cache_dir")
+    check_dir(cache_dir, "cache_dir", write=True, where=where)
+    data_dir, where = _given_path(args.data_dir, api.default_data_dir, api.DATA_DIR_ENV, "data_dir")
+    check_dir(data_dir, "data_dir", write=False, where=where)
+    return cache_dir, data_dir, check_out(args.out) if args.out is not None else None
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run the comparison; exit status 2 on bad input (nothing written), 1 if any run failed."""
     try:
-        cache_dir, where = _given_path(args.cache_dir, api.default_cache_dir, api.CACHE_DIR_ENV, "cache_dir")
-        check_dir(cache_dir, "cache_dir", write=True, where=where)
-        data_dir, where = _given_path(args.data_dir, api.default_data_dir, api.DATA_DIR_ENV, "data_dir")
-        check_dir(data_dir, "data_dir", write=False, where=where)
-        out = check_out(args.out) if args.out is not None else None
+        cache_dir, data_dir, out = checked_paths(args)
         answered = answer_from_cache(args, cache_dir, out)
         if answered is not None:  # every result cached: answered from the saved tables, without torch
             return answered
@@ -667,11 +673,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_tune_defaults(args: argparse.Namespace) -> int:
     """``tune-defaults``: the defaults run (cached), its tuning summary, and the record written."""
     try:
-        cache_dir, where = _given_path(args.cache_dir, api.default_cache_dir, api.CACHE_DIR_ENV, "cache_dir")
-        check_dir(cache_dir, "cache_dir", write=True, where=where)
-        data_dir, where = _given_path(args.data_dir, api.default_data_dir, api.DATA_DIR_ENV, "data_dir")
-        check_dir(data_dir, "data_dir", write=False, where=where)
-        out = check_out(args.out) if args.out is not None else None
+        cache_dir, data_dir, out = checked_paths(args)
         executor = api.make_executor(args.executor, workers=args.workers)
     except SpecError as e:
         return _bad_input(e.field, e.message)
