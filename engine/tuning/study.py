@@ -301,8 +301,9 @@ def recorded_studies(spec: ComparisonSpec, options: TuneOptions, cache_dir: Path
     store = Store(cache_dir)
     try:
         out = {}
+        reasons = tunable(spec)
         for m in spec.methods:
-            if tunable_method(m.name, spec):
+            if not reasons[m.name]:
                 space = search_space(m.name)
                 key = study_key(spec, m, space, options)
                 rec = store.study(key)
@@ -312,10 +313,6 @@ def recorded_studies(spec: ComparisonSpec, options: TuneOptions, cache_dir: Path
         return out
     finally:
         store.close()
-
-
-def tunable_method(name: str, spec: ComparisonSpec) -> bool:
-    return tunable(replace(spec, methods=(MethodSpec(name),)))[name] == ""
 
 
 def _run_trials(k: int, asked: dict[str, Any], live: dict[str, _Live], planner: Planner, tuning_spec: ComparisonSpec,
