@@ -158,14 +158,15 @@ def tune_defaults(*, cache_dir: Path | str | None = None, data_dir: Path | str |
                   executor: Executor | str | None = None, on_event: EventFn | None = None,
                   out: Path | str | None = None) -> tuple[Any, Path]:
     """Run (or replay from the cache) the tuner run that chooses the shipped digits defaults
-    (:mod:`engine.tuning.defaults`) and write its record (default ``engine/methods/shared/tuned_defaults.json``):
-    returns the :class:`~engine.tuning.TunedComparison` and the record's path."""
+    (:mod:`engine.tuning.defaults`: tuning, then the stability rule's confirmation) and write its record (default
+    ``engine/methods/shared/tuned_defaults.json``): returns the :class:`~engine.tuning.defaults.DefaultsRun` and the
+    record's path."""
     defaults = importlib.import_module("engine.tuning.defaults")
     runner = executor if isinstance(executor, _executors.Executor) else _executors.make_executor(executor)
-    result = defaults.run_defaults(_cache(cache_dir), Path(data_dir) if data_dir is not None else default_data_dir(),
-                                   runner, on_event)
-    path = defaults.write_record(result, Path(out)) if out is not None else defaults.write_record(result)
-    return result, path
+    run = defaults.run_defaults(_cache(cache_dir), Path(data_dir) if data_dir is not None else default_data_dir(),
+                                runner, on_event)
+    path = defaults.write_record(run, Path(out)) if out is not None else defaults.write_record(run)
+    return run, path
 
 
 def studies(spec: ComparisonSpec, options: Any, cache_dir: Path | str | None = None) -> dict[str, Any]:

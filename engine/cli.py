@@ -677,8 +677,11 @@ def cmd_tune_defaults(args: argparse.Namespace) -> int:
         executor = api.make_executor(args.executor, workers=args.workers)
     except SpecError as e:
         return _bad_input(e.field, e.message)
-    result, path = api.tune_defaults(cache_dir=cache_dir, data_dir=data_dir, executor=executor,
-                                     on_event=TerminalProgress(None), out=out)
-    print_tuning(result)
+    run, path = api.tune_defaults(cache_dir=cache_dir, data_dir=data_dir, executor=executor,
+                                  on_event=TerminalProgress(None), out=out)
+    print_tuning(run.result)
+    sys.stdout.write("stability rule (confirmation seeds):\n")
+    for name, conf in run.confirmations.items():
+        sys.stdout.write(f"  {name}: {conf.why()}\n")
     sys.stdout.write(f"wrote {_shown(path)}\n")
-    return 0 if result.tuned is not None else 1
+    return 0 if run.result.tuned is not None else 1

@@ -26,7 +26,7 @@ COSTS = (COST_LINEAR, COST_INVERSE)
 
 def param(default: Any, help: str, range: tuple[float, float] | None = None,
           choices: tuple[Any, ...] | None = None, log: bool = False, source: str = "",
-          cost: str | None = None, search: bool = True) -> Any:
+          cost: str | None = None, search: bool | str = True) -> Any:
     """A config field with its help text, allowed range/choices and where the default comes from.
 
     ``cost`` says how the field's value scales the work of a run: :data:`COST_LINEAR` (about proportionally or
@@ -34,7 +34,8 @@ def param(default: Any, help: str, range: tuple[float, float] | None = None,
     or ``None`` (it does not). Every numeric field that changes the work must declare it: the demo caps are
     derived from it. On a nullable field ``None`` stands for the whole set (all samples, the full batch),
     i.e. the largest value. ``search=False``: the tuner keeps the field at its value (a knob that bounds memory
-    and does not change the result, such as a chunk size; ``engine.tuning.space``).
+    and does not change the result, such as a chunk size; ``engine.tuning.space``); a string instead of ``False``
+    keeps it too and says why (e.g. a field that chooses which method runs, not how).
     """
     if cost is not None and cost not in COSTS:
         raise ValueError(f"param(cost=...) must be one of {', '.join(COSTS)} or None, got {cost!r}")
@@ -45,8 +46,10 @@ def param(default: Any, help: str, range: tuple[float, float] | None = None,
         meta["choices"] = choices
     if cost is not None:
         meta["cost"] = cost
-    if not search:
+    if search is not True:
         meta["search"] = False
+        if isinstance(search, str):
+            meta["search_reason"] = search
     return field(default=default, metadata=meta)
 
 
@@ -64,6 +67,7 @@ class ParamSchema:
     source: str
     cost: str | None = None  # COST_LINEAR | COST_INVERSE | None: how the value scales the work (demo caps)
     search: bool = True  # False: the tuner keeps it (memory-only knobs that do not change the result)
+    search_reason: str = ""  # why the tuner keeps it, when the field says (default: a memory bound)
 
 
 def _type_name(tp: Any) -> str:
@@ -89,7 +93,7 @@ def schema(cls: type) -> list[ParamSchema]:
         out.append(ParamSchema(
             name=f.name, type=kind, default=default, help=meta.get("help", ""), range=meta.get("range"),
             choices=meta.get("choices"), log=bool(meta.get("log", False)), source=meta.get("source", ""),
-            cost=cost, search=bool(meta.get("search", True)),
+            cost=cost, search=bool(meta.get("search", True)), search_reason=meta.get("search_reason", ""),
         ))
     return out
 

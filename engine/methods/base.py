@@ -134,8 +134,9 @@ Unlearn = Callable[[nn.Module, UnlearnData, Any, UnlearnContext], nn.Module]
 # protocol": one tuning protocol; the tuner that re-chooses them on ``val`` is a later issue).
 CHOSEN_ON_TEST = ("hand-chosen for digits / cnn (class removal) in an earlier version by looking at test-split "
                   "results of the seeds the presets report -- there was no validation split then, so these "
-                  "defaults have seen the test split and favour this method on digits; they have not yet been "
-                  "re-chosen on `val`. The papers' own values are in `PAPER_DEFAULTS` (full-size presets use them)")
+                  "defaults have seen the test split and favour this method on digits (what the tuner's run on `val` "
+                  "made of them follows, where it ran). The papers' own values are in `PAPER_DEFAULTS` (full-size "
+                  "presets use them)")
 LITERATURE = ("the paper's / official code's values (each field's source says which); fields whose source says "
               "'ours' were set by hand for digits without a recorded protocol (treat them as chosen on test-split "
               "numbers); none was tuned on `val`")
@@ -174,7 +175,7 @@ class Method:
         from engine.methods.shared.tuned_defaults import chosen_text, tuned_config
 
         object.__setattr__(self, "config", tuned_config(self.key, self.config))
-        chosen = chosen_text(self.key)
+        chosen = chosen_text(self.key, self.defaults_chosen)
         if chosen is not None:
             object.__setattr__(self, "defaults_chosen", chosen)
 

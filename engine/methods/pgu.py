@@ -125,7 +125,9 @@ class PGUConfig:
                           choices=STOPPING,
                           source="official: unlearn.py val_gap, depoisoning.py val_drop, unlearn_class.py "
                                  "retain-accuracy drop (see doc); paper Sec. 3.2.3: validation or random "
-                                 "performance")
+                                 "performance",
+                          search="'auto' picks the paper's rule per scenario; a rule tuned in one scenario may not "
+                                 "exist in another (chance / retain_drop are class removal only)")
     stop_drop: float = param(5.0, "val_drop / retain_drop: accuracy points the (remaining-class) validation "
                                   "accuracy may lose",
                              range=(0.0, 100.0), source="official: 5.0")
@@ -137,7 +139,9 @@ class PGUConfig:
     remove_rows: bool = param(False, "class removal: delete the forgotten classes' rows of the last linear layer "
                                      "after unlearning, so they can never be predicted (zero weights, bias -1e4)",
                               source="paper Sec. 4.3: rows removed before evaluating (off by default, it is an "
-                                     "output filter on top of unlearning)")
+                                     "output filter on top of unlearning)",
+                              search="an output filter for class removal only: on, PGU cannot run in any other "
+                                     "scenario")
 
     def __post_init__(self) -> None:
         parse_gamma_layers(self.gamma_layers)

@@ -1,7 +1,9 @@
 """``ppu_after`` (Method + PPU): run another registered method, then PPU on its output (PPU as a plug-in).
 
 Source: Zhao et al., Pseudo-Probability Unlearning (seed 004), Sec. 4.1.2 and 5.7, Appendix A.1 (Tables 6-10:
-SCRUB + PPU; Sec. 5.7 also fine-tuning + PPU). The base runs with its own default hyper-parameters; PPU's
+SCRUB + PPU; Sec. 5.7 also fine-tuning + PPU). The base runs with its module's own pre-tuning defaults (not the
+tuner's shipped values: PPU-after's defaults are chosen with the base at those, and a base's tuned values are chosen
+for the base alone, not as PPU's starting point); PPU's
 fields and defaults are :class:`engine.methods.ppu.PpuConfig`'s. Needs: what the bases may need (forget and
 retain labels, retain inputs, layer statistics, held-out inputs), hence not applicable under ``label_free``.
 """
@@ -16,6 +18,7 @@ from engine.config import build_config, param
 from engine.errors import NotApplicable
 from engine.methods import ppu
 from engine.methods.base import CHOSEN_ON_TEST, METHODS, Method, Needs, UnlearnContext, UnlearnData
+from engine.methods.shared.tuned_defaults import pretuned_config
 
 BASES = ("scrub", "finetune", "neggrad_plus", "gradient_ascent", "random_label", "ugradsl", "ugradsl_plus",
          "udru", "pgu", "laf", "bad_teacher", "salun", "l1_sparse", "cf_k", "eu_k", "boundary_shrink", "ssd")
@@ -29,7 +32,8 @@ NEEDS = Needs(forget_labels=True, retain_data=True, retain_labels=True, train_ti
 class _Base:
     base: str = param("finetune", "method run first (with its default hyper-parameters); PPU then starts from "
                                   "its output", choices=BASES,
-                      source="paper: SCRUB (Sec. 5.7, Tables 6-10) and fine-tuning (Sec. 5.7)")
+                      source="paper: SCRUB (Sec. 5.7, Tables 6-10) and fine-tuning (Sec. 5.7)",
+                      search="chooses which method PPU post-processes (what the row is), not how PPU runs")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,12 @@ def _base_view(data: UnlearnData, needs: Needs, method: str) -> UnlearnData:
     )
 
 
+def base_config(base: Method) -> object:
+    """The base's configuration: its module's own pre-tuning defaults (PPU-after's defaults are chosen with the base
+    there; the tuner's shipped values for the base are chosen for the base alone)."""
+    return build_config(pretuned_config(base.config), {}, f"methods.{base.key}")
+
+
 def unlearn(model: nn.Module, data: UnlearnData, cfg: PpuAfterConfig, ctx: UnlearnContext) -> nn.Module:
     """Run ``cfg.base`` with its default config, then PPU with ``cfg``'s PPU fields."""
     if cfg.base not in METHODS:
@@ -68,14 +78,13 @@ def unlearn(model: nn.Module, data: UnlearnData, cfg: PpuAfterConfig, ctx: Unlea
         raise NotApplicable(f"base {cfg.base} needs {', '.join(missing)}, which ppu_after does not provide")
     if base.paradigms is not None and data.paradigm not in base.paradigms:
         raise NotApplicable(f"base {base.title} is defined for the {', '.join(base.paradigms)} paradigm(s) only")
-    base_cfg = build_config(base.config, {}, f"methods.{cfg.base}")
-    model = base.unlearn(model, _base_view(data, needs, base.key), base_cfg, ctx)
+    model = base.unlearn(model, _base_view(data, needs, base.key), base_config(base), ctx)
     return ppu.unlearn(model, data, cfg, ctx)
 
 
 DOC = r"""
 **What it does.** PPU as a post-processing plug-in (Sec. 4.1.2, 5.7): the base method (`base`) unlearns first,
-with its own default hyper-parameters, then PPU (see the `ppu` entry) starts from the base's output: its
+with its own pre-tuning default hyper-parameters, then PPU (see the `ppu` entry) starts from the base's output: its
 outputs on retain inputs become $A_r$, the forget rows are replaced by pseudo-probabilities, refined under the
 class-mass constraints (Eq. 1-7) and fitted with the KL loss. The paper reports SCRUB + PPU (Appendix A.1,
 Tables 6-10: forget error up by >50 % on bias removal with <0.5 % retain error) and fine-tuning + PPU

@@ -109,7 +109,7 @@ def run_tuned(spec: ComparisonSpec, options: TuneOptions, cache_dir: Path, data_
     started = time.perf_counter()
     studies = tune(spec, options, cache_dir, data_dir, executor, on_event, cancel, on_trial)
     seconds = time.perf_counter() - started
-    reasons = tunable(spec)
+    reasons = tunable(spec, options.fixed_work)
     tuned = None
     if not cancel.is_set():
         tuned = run_comparison(tuned_spec(spec, studies), cache_dir, data_dir, executor, on_event, cancel)

@@ -20,12 +20,15 @@ MAX_TRIALS = 500
 @dataclass(frozen=True)
 class TuneOptions:
     """The tuner's budget and protocol: ``trials`` per method, the tuning ``seeds`` (never reported), the sampler's
-    seed, and whether trials may be pruned after each tuning seed."""
+    seed, whether trials may be pruned after each tuning seed, and whether the fields that scale the work (epochs,
+    steps, samples, batch sizes) are kept at their values (``fixed_work``: the defaults run, so that a shipped
+    default is not bought with compute) instead of searched in a window around them."""
 
     trials: int = DEFAULT_TRIALS
     seeds: tuple[int, ...] = DEFAULT_TUNING_SEEDS
     sampler_seed: int = 0
     prune: bool = False
+    fixed_work: bool = False
 
     def check(self, reported: Sequence[int] = ()) -> None:
         """Raise :class:`SpecError` naming the field unless the options are valid and the tuning seeds are disjoint

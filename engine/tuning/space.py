@@ -7,6 +7,7 @@ A schema field (:func:`engine.config.param`) becomes one dimension:
 - a field whose value scales the work (``cost=``; epochs, steps, samples, batch sizes): only a window around its
   default (:data:`LINEAR_WINDOW`, :data:`INVERSE_WINDOW`) inside its range, so that a trial costs at most a few
   defaults' worth of work -- the declared range is what the engine *accepts* (epochs up to 1000), not a search range;
+- with ``fixed_work`` (the defaults run, :mod:`engine.tuning.defaults`) a work-scaling field is not searched at all;
 - not searched (kept at the default, with the reason in :attr:`SearchSpace.fixed`): text fields, nullable fields
   (``None`` means "all"), numeric fields without a range, and fields declared ``search=False`` (chunk sizes that
   bound memory and do not change the result).
@@ -86,10 +87,16 @@ def _window(p: ParamSchema) -> tuple[float, float]:
     return lo, hi
 
 
-def dimension(p: ParamSchema) -> Dimension | str:
-    """The dimension of schema field ``p``, or the reason it is not searched."""
+FIXED_WORK = "scales the work: kept at its value (a default is not bought with compute)"
+
+
+def dimension(p: ParamSchema, fixed_work: bool = False) -> Dimension | str:
+    """The dimension of schema field ``p``, or the reason it is not searched (``fixed_work``: work-scaling fields
+    are not)."""
     if not p.search:
-        return "does not change the result (a memory bound)"
+        return p.search_reason or "does not change the result (a memory bound)"
+    if fixed_work and p.cost in (COST_LINEAR, COST_INVERSE):
+        return FIXED_WORK
     if p.type == "bool":
         return Dimension(p.name, "categorical", p.default, choices=(False, True))
     if p.type == "choice":
@@ -107,14 +114,14 @@ def dimension(p: ParamSchema) -> Dimension | str:
     return Dimension(p.name, p.type, p.default, low=lo, high=hi, log=log)
 
 
-def search_space(method: str) -> SearchSpace:
+def search_space(method: str, fixed_work: bool = False) -> SearchSpace:
     """The search space of registered method ``method`` (raises :class:`~engine.errors.SpecError` for an unknown
-    one)."""
+    one); ``fixed_work`` keeps the work-scaling fields out of it."""
     params = schema(METHODS.get(method, "methods").config)
     dims: list[Dimension] = []
     fixed: dict[str, str] = {}
     for p in params:
-        out = dimension(p)
+        out = dimension(p, fixed_work)
         if isinstance(out, Dimension):
             dims.append(out)
         else:

@@ -140,8 +140,9 @@ def _running_means(t: Trial, seeds: tuple[int, ...]) -> list[float]:
     return [sum(vals[: i + 1]) / (i + 1) for i in range(len(vals))]
 
 
-def tunable(spec: ComparisonSpec) -> dict[str, str]:
-    """The spec's methods the tuner searches, and for every other one why not (method -> reason; "" = tuned)."""
+def tunable(spec: ComparisonSpec, fixed_work: bool = False) -> dict[str, str]:
+    """The spec's methods the tuner searches, and for every other one why not (method -> reason; "" = tuned);
+    ``fixed_work`` as :class:`TuneOptions`."""
     paradigm = resolve(spec).paradigm
     out = {}
     for m in spec.methods:
@@ -153,7 +154,7 @@ def tunable(spec: ComparisonSpec) -> dict[str, str]:
         if reason is not None:
             out[m.name] = reason
             continue
-        out[m.name] = "" if search_space(m.name).dimensions else "no searchable hyper-parameter"
+        out[m.name] = "" if search_space(m.name, fixed_work).dimensions else "no searchable hyper-parameter"
     return out
 
 
@@ -252,14 +253,14 @@ def tune(spec: ComparisonSpec, options: TuneOptions, cache_dir: Path, data_dir: 
     cancel = cancel or threading.Event()
     tuning_spec = replace(spec, seeds=tuple(options.seeds), shadow_models=0)
     planner = Planner(tuning_spec, data_dir, SPLIT_VAL, OBJECTIVE_METRICS)
-    reasons = tunable(spec)
+    reasons = tunable(spec, options.fixed_work)
     store = Store(cache_dir)
     try:
         live: dict[str, _Live] = {}
         for m in spec.methods:
             if reasons[m.name]:
                 continue
-            space = search_space(m.name)
+            space = search_space(m.name, options.fixed_work)
             key = study_key(spec, m, space, options)
             rec = store.study(key)
             recorded = [Trial.from_json(t) for t in (rec or {}).get("trials", [])]
@@ -301,16 +302,67 @@ def recorded_studies(spec: ComparisonSpec, options: TuneOptions, cache_dir: Path
     store = Store(cache_dir)
     try:
         out = {}
-        reasons = tunable(spec)
+        reasons = tunable(spec, options.fixed_work)
         for m in spec.methods:
             if not reasons[m.name]:
-                space = search_space(m.name)
+                space = search_space(m.name, options.fixed_work)
                 key = study_key(spec, m, space, options)
                 rec = store.study(key)
                 if rec and rec.get("trials"):
                     trials = tuple(Trial.from_json(t) for t in rec["trials"])
                     out[m.name] = MethodStudy(m.name, key, space, m.hparam_dict(), trials, tuple(options.seeds))
         return out
+    finally:
+        store.close()
+
+
+def _evaluate(specs: dict[str, ComparisonSpec], planner: Planner, store: Store, executor: Executor,
+              settings: ExecSettings, on_event: EventFn | None, cancel: threading.Event,
+              labels: dict[str, str]) -> tuple[dict[str, dict[int, float]], dict[str, str]]:
+    """Run the val evaluations of one-method ``specs`` (name -> spec) as one batch of jobs: each name's objective per
+    seed, and for each name that has none why not. Returns empty results when cancelled."""
+    values: dict[str, dict[int, float]] = {}
+    errors: dict[str, str] = {}
+    plans = {}
+    for name, spec in specs.items():
+        try:
+            plans[name] = planner.plan(spec)
+        except SpecError as e:  # a configuration the method refuses (e.g. a constraint between fields)
+            errors[name] = f"{e.field}: {e.message}"
+    if not plans:
+        return values, errors
+    jobs = _merged(list(plans.values()), store, [labels[n] for n in plans])
+    outcomes = executor.run(jobs, settings, on_event=on_event, cancel=cancel)
+    if cancel.is_set():
+        return {}, {}
+    for name, plan in plans.items():
+        got, why = _row_value(plan, store, outcomes)
+        if why:
+            errors[name] = why
+        else:
+            values[name] = got
+    return values, errors
+
+
+def evaluate_configs(spec: ComparisonSpec, configs: dict[str, MethodSpec], seeds: Sequence[int], cache_dir: Path,
+                     data_dir: Path, executor: Executor, on_event: EventFn | None = None,
+                     cancel: threading.Event | None = None) -> dict[str, tuple[dict[int, float], str]]:
+    """The tuner's objective for each of ``configs`` (label -> method with its hyper-parameters) on ``seeds``, on the
+    validation split of ``spec``'s setting, as jobs like any other (cached): label -> (value per seed, why none).
+
+    Used to confirm a study's best configuration on seeds it was not chosen on (the defaults run's stability rule,
+    :mod:`engine.tuning.defaults`). A cancelled run returns ``{}``."""
+    cancel = cancel or threading.Event()
+    eval_spec = replace(spec, seeds=tuple(seeds), shadow_models=0)
+    planner = Planner(eval_spec, data_dir, SPLIT_VAL, OBJECTIVE_METRICS)
+    store = Store(cache_dir)
+    try:
+        specs = {label: replace(eval_spec, methods=(m,)) for label, m in configs.items()}
+        values, errors = _evaluate(specs, planner, store, executor, ExecSettings(cache_dir, data_dir, spec.device),
+                                   on_event, cancel, {label: f"confirm {label}" for label in configs})
+        if cancel.is_set():
+            return {}
+        return {label: (values.get(label, {}), errors.get(label, "")) for label in configs}
     finally:
         store.close()
 
@@ -332,24 +384,13 @@ def _run_trials(k: int, asked: dict[str, Any], live: dict[str, _Live], planner: 
         active = [n for n in asked if n not in errors and n not in pruned]
         if not active:
             break
-        plans = {}
-        for name in active:
-            try:
-                plans[name] = planner.plan(replace(specs[name], seeds=seeds))
-            except SpecError as e:  # a trial configuration the method refuses (e.g. a constraint between fields)
-                errors[name] = f"{e.field}: {e.message}"
-        if not plans:
-            break
-        jobs = _merged(list(plans.values()), store, [f"tune {n} trial {k}" for n in plans])
-        outcomes = executor.run(jobs, settings, on_event=on_event, cancel=cancel)
+        got, why = _evaluate({n: replace(specs[n], seeds=seeds) for n in active}, planner, store, executor, settings,
+                             on_event, cancel, {n: f"tune {n} trial {k}" for n in active})
         if cancel.is_set():
             return  # nothing told, nothing recorded: the trial runs again on resume (its finished jobs are cached)
-        for name, plan in plans.items():
-            got, why = _row_value(plan, store, outcomes)
-            if why:
-                errors[name] = why
-                continue
-            values[name].update(got)
+        errors.update(why)
+        for name, vals in got.items():
+            values[name].update(vals)
             if options.prune:
                 trial = asked[name]
                 done = [values[name][s] for s in options.seeds if s in values[name]]

@@ -14,7 +14,19 @@ from engine.methods import METHODS
 from engine.methods.finetune import FinetuneConfig
 from engine.methods.shared import tuned_defaults
 from engine.tuning import MethodStudy, Trial, search_space
-from engine.tuning.defaults import COMMAND, TRIALS, defaults_spec, make_record, pretuned_hparams
+from engine.tuning.defaults import (
+    ALPHA,
+    COMMAND,
+    CONFIRM_SEEDS,
+    OPTIONS,
+    TRIALS,
+    Confirmation,
+    DefaultsRun,
+    defaults_spec,
+    make_record,
+    pretuned_hparams,
+)
+from engine.tuning.space import FIXED_WORK
 
 RUN = {"label": "test run", "command": "python -m engine compare --tune 20", "setting": "digits", "trials": 20,
        "tuning_seeds": [100, 101], "objective": "gap on val"}
@@ -66,7 +78,7 @@ def test_shipped_record_is_applied_to_every_method_it_names():
         assert {k: effective[k] for k in e["values"]} == e["values"], name
         assert e["objective_tuned"] <= e["objective_default"], name  # trial 0 is the pre-tuning default
         assert pretuned_hparams(name) == {**effective, **{k: v for k, v in e["pretuned"].items()}}, name
-        assert "chosen by the tuner" in method.defaults_chosen
+        assert ("chosen by the tuner" if e["values"] else "Checked by the tuner") in method.defaults_chosen
 
 
 def test_the_defaults_run_starts_from_the_pretuned_values():
@@ -76,7 +88,7 @@ def test_the_defaults_run_starts_from_the_pretuned_values():
         assert m.hparam_dict() == pretuned_hparams(m.name)
 
 
-def test_make_record_keeps_methods_whose_defaults_ran():
+def _studies() -> dict[str, MethodStudy]:
     space = search_space("finetune")
     d = space.defaults()
     trials = (Trial(0, d, "complete", 0.5, {100: 0.5}), Trial(1, {**d, "lr": 0.05}, "complete", 0.3, {100: 0.3}),
@@ -84,19 +96,72 @@ def test_make_record_keeps_methods_whose_defaults_ran():
     ok = MethodStudy("finetune", "k", space, pretuned_hparams("finetune"), trials, (100,))
     bad = MethodStudy("gradient_ascent", "k2", search_space("gradient_ascent"), {},
                       (Trial(0, search_space("gradient_ascent").defaults(), "failed", None),), (100,))
-    rec = make_record(SimpleNamespace(studies={"finetune": ok, "gradient_ascent": bad}, tuning_seconds=12.0))
-    assert list(rec["methods"]) == ["finetune"]
+    return {"finetune": ok, "gradient_ascent": bad}
+
+
+def _confirmation(gains: list[float]) -> Confirmation:
+    default = {s: 0.5 for s in CONFIRM_SEEDS}
+    return Confirmation(default, {s: 0.5 - g for s, g in zip(CONFIRM_SEEDS, gains, strict=True)})
+
+
+def test_make_record_ships_values_only_where_the_stability_rule_adopts_them():
+    studies = _studies()
+    run = DefaultsRun(SimpleNamespace(studies=studies, tuning_seconds=12.0),  # type: ignore[arg-type]
+                      {"finetune": _confirmation([0.2, 0.21, 0.19, 0.2, 0.22])})
+    rec = make_record(run)
+    assert list(rec["methods"]) == ["finetune"]  # gradient_ascent's defaults failed: nothing to compare
     e = rec["methods"]["finetune"]
-    assert e["values"]["lr"] == 0.05 and e["pretuned"]["lr"] == pretuned_hparams("finetune")["lr"]
+    assert e["values"]["lr"] == 0.05 and e["found"]["lr"] == 0.05
+    assert e["pretuned"]["lr"] == pretuned_hparams("finetune")["lr"]
     assert e["trials"] == "2/3 trials complete" and e["best_trial"] == 1
-    assert rec["run"]["command"] == COMMAND
+    assert e["confirmation"]["adopted"] and e["confirmation"]["p_value"] < ALPHA
+    assert e["stability"].startswith("adopted")
+    assert rec["run"]["command"] == COMMAND and rec["run"]["confirm_seeds"] == list(CONFIRM_SEEDS)
     json.dumps(rec)  # plain JSON
+    # a gain within seed noise is not shipped: the tuner's best is recorded, the defaults stay
+    noisy = make_record(DefaultsRun(run.result, {"finetune": _confirmation([0.2, -0.25, 0.1, -0.1, 0.02])}))
+    e = noisy["methods"]["finetune"]
+    assert e["values"] == {} and e["found"]["lr"] == 0.05 and not e["confirmation"]["adopted"]
+    assert e["stability"].startswith("kept the pre-tuning defaults")
+    # no confirmation (the best trial is the default): nothing shipped
+    assert make_record(DefaultsRun(run.result, {}))["methods"]["finetune"]["values"] == {}
     assert dataclasses.is_dataclass(FinetuneConfig)
 
 
+def test_the_stability_rule():
+    assert _confirmation([0.05] * 5).adopted()  # a constant gain: no spread, p = 0
+    assert not _confirmation([-0.05] * 5).adopted()
+    assert not _confirmation([0.3, -0.3, 0.3, -0.3, 0.01]).adopted()
+    assert _confirmation([0.3, 0.29, 0.31, 0.3, 0.28]).p_value() < 1e-4
+    missing = Confirmation({s: 0.5 for s in CONFIRM_SEEDS}, {CONFIRM_SEEDS[0]: 0.1})
+    assert not missing.adopted()  # every confirmation seed must be evaluated
+    failed = Confirmation({}, {}, "lr: diverged")
+    assert not failed.adopted() and "diverged" in failed.why()
+
+
+def test_the_defaults_run_keeps_the_work_fields():
+    assert OPTIONS.fixed_work and OPTIONS.trials == TRIALS
+    assert not set(CONFIRM_SEEDS) & (set(OPTIONS.seeds) | set(defaults_spec().seeds))
+    space = search_space("finetune", fixed_work=True)
+    assert [d.name for d in space.dimensions] == ["lr"]
+    assert space.fixed["epochs"] == FIXED_WORK and space.fixed["batch_size"] == FIXED_WORK
+    assert {d.name for d in search_space("finetune").dimensions} == {"epochs", "lr", "batch_size"}
+
+
+def test_ppu_after_runs_its_base_at_the_base_modules_own_defaults(fake_record):
+    """A base's shipped tuned values are for the base alone: PPU-after starts from the pre-tuning base."""
+    from engine.methods import ppu_after
+
+    tuned = tuned_defaults.tuned_config("finetune", FinetuneConfig)
+    assert tuned().lr == 0.05
+    cfg = ppu_after.base_config(SimpleNamespace(config=tuned, key="finetune"))  # type: ignore[arg-type]
+    assert type(cfg) is FinetuneConfig and cfg == FinetuneConfig()
+
+
 def test_the_recorded_defaults_run_fits_todays_methods(monkeypatch: pytest.MonkeyPatch):
-    """The first defaults run (kept in docs/, not shipped) still applies cleanly: every recorded field exists, every
-    value is inside its method's search space, and applying it changes the defaults it names."""
+    """The first defaults run (kept in docs/, never shipped) still applies cleanly: every recorded field exists, every
+    value of a field still searched is inside its method's search space, and applying it changes the defaults it
+    names."""
     from pathlib import Path
 
     rec = json.loads((Path(__file__).parents[2] / "docs/tuning/defaults-run-2026-12-01.json").read_text())
@@ -105,8 +170,10 @@ def test_the_recorded_defaults_run_fits_todays_methods(monkeypatch: pytest.Monke
     for name, e in rec["methods"].items():
         base = tuned_defaults.pretuned_config(METHODS.get(name).config)
         cls = tuned_defaults.tuned_config(name, base)
-        space = {d.name: d for d in search_space(name).dimensions}
+        full = search_space(name)
+        space = {d.name: d for d in full.dimensions}
         for k, v in e["values"].items():
-            assert space[k].contains(v), (name, k, v)
+            assert k in space or k in full.fixed, (name, k)  # ppu_after's base is no longer searched (a choice of
+            assert k not in space or space[k].contains(v), (name, k, v)  # method), but the field is still there
             assert getattr(cls(), k) == v
         assert e["objective_tuned"] <= e["objective_default"]

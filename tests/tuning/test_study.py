@@ -13,16 +13,18 @@ import numpy as np
 import pytest
 import torch
 
+from engine.config import config_dict
 from engine.data import splits
 from engine.errors import SpecError
 from engine.executors import ExecSettings, LocalExecutor
 from engine.jobs.model import EVALUATE, SPLIT_VAL, UNLEARN
+from engine.methods import METHODS
 from engine.problem import build_problem, resolve
 from engine.runner.plan import make_plan
 from engine.spec import ComparisonSpec, MethodSpec
 from engine.store import Store
 from engine.tuning import TuneOptions, recorded_studies, run_tuned, tunable, tune
-from engine.tuning.study import COMPLETE, FAILED, OBJECTIVE_METRICS
+from engine.tuning.study import COMPLETE, FAILED, OBJECTIVE_METRICS, evaluate_configs
 from tests.runner.conftest import SETTINGS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -126,7 +128,8 @@ def test_a_seeded_study_is_reproducible(tmp_path):
     one = tune(s, OPTS, tmp_path / "a", DATA, Recording())["finetune"]
     two = tune(s, OPTS, tmp_path / "b", DATA, Recording())["finetune"]
     assert [(t.params, t.value) for t in one.trials] == [(t.params, t.value) for t in two.trials]
-    assert len(one.trials) == 3 and one.trials[0].params == {"epochs": 5, "lr": 0.01, "batch_size": 64}  # defaults
+    defaults = config_dict(METHODS.get("finetune").config())  # the shipped defaults (tuned_defaults.json)
+    assert len(one.trials) == 3 and one.trials[0].params == {k: defaults[k] for k in ("epochs", "lr", "batch_size")}
     assert all(t.state == COMPLETE for t in one.trials)
     other = tune(s, dataclasses.replace(OPTS, sampler_seed=1), tmp_path / "c", DATA, Recording())["finetune"]
     assert [t.params for t in other.trials][1:] != [t.params for t in one.trials][1:]  # the seed matters
@@ -200,3 +203,19 @@ def test_executor_settings_are_the_specs_device(tmp_path):
 
     tune(spec(MethodSpec("finetune")), dataclasses.replace(OPTS, trials=1), tmp_path, DATA, Spy())
     assert seen and all(x.device == BASE.device and x.store_dir == tmp_path for x in seen)
+
+
+def test_evaluate_configs_gives_a_trials_objective_on_other_seeds(tmp_path):
+    """The defaults run's confirmation: the same val objective as a trial's, per seed, for configurations given."""
+    s = spec(MethodSpec("finetune"))
+    studies = tune(s, OPTS, tmp_path, DATA, LocalExecutor(workers=1))
+    first = studies["finetune"].trials[0]
+    d = studies["finetune"].base
+    got = evaluate_configs(s, {"same": MethodSpec("finetune", tuple(sorted(d.items()))),
+                               "bad": MethodSpec("finetune", (("lr", -1.0),))},
+                           (100, 102), tmp_path, DATA, LocalExecutor(workers=1))
+    values, why = got["same"]
+    assert why == "" and values[100] == pytest.approx(first.seed_values[100]) and set(values) == {100, 102}
+    assert got["bad"][0] == {} and got["bad"][1].startswith("methods.finetune.lr")
+    ss = tunable(s, fixed_work=True)
+    assert ss["finetune"] == ""  # lr is still searched

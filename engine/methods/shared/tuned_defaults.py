@@ -11,8 +11,11 @@ the tuner run that chose the shipped values starts from them, so it is reproduci
 
 Full-size paper presets pass the papers' values explicitly (``PAPER_DEFAULTS``) and are not affected.
 
-Not shipped yet: the first defaults run (2026-12-01) is kept in ``docs/tuning/defaults-run-2026-12-01.json``; applied,
-fine-tuning's tuned learning rate diverges where another method builds on it (PPU-after, ``base=finetune``).
+Only values the run's stability rule adopted are applied (``values``; the tuner's best is kept in ``found`` either
+way): see :mod:`engine.tuning.defaults`. A method that runs another one first (PPU-after's base) runs it at the base's
+pre-tuning defaults. The first, unconfirmed defaults run (2026-12-01, work fields searched, no stability rule) is
+kept in ``docs/tuning/defaults-run-2026-12-01.json``: applied as it was, fine-tuning's tuned learning rate diverged
+under PPU-after.
 """
 
 from __future__ import annotations
@@ -72,18 +75,25 @@ def pretuned_config(config: type) -> type:
     return getattr(config, PRETUNED, config) if PRETUNED in vars(config) else config
 
 
-def chosen_text(method: str) -> str | None:
-    """How the tuner chose ``method``'s defaults, for the Methods page (``None`` when it did not)."""
+def chosen_text(method: str, before: str = "") -> str | None:
+    """How ``method``'s shipped defaults were chosen, for the Methods page (``None`` when the tuner run has no entry
+    for it): the tuner's values where the stability rule adopted them, else ``before`` (how the module's own
+    literals were chosen) with what the tuner found and why it was not adopted."""
     e, run = entry(method), record().get("run", {})
     if e is None or not run:
         return None
-    values = e.get("values", {})
-    changed = {k: v for k, v in values.items() if e.get("pretuned", {}).get(k) != v}
+    found_values = e.get("found", e.get("values", {}))
+    changed = {k: v for k, v in found_values.items() if e.get("pretuned", {}).get(k) != v}
     found = ", ".join(f"{k}={_short(v)}" for k, v in changed.items()) or "the pre-tuning defaults (no trial beat them)"
-    return (f"chosen by the tuner under the one protocol: `{run['command']}` ({run['setting']}; {run['trials']} trials "
-            f"per method on tuning seeds {', '.join(map(str, run['tuning_seeds']))}; objective: {run['objective']}). "
-            f"Found: {found}. Validation objective {e['objective_default']:.4f} at the pre-tuning defaults, "
-            f"{e['objective_tuned']:.4f} at these ({e['trials']}). Full-size presets keep the papers' values")
+    stability = f" Stability rule: {e['stability']}." if e.get("stability") else ""
+    how = (f"`{run['command']}` ({run['setting']}; {run['trials']} trials per method on tuning seeds "
+           f"{', '.join(map(str, run['tuning_seeds']))}; objective: {run['objective']}). Found: {found}. Validation "
+           f"objective {e['objective_default']:.4f} at the pre-tuning defaults, {e['objective_tuned']:.4f} at the "
+           f"tuner's best ({e['trials']}).{stability}")
+    if e.get("values"):
+        return f"chosen by the tuner under the one protocol: {how} Full-size presets keep the papers' values"
+    return (f"{before.rstrip('.') or 'the module defaults'}. Checked by the tuner under the one protocol, and kept: "
+            f"{how}")
 
 
 def _short(v: Any) -> str:
