@@ -27,6 +27,7 @@ from engine.jobs.identity import ContentIdentities, Identities
 from engine.jobs.method_inputs import not_applicable_reason
 from engine.jobs.model import (
     EVALUATE,
+    METRIC_RECORD,
     ORIGINAL,
     PROBLEM,
     REQUESTS_NONE,
@@ -171,6 +172,19 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
     metrics = tuple(METRICS.keys()) if metrics is None else tuple(metrics)
     preps = [p for p in preparations(metrics) if p.enabled(spec)] if split == SPLIT_TEST else []
     on = {} if split == SPLIT_TEST else {"split": split}  # part of a val evaluation's identity
+    # a metric reads a preparation only through its own (MetricInfo.preparation): its record's identity holds that one
+    own_prep = {m: (METRICS.get(m).preparation.kind if METRICS.get(m).preparation is not None else None)
+                for m in metrics}
+
+    def records(model_job: str, rj_key: str, reference: bool, pj_key: str,
+                prepared: Mapping[str, str]) -> dict[str, str]:
+        """metric -> its record's key for ``model_job``'s evaluation: what the evaluation's identity holds but the
+        metric list (and the retrain reference by its model, not by its evaluation, whose key holds the list)."""
+        return {m: job_key(METRIC_RECORD, ids.in_problem(
+            {"model_job": model_job, "metric": m, "retrain": rj_key, "reference": reference,
+             **({own_prep[m]: prepared[own_prep[m]]} if own_prep[m] in prepared else {}), **on}, pj_key))
+            for m in metrics}
+
     tag = "" if split == SPLIT_TEST else f" on {split}"  # in its label
     res = model_resources(spec.model)
     states, method_states = state_needs(cfgs, setting.paradigm)
@@ -223,7 +237,7 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
                                           pj.key),
                            EvaluatePayload(spec_json, seed, model_job=rj.key, retrain_job=rj.key, retrain_eval=None,
                                            metrics=tuple(metrics), seconds_from=rj.key, prepared=prepared,
-                                           split=split),
+                                           split=split, records=records(rj.key, rj.key, True, pj.key, prepared)),
                            (rj.key, pj.key, *prepared.values()), res), pj.key)
 
         def evaluate(row: str, model_job: str, seconds_from: str | None, seed: int = seed, pj: Job = pj,
@@ -233,7 +247,8 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
                                                 **prepared, **on}, pj.key),
                                 EvaluatePayload(spec_json, seed, model_job=model_job, retrain_job=rj.key,
                                                 retrain_eval=rev.key, metrics=tuple(metrics),
-                                                seconds_from=seconds_from, prepared=prepared, split=split),
+                                                seconds_from=seconds_from, prepared=prepared, split=split,
+                                                records=records(model_job, rj.key, False, pj.key, prepared)),
                                 (model_job, rev.key, pj.key, *prepared.values()), res), pj.key)
 
         for name, cfg in cfgs.items():
