@@ -56,6 +56,7 @@ from engine.metrics import (
     EvalInputs,
     MetricValue,
     PrepareContext,
+    RowTarget,
     StoredPreparation,
     attach_model_features,
     evaluate_all,
@@ -390,9 +391,19 @@ def run_preparation(job: Job, env: JobEnv) -> JobResult:
     setting = setting_of(payload)
     problem = rebuild_problem(payload, env, setting)
     started = time.perf_counter()
+    row = None
+    if payload.row is not None:  # a per-row preparation: the row's model, the seed's original and retrain
+        r = payload.row
+        row = RowTarget(name=r["name"], method=r["method"], hparams=dict(r["hparams"]), reference=r["reference"],
+                        model=load_model(env, r["model_job"], setting, problem),
+                        original=load_model(env, r["original_job"], setting, problem),
+                        retrain=load_model(env, r["retrain_job"], setting, problem))
+    before = _prepared_inputs(env, payload.after)["prepared"] if payload.after else {}
     ctx = PrepareContext(setting=setting, problem=problem, seed=int(payload.seed), device=env.device,
-                         options=payload.options,
-                         progress=env.reporter(job, started))
+                         options=payload.options, progress=env.reporter(job, started), row=row,
+                         before=before.get(prep.after) if prep.after else None,
+                         unlearn_view=lambda method, forget, retain: make_view(method, problem, forget, retain, {},
+                                                                               setting))
     meta, blobs = prep.run(ctx)
     return JobResult(meta, blobs)
 

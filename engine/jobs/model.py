@@ -140,9 +140,13 @@ class EvaluatePayload(Payload):
 
 @dataclass(frozen=True)
 class PreparePayload(Payload):
-    """A metric's preparation job (``engine.metrics.base.Preparation``): its kind's options (e.g. shadow pairs)."""
+    """A metric's preparation job (``engine.metrics.base.Preparation``): its kind's options (e.g. shadow pairs); for
+    a per-row preparation the row (``row``: ``name``, ``model_job``, ``original_job``, ``retrain_job``, ``method``,
+    ``hparams``, ``reference``) and the per-seed preparation it builds on (``after``: kind -> job key)."""
 
     options: dict[str, Any] = field(default_factory=dict)
+    row: dict[str, Any] | None = None
+    after: dict[str, str] = field(default_factory=dict)
 
 
 # -- stored meta: one dataclass per kind, written in field order ---------------------------------------------------

@@ -26,6 +26,7 @@ from engine.metrics.base import (
     ModelFeatures,
     Preparation,
     PrepareContext,
+    RowTarget,
     ShadowAttack,
     StoredPreparation,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "ModelFeatures",
     "Preparation",
     "PrepareContext",
+    "RowTarget",
     "ShadowAttack",
     "StoredPreparation",
     "attach_model_features",
