@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--shadow-models", type=int, default=0, metavar="N",
                    help="PGU shadow-model attack (mia_shadow_auc): N shadow original/retrain pairs trained per "
                         "seed (0 = off, else 2..100)")
+    c.add_argument("--ulira", type=int, default=0, metavar="K", dest="ulira_shadows",
+                   help="U-LiRA and RMIA (mia_ulira, mia_rmia): K shadow originals and K shadow retrains per seed, "
+                        "and every method applied to each shadow original (0 = off, else 4..64)")
+    c.add_argument("--feature-audit", action="store_true",
+                   help="representation audit: CKA per layer to retrain / original, linear-probe and k-NN forget "
+                        "accuracy, weight distances, a 2-D embedding (one extra job per model)")
     c.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     c.add_argument("--cache-dir", default=None, help="results cache (default $UNLEARN_CACHE_DIR or .cache/unlearn)")
     c.add_argument("--data-dir", default=None, help="dataset files (default $UNLEARN_DATA_DIR or ./data)")
@@ -183,7 +189,8 @@ def build_spec(args: argparse.Namespace, check: bool = True) -> Any:
         scenario_params=scen, model=args.model,
         train=tuple(_key_values(args.train, "train")),
         methods=tuple(api.MethodSpec(n, tuple(hparams[n])) for n in names), seeds=tuple(range(args.seeds)),
-        device=args.device, shadow_models=args.shadow_models,
+        device=args.device, shadow_models=args.shadow_models, ulira_shadows=args.ulira_shadows,
+        feature_audit=bool(args.feature_audit),
     )
 
 

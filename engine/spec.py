@@ -18,8 +18,12 @@ CUDA_INDEX = re.compile(r"cuda:(0|[1-9][0-9]{0,2})")  # cuda:N, N a GPU index (n
 MAX_SEEDS = 20
 MAX_SEED = 2**31 - 1  # seeds feed torch / numpy generators
 MAX_SHADOW_MODELS = 100
+MIN_ULIRA_SHADOWS, MAX_ULIRA_SHADOWS = 4, 64  # U-LiRA: each target needs in and out shadows to fit two Gaussians
 # fields left out of the canonical JSON while at their default, so that adding them kept every existing key
-OMIT_AT_DEFAULT: dict[str, Any] = {"shadow_models": 0, "paradigm_params": []}
+OMIT_AT_DEFAULT: dict[str, Any] = {"shadow_models": 0, "paradigm_params": [], "ulira_shadows": 0,
+                                   "feature_audit": False}
+# fields that only add metric preparations (opt-in audits): left out of the setting every job is keyed by
+AUDIT_FIELDS: dict[str, Any] = {"shadow_models": 0, "ulira_shadows": 0, "feature_audit": False}
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,12 @@ class ComparisonSpec:
     # shadow-model pairs (original on the full training set + retrain on the retain set) trained per seed for
     # the PGU attack ``mia_shadow_auc``; 0 = off. Left out of the JSON when 0 (existing cache keys unchanged).
     shadow_models: int = 0
+    # U-LiRA / RMIA (issue 16): K shadow originals (retain + a random half of the forget subset each) and K shadow
+    # retrains per seed, and every method applied to each shadow original; 0 = off. Left out of the JSON when 0.
+    ulira_shadows: int = 0
+    # the representation audit (issue 16): CKA per layer to retrain and original, linear-probe / k-NN forget
+    # accuracy from frozen features, weight distances, a 2-D embedding. Left out of the JSON when off.
+    feature_audit: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.coarse, bool):
@@ -82,6 +92,13 @@ class ComparisonSpec:
             raise SpecError("shadow_models", f"must be 0 (off) or an integer from 2 to {MAX_SHADOW_MODELS} "
                                              f"(pairs of shadow models; the attack needs one pair to train on and "
                                              f"one to test on), got {n!r}")
+        k = self.ulira_shadows
+        if isinstance(k, bool) or not isinstance(k, int) or not (k == 0 or MIN_ULIRA_SHADOWS <= k <= MAX_ULIRA_SHADOWS):
+            raise SpecError("ulira_shadows", f"must be 0 (off) or an integer from {MIN_ULIRA_SHADOWS} to "
+                                             f"{MAX_ULIRA_SHADOWS} (shadow pairs; each forget sample needs shadows "
+                                             f"that unlearned it and shadows that never saw it), got {k!r}")
+        if not isinstance(self.feature_audit, bool):
+            raise SpecError("feature_audit", f"must be true or false, got {self.feature_audit!r}")
         names = [m.name for m in self.methods]
         if len(set(names)) != len(names):
             raise SpecError("methods", "a method is listed twice")

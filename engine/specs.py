@@ -33,7 +33,8 @@ def make_spec(*, dataset: str = "digits", paradigm: str = "supervised", rate: fl
               scenario_params: Mapping[str, Any] | None = None, model: str = "cnn",
               methods: Sequence[str] = (), hparams: Mapping[str, Mapping[str, Any]] | None = None,
               seeds: int = 1, device: str = "auto", epochs: int | None = None,
-              shadow_models: int = 0, labelled_fraction: float = 1.0) -> ComparisonSpec:
+              shadow_models: int = 0, labelled_fraction: float = 1.0, ulira_shadows: int = 0,
+              feature_audit: bool = False) -> ComparisonSpec:
     """The spec of a selection (raises :class:`~engine.errors.SpecError` naming the field of an unknown method).
 
     ``seeds`` is a count (seeds 0..S-1); ``epochs`` ``None`` means the dataset x model default. ``coarse`` follows
@@ -61,7 +62,7 @@ def make_spec(*, dataset: str = "digits", paradigm: str = "supervised", rate: fl
         labelled_fraction=labelled_fraction if paradigm == "label_free" else 1.0, scenario=scenario,
         scenario_params=scen,
         model=model, train=train, methods=tuple(meths), seeds=tuple(range(int(seeds))), device=device,
-        shadow_models=int(shadow_models))
+        shadow_models=int(shadow_models), ulira_shadows=int(ulira_shadows), feature_audit=bool(feature_audit))
 
 
 def preset_choice(key: str) -> dict[str, Any]:

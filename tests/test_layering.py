@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a module may import its own layer and the layers below it
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "version"),
-    ("registry", "config", "rng", "device", "paths"),
+    ("registry", "config", "rng", "device", "paths", "audit"),
     ("spec", "store"),
     ("data", "models", "paradigms"),
     ("scenarios",),

@@ -23,6 +23,7 @@ from engine.jobs.method_inputs import make_view
 from engine.jobs.model import (
     CORE_KINDS,
     EVALUATE,
+    METRIC_BLOB,
     ORIGINAL,
     OUTPUTS_BLOB,
     PER_SAMPLE_BLOB,
@@ -39,6 +40,7 @@ from engine.jobs.model import (
     EvaluatePayload,
     Job,
     JobResult,
+    MetricRecordMeta,
     Payload,
     PreparePayload,
     ProblemMeta,
@@ -50,7 +52,15 @@ from engine.jobs.model import (
     UnlearnPayload,
 )
 from engine.methods import METHODS, UnlearnContext
-from engine.metrics import EvalInputs, PrepareContext, StoredPreparation, attach_model_features, evaluate_all
+from engine.metrics import (
+    EvalInputs,
+    MetricValue,
+    PrepareContext,
+    RowTarget,
+    StoredPreparation,
+    attach_model_features,
+    evaluate_all,
+)
 from engine.metrics import preparation as metric_preparation
 from engine.metrics.timing import timed_seconds
 from engine.models import build_model
@@ -329,9 +339,11 @@ def evaluate_model(job: Job, env: JobEnv) -> JobResult:
         **_prepared_inputs(env, payload.prepared),
     )
     metrics = list(payload.metrics)
+    known = recorded_metrics(env, payload)  # computed for this model before (another metric list): not again
+    todo = [m for m in metrics if m not in known]
     # metrics that need the model itself (a FeatureHook): features for the samples they select, before the metrics
-    inp = attach_model_features(inp, model, problem.data.x_train, problem.data.x_test, metrics)
-    values = evaluate_all(inp, metrics)
+    inp = attach_model_features(inp, model, problem.data.x_train, problem.data.x_test, todo)
+    values = evaluate_all(inp, metrics, known)
     scores = {k: v.value for k, v in values.items()}
     reasons = {k: v.reason for k, v in values.items() if v.value is None}
     per_sample = {k: v.per_sample for k, v in values.items() if v.per_sample is not None}
@@ -341,8 +353,34 @@ def evaluate_model(job: Job, env: JobEnv) -> JobResult:
     for k, v in scores.items():
         if v is not None and not np.isfinite(v):
             raise RunFailed(f"metric {k} is {v}")
+    side = {payload.records[k]: metric_record(k, v) for k, v in values.items()
+            if k not in known and k in payload.records}
     return JobResult(EvaluateMeta(metrics=scores, reasons=reasons),
-                     {OUTPUTS_BLOB: arrays_to_bytes(outputs), PER_SAMPLE_BLOB: arrays_to_bytes(per_sample)})
+                     {OUTPUTS_BLOB: arrays_to_bytes(outputs), PER_SAMPLE_BLOB: arrays_to_bytes(per_sample)}, side)
+
+
+def metric_record(key: str, value: MetricValue) -> tuple[MetricRecordMeta, dict[str, bytes]]:
+    """A :data:`~engine.jobs.model.METRIC_RECORD` of metric ``key``'s ``value`` (its per-sample values and arrays
+    in :data:`~engine.jobs.model.METRIC_BLOB`)."""
+    arrays = {f"a.{name}": np.asarray(a) for name, a in value.arrays.items()}
+    if value.per_sample is not None:
+        arrays["per_sample"] = np.asarray(value.per_sample)
+    return (MetricRecordMeta(key, value.value, value.reason),
+            {METRIC_BLOB: arrays_to_bytes(arrays)} if arrays else {})
+
+
+def recorded_metrics(env: JobEnv, payload: EvaluatePayload) -> dict[str, MetricValue]:
+    """The metrics of ``payload`` whose records the store holds (metric -> value, as computed then)."""
+    out: dict[str, MetricValue] = {}
+    for key, rec in payload.records.items():
+        res = env.store.result(rec) if env.store.has(rec) else None
+        if res is None or res.meta.get("metric") != key:
+            continue
+        arrays = arrays_from_bytes(env.store.blob(rec, METRIC_BLOB)) if METRIC_BLOB in res.meta.get("blobs", []) \
+            else {}
+        out[key] = MetricValue(res.meta.get("value"), arrays.get("per_sample"), res.meta.get("reason", ""),
+                               {k[2:]: v for k, v in arrays.items() if k.startswith("a.")})
+    return out
 
 
 def run_preparation(job: Job, env: JobEnv) -> JobResult:
@@ -353,9 +391,19 @@ def run_preparation(job: Job, env: JobEnv) -> JobResult:
     setting = setting_of(payload)
     problem = rebuild_problem(payload, env, setting)
     started = time.perf_counter()
+    row = None
+    if payload.row is not None:  # a per-row preparation: the row's model, the seed's original and retrain
+        r = payload.row
+        row = RowTarget(name=r["name"], method=r["method"], hparams=dict(r["hparams"]), reference=r["reference"],
+                        model=load_model(env, r["model_job"], setting, problem),
+                        original=load_model(env, r["original_job"], setting, problem),
+                        retrain=load_model(env, r["retrain_job"], setting, problem))
+    before = _prepared_inputs(env, payload.after)["prepared"] if payload.after else {}
     ctx = PrepareContext(setting=setting, problem=problem, seed=int(payload.seed), device=env.device,
-                         options=payload.options,
-                         progress=env.reporter(job, started))
+                         options=payload.options, progress=env.reporter(job, started), row=row,
+                         before=before.get(prep.after) if prep.after else None,
+                         unlearn_view=lambda method, forget, retain: make_view(method, problem, forget, retain, {},
+                                                                               setting))
     meta, blobs = prep.run(ctx)
     return JobResult(meta, blobs)
 

@@ -26,7 +26,7 @@ def input_keys(job: Job) -> tuple[str, ...]:
 
     Its dependencies, its seed's ``problem`` (every body but the problem's rebuilds and checks it), and the keys its
     payload names: the original of a ``train_state`` / ``unlearn`` job, an unlearn job's training-time states, an
-    evaluation's model, retrain, retrain reference, timing source and preparations.
+    evaluation's model, retrain, retrain reference, timing source, preparations and metric records.
     """
     from engine.jobs.bodies import setting_of  # bodies import torch and the components: only when used
 
@@ -41,6 +41,7 @@ def input_keys(job: Job) -> tuple[str, ...]:
     if job.kind == EVALUATE:
         keys.update(k for k in (p.model_job, p.retrain_job, p.retrain_eval, p.seconds_from) if k)
         keys.update(p.prepared.values())
+        keys.update(p.records.values())  # the metrics recorded for this model before (absent ones are not sent)
     keys.discard(job.key)
     return tuple(sorted(keys))
 

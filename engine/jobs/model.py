@@ -26,6 +26,9 @@ RETRAIN = "retrain"  # the reference, trained from scratch on the retain set
 UNLEARN = "unlearn"  # a method applied to the original
 EVALUATE = "evaluate"  # every metric of one model, against the retrain reference
 CORE_KINDS = (PROBLEM, ORIGINAL, TRAIN_STATE, RETRAIN, UNLEARN, EVALUATE)
+# one metric's result for one evaluated model: a side result of the evaluate jobs, keyed without the metric list, so
+# that a comparison asking for a new metric computes only that one (EvaluatePayload.records); never planned itself
+METRIC_RECORD = "metric"
 # jobs whose result is a model (or training-time state): its weights are the blob :data:`STATE_BLOB`
 MODEL_KINDS = (ORIGINAL, TRAIN_STATE, RETRAIN, UNLEARN)
 # Metrics may add preparation jobs of their own kinds (engine.metrics.base.Preparation, e.g. "shadow").
@@ -35,6 +38,7 @@ STATE_BLOB = "state.pt"  # a model job's weights / a training-time state (torch.
 PROBLEM_BLOB = "problem.npz"  # a problem's index arrays and observed supervision
 OUTPUTS_BLOB = "outputs.npz"  # an evaluation's logits (logits_train, logits_test)
 PER_SAMPLE_BLOB = "per_sample.npz"  # an evaluation's per-sample metric values ("<metric>", "<metric>.<array>")
+METRIC_BLOB = "metric.npz"  # a metric record's per-sample values and arrays ("per_sample", "<array>")
 
 # -- evaluation splits (EvaluatePayload.split) --------------------------------------------------------------------
 SPLIT_TEST = "test"  # every reported number
@@ -120,7 +124,8 @@ class EvaluatePayload(Payload):
     evaluation (``None``: this *is* it); ``seconds_from``: the job whose meta ``seconds`` is the unlearning time
     (``None``: no unlearning happened); ``prepared``: preparation kind -> job key (metrics' preparation jobs);
     ``split``: :data:`SPLIT_TEST` (reported numbers) or :data:`SPLIT_VAL` (the tuner's: ``val`` stands in for
-    ``test`` and the test split is not read at all, ``Problem.validation_view``).
+    ``test`` and the test split is not read at all, ``Problem.validation_view``); ``records``: metric -> the key of
+    its :data:`METRIC_RECORD` for this model (a metric already recorded under it is read, not computed again).
     """
 
     model_job: str
@@ -130,13 +135,18 @@ class EvaluatePayload(Payload):
     seconds_from: str | None = None
     prepared: dict[str, str] = field(default_factory=dict)
     split: str = "test"
+    records: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PreparePayload(Payload):
-    """A metric's preparation job (``engine.metrics.base.Preparation``): its kind's options (e.g. shadow pairs)."""
+    """A metric's preparation job (``engine.metrics.base.Preparation``): its kind's options (e.g. shadow pairs); for
+    a per-row preparation the row (``row``: ``name``, ``model_job``, ``original_job``, ``retrain_job``, ``method``,
+    ``hparams``, ``reference``) and the per-seed preparation it builds on (``after``: kind -> job key)."""
 
     options: dict[str, Any] = field(default_factory=dict)
+    row: dict[str, Any] | None = None
+    after: dict[str, str] = field(default_factory=dict)
 
 
 # -- stored meta: one dataclass per kind, written in field order ---------------------------------------------------
@@ -198,6 +208,15 @@ class EvaluateMeta:
 
     metrics: dict[str, float | None]
     reasons: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MetricRecordMeta:
+    """A :data:`METRIC_RECORD`: the metric, its value (``None`` = not applicable) and the reason for ``None``."""
+
+    metric: str
+    value: float | None
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from engine.metrics.base import (
     ModelFeatures,
     Preparation,
     PrepareContext,
+    RowTarget,
     ShadowAttack,
     StoredPreparation,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "ModelFeatures",
     "Preparation",
     "PrepareContext",
+    "RowTarget",
     "ShadowAttack",
     "StoredPreparation",
     "attach_model_features",
@@ -60,18 +63,21 @@ __all__ = [
 ]
 
 
-def evaluate_all(inp: EvalInputs, keys: list[str] | None = None) -> dict[str, MetricValue]:
+def evaluate_all(inp: EvalInputs, keys: list[str] | None = None,
+                 known: Mapping[str, MetricValue] | None = None) -> dict[str, MetricValue]:
     """Run the requested metrics (default: all registered, in registration order).
 
-    Each metric sees the results computed before it (``own_values``, ``own_results``). Unknown keys raise
+    Each metric sees the results computed before it (``own_values``, ``own_results``). ``known``: metrics already
+    computed for this model (the per-metric records), taken as they are instead of computed again. Unknown keys raise
     :class:`engine.errors.SpecError`; a metric's own errors propagate.
     """
     selected = METRICS.keys() if keys is None else list(keys)
+    known = known or {}
     out: dict[str, MetricValue] = {}
     for key in selected:
         fn = METRICS.get(key, field="metrics").fn
-        out[key] = fn(dataclasses.replace(inp, own_values={k: v.value for k, v in out.items()},
-                                          own_results=dict(out)))
+        out[key] = known[key] if key in known else fn(dataclasses.replace(
+            inp, own_values={k: v.value for k, v in out.items()}, own_results=dict(out)))
     return out
 
 

@@ -123,9 +123,27 @@ class MetricValue:
 
 
 @dataclass(frozen=True)
+class RowTarget:
+    """The evaluated model a per-row preparation (:attr:`Preparation.per_row`) works on: the row's name, the method
+    that made it (``None`` for the engine's own models) with its configuration, which reference model it is
+    (``"original"`` / ``"retrain"`` / ``None``), and the models themselves (torch modules on the job's device): the
+    row's, the seed's original and the seed's retrain."""
+
+    name: str
+    method: str | None
+    hparams: Mapping[str, Any]
+    reference: str | None
+    model: Any
+    original: Any
+    retrain: Any
+
+
+@dataclass(frozen=True)
 class PrepareContext:
     """What a preparation job hands its body: the validated setting, the seed's problem (on the job's ``device``),
-    the options the comparison set (:attr:`Preparation.options`) and a progress callback.
+    the options the comparison set (:attr:`Preparation.options`) and a progress callback; for a per-row preparation
+    also the row (:class:`RowTarget`) and what the per-seed preparation it builds on (:attr:`Preparation.after`)
+    produced (``before``, as that preparation's ``load`` gives it).
 
     ``progress(done, total, message)`` publishes the job's progress and raises the job layer's ``Cancelled`` when
     the comparison is cancelled: call it at least once per epoch of any long loop.
@@ -137,6 +155,11 @@ class PrepareContext:
     device: Any  # torch.device the job runs on (the problem's tensors are there)
     options: Mapping[str, Any]
     progress: Callable[[int, int, str], None]
+    row: RowTarget | None = None
+    before: Any = None
+    # ``unlearn_view(method, forget_idx, retain_idx)``: the sealed view a method gets for that forget / retain split
+    # of the seed's problem (the job layer's ``make_view``; U-LiRA's shadow unlearning), no training-time state
+    unlearn_view: Callable[[Any, Any, Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +193,11 @@ class Preparation:
     * ``blobs`` / ``required_blobs``: the names it may / always stores (results bundles check them; its meta must
       hold its ``seconds``); ``index_arrays``: ``.npz`` blob -> its arrays of training-split indices (checked on
       import).
+    * ``per_row``: one job per evaluated model (row) x seed instead of one per seed (e.g. the representation audit:
+      the row's model against the original and retrain; U-LiRA: the row's method applied to shadow models); its
+      body gets :attr:`PrepareContext.row`, its identity holds the row's model job and method configuration, and
+      only that row's evaluation depends on it. ``after``: the kind of a per-seed preparation it builds on (its
+      dependency; :attr:`PrepareContext.before`).
     """
 
     kind: str
@@ -183,6 +211,8 @@ class Preparation:
     required_blobs: tuple[str, ...]
     inputs_field: str | None = None
     index_arrays: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    per_row: bool = False
+    after: str | None = None
 
 
 @dataclass(frozen=True)

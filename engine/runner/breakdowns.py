@@ -9,7 +9,9 @@ may have seen noisy ones or none). Rows whose evaluation is not in the store are
 * :func:`forget_confusion` -- where the forget samples go: true class -> predicted class counts
   (PGU Fig. 4, the "Streisand" check: a forgotten class should spread like retrain's, not pile up).
 * :func:`forget_samples` -- one row per forget sample x method x seed: prediction, confidence,
-  probability of the true class, entropy (nats) and cross-entropy loss.
+  probability of the true class, entropy (nats), cross-entropy loss and each per-example membership attack's score
+  of the sample (:data:`SCORE_COLUMNS`: U-LiRA, RMIA, PGU's shadow attacker; empty where the attack did not run or
+  did not audit the sample).
 * :func:`gallery` -- the first ``n`` forget images as ``uint8`` arrays with every method's prediction.
 """
 
@@ -22,14 +24,35 @@ import numpy as np
 import pandas as pd
 
 from engine.data.base import ImageData
-from engine.jobs.model import OUTPUTS_BLOB, PROBLEM_BLOB
+from engine.jobs.model import OUTPUTS_BLOB, PER_SAMPLE_BLOB, PROBLEM_BLOB
 from engine.methods import METHODS
 from engine.runner.plan import REFERENCE_ORIGINAL, REFERENCE_RETRAIN, Plan, Row
 from engine.store import Store, arrays_from_bytes
 
 SPLITS = ("train_forget", "train_retain", "test")
+# per-example membership scores (higher = more member-like, i.e. more like an unlearned than a retrained model): the
+# attack metric whose per-sample values they are (with the audited samples in "<metric>.forget_idx")
+SCORE_COLUMNS = {"ulira_score": "mia_ulira", "rmia_score": "mia_rmia", "shadow_score": "mia_shadow_auc"}
 SAMPLE_COLUMNS = ["index", "request", "true", "observed", "candidates", "method", "seed", "predicted", "correct",
-                  "confidence", "p_true", "entropy", "loss"]
+                  "confidence", "p_true", "entropy", "loss", *SCORE_COLUMNS]
+
+
+def membership_scores(store: Store, row: Row, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Each attack's per-example score of the training samples ``idx`` in ``row``'s evaluation (NaN where the attack
+    did not run or did not audit the sample): column -> array aligned with ``idx``."""
+    arrays = arrays_from_bytes(store.blob(row.eval_job, PER_SAMPLE_BLOB))
+    out = {}
+    for col, metric in SCORE_COLUMNS.items():
+        v = np.full(len(idx), np.nan)
+        if metric in arrays and f"{metric}.forget_idx" in arrays:
+            where = {int(i): k for k, i in enumerate(arrays[f"{metric}.forget_idx"])}
+            scores = np.asarray(arrays[metric], dtype=np.float64)
+            hit = [(n, where[int(i)]) for n, i in enumerate(idx) if int(i) in where]
+            if hit:
+                pos, src = (np.array(a) for a in zip(*hit, strict=True))
+                v[pos] = scores[src]
+        out[col] = v
+    return out
 
 
 def finished_rows(plan: Plan, store: Store) -> list[Row]:
@@ -166,7 +189,7 @@ def forget_samples(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
     partial-label or unlabelled), ``candidates`` (the observed candidate set, space-separated),
     ``method, seed, predicted, correct`` (prediction equals the true label), ``confidence`` (max softmax
     probability), ``p_true`` (probability of the true label), ``entropy`` (nats) and ``loss``
-    (cross-entropy against the true label, nats).
+    (cross-entropy against the true label, nats), then the membership scores (:func:`membership_scores`).
     """
     y_train = data.y_train.cpu().numpy()
     frames = []
@@ -185,7 +208,7 @@ def forget_samples(plan: Plan, store: Store, data: ImageData) -> pd.DataFrame:
             "candidates": [" ".join(map(str, np.nonzero(c)[0])) for c in cand],
             "method": row.method, "seed": row.seed, "predicted": pred.astype(np.int64), "correct": pred == y,
             "confidence": prob.max(axis=1), "p_true": p_true, "entropy": -(prob * logp).sum(axis=1),
-            "loss": -logp[np.arange(idx.shape[0]), y],
+            "loss": -logp[np.arange(idx.shape[0]), y], **membership_scores(store, row, idx),
         }))
     if not frames:
         return pd.DataFrame(columns=SAMPLE_COLUMNS)

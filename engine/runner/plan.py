@@ -27,6 +27,7 @@ from engine.jobs.identity import ContentIdentities, Identities
 from engine.jobs.method_inputs import not_applicable_reason
 from engine.jobs.model import (
     EVALUATE,
+    METRIC_RECORD,
     ORIGINAL,
     PROBLEM,
     REQUESTS_NONE,
@@ -52,12 +53,13 @@ from engine.metrics import METRICS, preparations
 from engine.models import build_model
 from engine.paradigms.base import Paradigm
 from engine.problem import Setting, build_problem, resolve
-from engine.spec import ComparisonSpec
+from engine.spec import AUDIT_FIELDS, ComparisonSpec
 from engine.training.recording import RECORDERS
 
 # the Method.reference values: the engine's own models
 REFERENCE_ORIGINAL = "original"  # the trained original, evaluated as is
 REFERENCE_RETRAIN = "retrain"  # retrain from scratch: every forgetting metric is measured against it
+REFERENCE_BEFORE = "before"  # a per-row preparation's row that is a method's own model before unlearning (SISA's)
 
 
 @dataclass(frozen=True)
@@ -165,12 +167,27 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
     """
     # the setting's models are shared with every comparison of the same setting: the spec of the jobs leaves out
     # what only selects rows or adds jobs (methods, seeds, device, metric preparations such as shadow models)
-    spec_json = replace(spec, methods=(), seeds=(0,), device="auto", shadow_models=0).to_json()
+    spec_json = replace(spec, methods=(), seeds=(0,), device="auto", **AUDIT_FIELDS).to_json()
     if split not in SPLITS:
         raise ValueError(f"unknown evaluation split {split!r}")
     metrics = tuple(METRICS.keys()) if metrics is None else tuple(metrics)
-    preps = [p for p in preparations(metrics) if p.enabled(spec)] if split == SPLIT_TEST else []
+    enabled = [p for p in preparations(metrics) if p.enabled(spec)] if split == SPLIT_TEST else []
+    preps = [p for p in enabled if not p.per_row]
+    row_preps = [p for p in enabled if p.per_row]
     on = {} if split == SPLIT_TEST else {"split": split}  # part of a val evaluation's identity
+    # a metric reads a preparation only through its own (MetricInfo.preparation): its record's identity holds that one
+    own_prep = {m: (METRICS.get(m).preparation.kind if METRICS.get(m).preparation is not None else None)
+                for m in metrics}
+
+    def records(model_job: str, rj_key: str, reference: bool, pj_key: str,
+                prepared: Mapping[str, str]) -> dict[str, str]:
+        """metric -> its record's key for ``model_job``'s evaluation: what the evaluation's identity holds but the
+        metric list (and the retrain reference by its model, not by its evaluation, whose key holds the list)."""
+        return {m: job_key(METRIC_RECORD, ids.in_problem(
+            {"model_job": model_job, "metric": m, "retrain": rj_key, "reference": reference,
+             **({own_prep[m]: prepared[own_prep[m]]} if own_prep[m] in prepared else {}), **on}, pj_key))
+            for m in metrics}
+
     tag = "" if split == SPLIT_TEST else f" on {split}"  # in its label
     res = model_resources(spec.model)
     states, method_states = state_needs(cfgs, setting.paradigm)
@@ -218,23 +235,46 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
                                          PreparePayload(spec_json, seed, options=p.options(spec)), (pj.key,), res),
                                 pj.key).key
                     for p in preps}
+        def for_row(row: str, model_job: str, method: str | None, hparams: dict[str, Any], reference: str | None,
+                    seed: int = seed, pj: Job = pj, oj: Job = oj, rj: Job = rj,
+                    prepared: dict[str, str] = prepared) -> dict[str, str]:
+            """The seed's preparations and the row's own (per-row preparations: one job per row, kind -> key)."""
+            out = dict(prepared)
+            target = {"name": row, "model_job": model_job, "original_job": oj.key, "retrain_job": rj.key,
+                      "method": method, "hparams": hparams, "reference": reference}
+            for p in row_preps:
+                if p.after is not None and p.after not in prepared:
+                    raise ValueError(f"the per-row preparation {p.kind!r} builds on {p.after!r}, which no enabled "
+                                     "metric of the comparison declares")
+                after = {p.after: prepared[p.after]} if p.after is not None else {}
+                own = {**p.identity(spec), "row": {k: v for k, v in target.items() if k != "name"}, "after": after}
+                out[p.kind] = add(make_job(p.kind, f"{p.label(spec, seed)}: {row}", ids.preparation(pj.key, own),
+                                           PreparePayload(spec_json, seed, options=p.options(spec), row=target,
+                                                          after=after),
+                                           (pj.key, model_job, oj.key, rj.key, *after.values()), res), pj.key).key
+            return out
+
+        rprep = for_row("retrain", rj.key, None, {}, REFERENCE_RETRAIN)
         rev = add(make_job(EVALUATE, f"evaluate retrain{tag} seed {seed}",
-                           ids.in_problem({"model_job": rj.key, "metrics": metrics, "ref": None, **prepared, **on},
+                           ids.in_problem({"model_job": rj.key, "metrics": metrics, "ref": None, **rprep, **on},
                                           pj.key),
                            EvaluatePayload(spec_json, seed, model_job=rj.key, retrain_job=rj.key, retrain_eval=None,
-                                           metrics=tuple(metrics), seconds_from=rj.key, prepared=prepared,
-                                           split=split),
-                           (rj.key, pj.key, *prepared.values()), res), pj.key)
+                                           metrics=tuple(metrics), seconds_from=rj.key, prepared=rprep,
+                                           split=split, records=records(rj.key, rj.key, True, pj.key, rprep)),
+                           (rj.key, pj.key, *rprep.values()), res), pj.key)
 
-        def evaluate(row: str, model_job: str, seconds_from: str | None, seed: int = seed, pj: Job = pj,
-                     rj: Job = rj, rev: Job = rev, prepared: dict[str, str] = prepared) -> Job:
+        def evaluate(row: str, model_job: str, seconds_from: str | None, method: str | None = None,
+                     hparams: dict[str, Any] | None = None, reference: str | None = None, seed: int = seed,
+                     pj: Job = pj, rj: Job = rj, rev: Job = rev) -> Job:
+            rowp = for_row(row, model_job, method, hparams or {}, reference)
             return add(make_job(EVALUATE, f"evaluate {row}{tag} seed {seed}",
                                 ids.in_problem({"model_job": model_job, "metrics": metrics, "ref": rev.key,
-                                                **prepared, **on}, pj.key),
+                                                **rowp, **on}, pj.key),
                                 EvaluatePayload(spec_json, seed, model_job=model_job, retrain_job=rj.key,
                                                 retrain_eval=rev.key, metrics=tuple(metrics),
-                                                seconds_from=seconds_from, prepared=prepared, split=split),
-                                (model_job, rev.key, pj.key, *prepared.values()), res), pj.key)
+                                                seconds_from=seconds_from, prepared=rowp, split=split,
+                                                records=records(model_job, rj.key, False, pj.key, rowp)),
+                                (model_job, rev.key, pj.key, *rowp.values()), res), pj.key)
 
         for name, cfg in cfgs.items():
             method = METHODS.get(name)
@@ -252,7 +292,8 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
                 rows.append(Row(name, seed, rev.key, rj.key, "pending"))
                 continue
             if method.reference == REFERENCE_ORIGINAL:
-                rows.append(Row(name, seed, evaluate(name, oj.key, None).key, oj.key, "pending"))
+                rows.append(Row(name, seed, evaluate(name, oj.key, None, reference=REFERENCE_ORIGINAL).key, oj.key,
+                                "pending"))
                 continue
             if method.reference is not None:
                 raise ValueError(f"method {name}: reference must be {REFERENCE_ORIGINAL!r}, {REFERENCE_RETRAIN!r} "
@@ -266,11 +307,13 @@ def build_graph(spec: ComparisonSpec, setting: Setting, cfgs: Mapping[str, objec
                                         train_state=sjobs, requests=REQUESTS_NONE)
                 bj = add(make_job(UNLEARN, f"{name} before unlearning seed {seed}",
                                   {**ident, "requests": REQUESTS_NONE}, before, deps, res), pj.key)
-                rows.append(Row(own[0], seed, evaluate(own[0], bj.key, None).key, bj.key, "pending"))
+                rows.append(Row(own[0], seed, evaluate(own[0], bj.key, None, name, ident["hparams"],
+                                                       REFERENCE_BEFORE).key, bj.key, "pending"))
             uj = add(make_job(UNLEARN, f"{name} seed {seed}", ident,
                               UnlearnPayload(spec_json, seed, original=oj.key, method=name, hparams=ident["hparams"],
                                              train_state=sjobs), deps, res), pj.key)
-            rows.append(Row(name, seed, evaluate(name, uj.key, uj.key).key, uj.key, "pending"))
+            rows.append(Row(name, seed, evaluate(name, uj.key, uj.key, name, ident["hparams"]).key, uj.key,
+                            "pending"))
     return Graph(tuple(jobs), tuple(rows), all_states, problem_of)
 
 

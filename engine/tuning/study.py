@@ -46,7 +46,7 @@ from engine.problem import resolve
 from engine.rng import derive_seed
 from engine.runner.comparison import needed_jobs
 from engine.runner.plan import Plan, Planner, applicability
-from engine.spec import ComparisonSpec, MethodSpec, stable_hash
+from engine.spec import AUDIT_FIELDS, ComparisonSpec, MethodSpec, stable_hash
 from engine.store import Store
 from engine.tuning.protocol import OBJECTIVE, TuneOptions
 from engine.tuning.space import SearchSpace, search_space
@@ -163,7 +163,7 @@ def study_key(spec: ComparisonSpec, method: MethodSpec, space: SearchSpace, opti
     values over the defaults: the same study whether a default is given explicitly or not), the space, the tuning
     seeds, the sampler seed and pruning, the objective and the protocol version -- not the budget (a larger one
     extends it)."""
-    setting = replace(spec, methods=(), seeds=(0,), device="auto", shadow_models=0).to_json()
+    setting = replace(spec, methods=(), seeds=(0,), device="auto", **AUDIT_FIELDS).to_json()
     dims = [{"name": d.name, "kind": d.kind, "low": d.low, "high": d.high, "log": d.log, "choices": list(d.choices)}
             for d in space.dimensions]
     base = config_dict(build_config(METHODS.get(method.name).config, method.hparam_dict(), f"methods.{method.name}"))
@@ -251,7 +251,7 @@ def tune(spec: ComparisonSpec, options: TuneOptions, cache_dir: Path, data_dir: 
     """
     options.check(spec.seeds)
     cancel = cancel or threading.Event()
-    tuning_spec = replace(spec, seeds=tuple(options.seeds), shadow_models=0)
+    tuning_spec = replace(spec, seeds=tuple(options.seeds), **AUDIT_FIELDS)
     planner = Planner(tuning_spec, data_dir, SPLIT_VAL, OBJECTIVE_METRICS)
     reasons = tunable(spec, options.fixed_work)
     store = Store(cache_dir)
