@@ -57,6 +57,7 @@ class DemoLimits:
     large_models: bool = False
     max_concurrent: int = 1
     max_shadow_models: int = 0  # PGU's shadow attack trains 2N extra models: off in the demo
+    max_ulira_shadows: int = 0  # U-LiRA / RMIA: 2K extra trainings per seed and K unlearning runs per method: off
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_cost_factor) and self.max_cost_factor >= 1.0):
@@ -172,6 +173,10 @@ def check_spec(spec: ComparisonSpec, data_dir: Path | str | None = None, limits:
     if spec.shadow_models > limits.max_shadow_models:
         raise SpecError("shadow_models", f"demo mode: at most {limits.max_shadow_models} shadow-model pairs "
                                          f"(each pair trains two extra models), got {spec.shadow_models}")
+    if spec.ulira_shadows > limits.max_ulira_shadows:
+        raise SpecError("ulira_shadows", f"demo mode: at most {limits.max_ulira_shadows} U-LiRA shadow pairs (each "
+                                         f"trains two extra models and unlearns once per method), got "
+                                         f"{spec.ulira_shadows}")
     if spec.dataset in DATASETS and spec.model in MODELS:
         default = dataclasses.asdict(default_train_config(spec.dataset, spec.model))
         check_costs(TrainConfig, dict(spec.train), default, "train", limits)

@@ -228,6 +228,10 @@ def test_shadow_models_are_off_in_the_demo() -> None:
     with pytest.raises(SpecError) as err:
         check_spec(dataclasses.replace(spec, shadow_models=4))
     assert err.value.field == "shadow_models"
+    with pytest.raises(SpecError) as err:
+        check_spec(dataclasses.replace(spec, ulira_shadows=4))  # U-LiRA: off too (2K trainings + K runs a method)
+    assert err.value.field == "ulira_shadows"
+    check_spec(dataclasses.replace(spec, feature_audit=True))  # one cheap job per model: allowed
 
 
 @pytest.mark.parametrize(("argv", "field"), [
