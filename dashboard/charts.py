@@ -16,7 +16,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.labels import metric_ideal, metric_label, metric_target
+from dashboard.labels import SCORE_LABELS, metric_ideal, metric_label, metric_target
 
 ACCURACY = ("forget_acc", "retain_acc", "test_acc")
 MIA = ("mia_efficacy", "mia_loss_acc", "mia_asr", "mia_whitebox", "mia_shadow_auc", "mia_efficacy_observed",
@@ -221,6 +221,144 @@ def shadow_roc(curves: pd.DataFrame, order: list[str] | None = None) -> go.Figur
                   labels={"fpr": "false-positive rate", "tpr": "true-positive rate", "method": ""})
     fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dash", "color": "grey"})
     fig.update_layout(height=HEIGHT + 60, xaxis_range=[0, 1], yaxis_range=[0, 1.02])
+    return fig
+
+
+# -- the Audit tab: low-FPR membership attacks, layer-wise CKA, the feature embedding ------------------------------
+ROC_FLOOR = 1e-3  # the log-log ROC's lower edge (FPR / TPR clipped to [ROC_FLOOR, 1] for display)
+_PERCENT_TICKS = {1e-3: "0.1%", 1e-2: "1%", 1e-1: "10%", 1.0: "100%"}
+
+
+def loglog_roc(curves: pd.DataFrame, metric: str, order: list[str] | None = None) -> go.Figure:
+    """Log-log ROC of membership attack ``metric`` (Carlini et al. 2022): one line per method (``curves``: columns
+    method, fpr, tpr; e.g. :meth:`Results.attack_roc`), both axes from :data:`ROC_FLOOR` to 1 with FPR and TPR
+    clipped to that range (a log axis cannot show 0), and the chance diagonal. The low-FPR corner is what matters:
+    an attack that finds a few forget samples with confidence is a privacy leak even when its AUC is 0.5."""
+    name = metric_label(metric)
+    seed = f", seed {int(curves['seed'].iloc[0])}" if not curves.empty and "seed" in curves else ""
+    title = f"{name.replace(' AUC', '')}: log-log ROC of the method's forget samples vs retrain's{seed}"
+    if curves.empty:
+        return _empty(title, "this attack did not run in this comparison")
+    methods = _order(curves["method"], order)
+    df = curves.assign(fpr=np.clip(curves["fpr"].astype(float), ROC_FLOOR, 1.0),
+                       tpr=np.clip(curves["tpr"].astype(float), ROC_FLOOR, 1.0))
+    fig = px.line(df, x="fpr", y="tpr", color="method", log_x=True, log_y=True, markers=False,
+                  category_orders={"method": methods}, color_discrete_map=_colours(methods), title=title,
+                  labels={"fpr": "false-positive rate (log)", "tpr": "true-positive rate (log)", "method": ""})
+    fig.update_traces(hovertemplate="%{fullData.name}<br>FPR %{x:.3g}<br>TPR %{y:.3g}<extra></extra>")
+    fig.add_trace(go.Scatter(x=[ROC_FLOOR, 1.0], y=[ROC_FLOOR, 1.0], mode="lines", name="chance",
+                             line={"dash": "dash", "color": "grey", "width": 1}, hoverinfo="skip"))
+    ticks = {"tickmode": "array", "tickvals": list(_PERCENT_TICKS), "ticktext": list(_PERCENT_TICKS.values()),
+             "range": [math.log10(ROC_FLOOR) - 0.05, 0.03]}
+    fig.update_xaxes(**ticks)
+    fig.update_yaxes(**ticks)
+    lines = [f"FPR and TPR clipped to [{ROC_FLOOR:g}, 1]; dashed: chance; top left = the attack tells this method "
+             "from retrain"]
+    same = _same_curves(df, methods)
+    if same:
+        lines.append("the same curve (drawn over each other): " + " · ".join(" = ".join(g) for g in same))
+    fig.update_layout(height=HEIGHT + 120 + 16 * len(lines), legend_title_text="",
+                      title={"subtitle": {"text": "<br>".join(lines)}}, margin={"t": 74 + 16 * len(lines)})
+    return fig
+
+
+def _same_curves(df: pd.DataFrame, methods: list[str]) -> list[list[str]]:
+    """Groups of two or more methods whose (clipped) curves are identical, so one line hides the others."""
+    groups: dict[bytes, list[str]] = {}
+    for m in methods:
+        d = df[df["method"] == m]
+        groups.setdefault(np.round(d[["fpr", "tpr"]].to_numpy(dtype=np.float64), 9).tobytes(), []).append(m)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def layer_cka(cka: pd.DataFrame, order: list[str] | None = None) -> go.Figure:
+    """Layer-wise linear CKA on the forget set (``cka``: columns method, reference, layer, depth, cka; e.g.
+    :meth:`Results.layer_cka`): x = layer in forward order, one line per method, one panel per reference
+    ("to retrain", "to the original"). Forgetting that reaches the features lifts CKA to retrain and lowers CKA to
+    the original in the late layers."""
+    seed = f" (seed {int(cka['seed'].iloc[0])})" if not cka.empty and "seed" in cka else ""
+    title = f"Layer-wise CKA on the forget set{seed}: 1 = the same features"
+    if cka.empty:
+        return _empty(title, "the representation audit did not run in this comparison")
+    methods = _order(cka["method"], order)
+    layers = list(dict.fromkeys(cka.sort_values("depth", kind="stable")["layer"]))
+    refs = [r for r in ("to retrain", "to the original") if r in set(cka["reference"])]
+    refs += [r for r in dict.fromkeys(cka["reference"]) if r not in refs]
+    fig = px.line(cka, x="layer", y="cka", color="method", facet_col="reference", markers=True,
+                  category_orders={"layer": layers, "reference": refs, "method": methods},
+                  color_discrete_map=_colours(methods), title=title,
+                  labels={"layer": "layer (input → output)", "cka": "linear CKA", "method": "", "reference": ""})
+    fig.update_traces(hovertemplate="%{fullData.name}<br>layer %{x}<br>CKA %{y:.3f}<extra></extra>")
+    fig.for_each_annotation(lambda a: a.update(text=f"<b>CKA {a.text.split('=')[-1]}</b>"))
+    low = float(cka["cka"].min()) if cka["cka"].notna().any() else 0.0
+    fig.update_yaxes(range=[max(0.0, low - 0.05), 1.02])
+    fig.update_xaxes(type="category", tickangle=-45, automargin=True)
+    fig.update_layout(height=HEIGHT + 120, legend_title_text="")
+    return fig
+
+
+EMBEDDING_COLOURS = {"retain": "#B0B0B0", "forget": "#D62728"}
+
+
+def embedding_scatter(points: pd.DataFrame, order: list[str] | None = None, ncols: int = 3) -> go.Figure:
+    """The representation audit's 2-D embedding (PCA of each model's penultimate features; ``points``: columns
+    method, x, y, group = forget / retain; e.g. :meth:`Results.embedding`): one panel per method (wrapped,
+    ``ncols`` a row), forget samples red over retain samples grey. Each panel has its own axes (each model's own
+    PCA). After class forgetting, retrain's forget samples mix into the other classes' clusters."""
+    seed = f" (seed {int(points['seed'].iloc[0])})" if not points.empty and "seed" in points else ""
+    title = f"Feature embedding{seed}: 2-D PCA of each model's penultimate features, forget vs retain samples"
+    if points.empty:
+        return _empty(title, "the representation audit did not run in this comparison")
+    methods = _order(points["method"], order)
+    ncols = max(1, min(ncols, len(methods)))
+    nrows = -(-len(methods) // ncols)
+    fig = px.scatter(points, x="x", y="y", color="group", facet_col="method", facet_col_wrap=ncols,
+                     category_orders={"method": methods, "group": ["retain", "forget"]},
+                     color_discrete_map=EMBEDDING_COLOURS, opacity=0.6, render_mode="svg", title=title,
+                     facet_row_spacing=min(0.12, 0.5 / nrows), facet_col_spacing=0.04,
+                     labels={"x": "", "y": "", "group": "sample", "method": ""})
+    fig.update_traces(marker={"size": 4}, hovertemplate="%{fullData.name} sample<extra></extra>")
+    fig.update_xaxes(matches=None, showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(matches=None, showticklabels=False, showgrid=False, zeroline=False)
+    fig.for_each_annotation(lambda a: a.update(text=_tick(a.text.split("=")[-1])))
+    fig.update_layout(height=110 + 300 * nrows, legend={"title_text": "", "itemsizing": "constant"})
+    return fig
+
+
+def membership_heatmap(samples: pd.DataFrame, column: str, order: list[str] | None = None) -> go.Figure:
+    """Per-example membership score (``column`` of the forget-sample table: ulira_score, rmia_score or
+    shadow_score) of every audited forget sample (rows, sorted by the mean score over methods, highest first:
+    the least forgotten on top) and method (columns), first seed. Higher = the model looks like one that
+    unlearned the sample rather than one never trained on it, i.e. the sample is not forgotten. U-LiRA's log
+    likelihood ratio is coloured around 0 (cannot tell), clipped at its 98th percentile of |score|."""
+    label = SCORE_LABELS.get(column, column)
+    title = f"Membership score per forget sample and method ({label}"
+    have = samples.dropna(subset=[column]) if column in samples else samples.iloc[0:0]
+    if have.empty:
+        return _empty(title + ")", "no per-example scores in this comparison")
+    seed = int(have["seed"].min())
+    have = have[have["seed"] == seed]
+    title += f", seed {seed})"
+    grid = have.pivot_table(index="index", columns="method", values=column, aggfunc="first")
+    methods = _order(grid.columns, order)
+    grid = grid[methods]
+    grid = grid.loc[grid.mean(axis=1).sort_values(ascending=False, kind="stable").index]
+    z = grid.to_numpy(dtype=np.float64)
+    rows = [f"#{int(i)}" for i in grid.index]
+    colour: dict = {"colorscale": "Viridis"}
+    if column == "ulira_score":
+        lim = float(np.nanpercentile(np.abs(z), 98)) or 1.0
+        colour = {"colorscale": "RdBu_r", "zmid": 0.0, "zmin": -lim, "zmax": lim}
+    elif np.nanmin(z) >= 0.0 and np.nanmax(z) <= 1.0:
+        colour["zmin"], colour["zmax"] = 0.0, 1.0
+    fig = go.Figure(go.Heatmap(z=z, x=methods, y=rows, colorbar={"title": "score"}, **colour,
+                               hovertemplate="sample %{y}<br>%{x}<br>score %{z:.3g}<extra></extra>"))
+    fig.update_xaxes(**{**_method_axis(methods), "side": "top"})
+    fig.update_yaxes(type="category", autorange="reversed", showticklabels=len(rows) <= 40,
+                     title_text=f"{len(rows)} audited forget samples, highest mean score first")
+    fig.update_layout(title={"text": title, "subtitle": {"text": "higher = looks unlearned, not retrained = "
+                                                                 "not forgotten"}},
+                      height=min(1100, max(HEIGHT + 60, 200 + 6 * len(rows))), margin={"t": 150})
     return fig
 
 

@@ -7,6 +7,9 @@ import streamlit as st
 from dashboard import data, forms, history_links, progress_view, results_view, state, url
 from dashboard.data import SpecError
 
+ULIRA_LABEL = "U-LiRA / RMIA shadow pairs (K)"
+AUDIT_LABEL = "Representation audit (CKA, probes, embedding)"
+
 
 @st.cache_resource(show_spinner=False)
 def job_manager(cache_dir: str) -> data.JobManager:
@@ -182,10 +185,55 @@ def sidebar() -> data.Selection:
                      "per seed and an XGBoost attacker on their forget-set outputs; 0 = off, 2 or more to run "
                      "it (PGU used 50). Costs 2N extra trainings per seed (batched for mlp / cnn)."
                      + (" Off in the hosted demo." if data.demo_enabled() else ""))
+            ulira, audit = audit_controls(int(seeds), list(chosen))
     return data.Selection(dataset=dataset, paradigm=paradigm, rate=rate, paradigm_params=para, scenario=scenario,
                           scenario_params=scen,
                           model=model, methods=list(chosen), seeds=int(seeds), device=device, epochs=int(epochs),
-                          shadow_models=int(shadow), labelled_fraction=float(labelled))
+                          shadow_models=int(shadow), labelled_fraction=float(labelled), ulira_shadows=ulira,
+                          feature_audit=audit)
+
+
+def audit_controls(seeds: int, methods: list[str]) -> tuple[int, bool]:
+    """U-LiRA / RMIA shadow pairs and the representation audit (in the attacks expander), with what they cost for
+    this selection stated under them; both off (and disabled) in the hosted demo, which trains no shadow models."""
+    demo = data.demo_enabled()  # the demo's limits allow no shadow models (engine.demo), so none of these
+    if demo:  # e.g. from a link: shown off, as it runs
+        st.session_state[state.ULIRA], st.session_state[state.FEATURE_AUDIT] = 0, False
+    st.session_state.setdefault(state.ULIRA, 0)
+    k = st.number_input(
+        ULIRA_LABEL, step=1, key=state.ULIRA, disabled=demo,
+        help="U-LiRA (Hayes et al. 2024) and RMIA (Zarifzadeh et al. 2024), per-example likelihood-ratio attacks "
+             "(mia_ulira, mia_rmia; log-log ROC in the results' Audit tab, per-sample scores in the Forget set "
+             f"tab): K shadow originals and K shadow retrains per seed, every method applied to each shadow "
+             f"original; 0 = off, else {data.ULIRA_MIN} to {data.ULIRA_MAX} (the CLI's --ulira K).")
+    st.session_state.setdefault(state.FEATURE_AUDIT, False)
+    audit = st.checkbox(
+        AUDIT_LABEL, key=state.FEATURE_AUDIT, disabled=demo,
+        help="CKA per layer to retrain and to the original, linear-probe and k-NN forget accuracy from frozen "
+             "features, ZRF, weight distances and a 2-D embedding of the features (the Audit tab; the CLI's "
+             "--feature-audit).")
+    if demo:
+        st.caption("U-LiRA / RMIA and the representation audit are off in the hosted demo: like the shadow-model "
+                   "attack they train extra models per seed, more than this server runs per comparison.")
+        return 0, False
+    st.caption(audit_cost(seeds, methods, int(k), bool(audit)))
+    return int(k), bool(audit)
+
+
+def audit_cost(seeds: int, methods: list[str], k: int, audit: bool) -> str:
+    """The caption that states what U-LiRA (``k`` shadow pairs) and the audit add to a run, in numbers."""
+    others = [m for m in methods if m not in ("original", "retrain")]
+    if k > 0:
+        ulira = (f"U-LiRA / RMIA (K = {k}): 2K extra trainings per seed and K extra unlearning runs per method — here "
+                 f"{seeds} × {2 * k} = **{seeds * 2 * k} trainings** and {seeds} × {k} × {len(others)} = "
+                 f"**{seeds * k * len(others)} unlearning runs**.")
+    else:
+        ulira = ("U-LiRA / RMIA off (K = 0). With K pairs: 2K extra trainings per seed and K extra unlearning runs "
+                 "per method.")
+    rows = seeds * len(methods)
+    rep = (f"Representation audit: one extra job per model — here **{rows} jobs**." if audit else
+           "Representation audit off: it adds one extra job per model.")
+    return f"{ulira}  \n{rep}"
 
 
 def hyperparameters(sel: data.Selection) -> None:

@@ -61,7 +61,8 @@ from engine.api import (
 )
 
 __all__ = [
-    "DEFAULT_METHODS", "DEVICES", "MAX_SEEDS", "FINISHED", "BundleError", "ComparisonSpec", "Inspection", "JobManager",
+    "DEFAULT_METHODS", "DEVICES", "MAX_SEEDS", "ULIRA_MAX", "ULIRA_MIN", "FINISHED", "BundleError", "ComparisonSpec",
+    "Inspection", "JobManager",
     "ParamSchema", "Plan", "Results", "RunQueue", "Selection", "SpecError", "build_spec", "check_demo",
     "combined_summary", "combined_wide", "comparison_source", "dataset_offline", "datasets", "default_cache_dir",
     "default_epochs", "default_executor", "default_methods", "default_workers", "demo_enabled", "demo_limits",
@@ -78,6 +79,7 @@ __all__ = [
 
 DEFAULT_METHODS = api.DEFAULT_METHODS
 MAX_SEEDS = api.MAX_SEEDS
+ULIRA_MIN, ULIRA_MAX = 4, 64  # U-LiRA / RMIA shadow pairs K when on (engine.spec's MIN / MAX_ULIRA_SHADOWS)
 RunQueue = api.RunQueue  # demo mode: the page's shared queue of runs
 preset_paper_numbers = api.preset_paper_numbers
 short_labels = api.short_labels
@@ -130,6 +132,8 @@ class Selection:
     epochs: int | None = None  # None = the dataset x model default
     shadow_models: int = 0  # PGU's shadow attack (mia_shadow_auc): shadow pairs, 0 = off
     labelled_fraction: float = 1.0  # label_free: share of training samples whose labels the training saw
+    ulira_shadows: int = 0  # U-LiRA / RMIA (mia_ulira, mia_rmia): shadow pairs K, 0 = off, else 4..64
+    feature_audit: bool = False  # the representation audit (CKA per layer, probes, weight distances, embedding)
 
 
 def build_spec(sel: Selection) -> ComparisonSpec:

@@ -41,7 +41,8 @@ def selection_of(spec: data.ComparisonSpec) -> data.Selection:
         "model": spec.model, "methods": [m.name for m in spec.methods],
         "hparams": {m.name: dict(m.hparams) for m in spec.methods if m.hparams}, "seeds": len(spec.seeds),
         "device": spec.device, "epochs": train.get("epochs"), "shadow_models": spec.shadow_models,
-        "labelled_fraction": spec.labelled_fraction}
+        "labelled_fraction": spec.labelled_fraction, "ulira_shadows": spec.ulira_shadows,
+        "feature_audit": spec.feature_audit}
     return data.Selection(**kwargs)
 
 
@@ -90,7 +91,8 @@ def share_url(q: dict[str, str], page_url: str | None) -> str:
 def compare_state(sel: data.Selection) -> dict[str, Any]:
     """Session-state values that make the Compare page show ``sel``: the link's values over every paradigm option,
     scenario parameter and selected method's hyper-parameter at its default (so nothing set earlier in the
-    session lingers), epochs at the default unless the selection sets them, no shadow models unless asked."""
+    session lingers), epochs at the default unless the selection sets them, no shadow models, U-LiRA or
+    representation audit unless asked."""
     values: dict[str, Any] = {}
     for p in data.paradigm_schema(sel.paradigm):
         values[state.paradigm_param(sel.paradigm, p.name)] = forms.initial(p)
@@ -101,6 +103,8 @@ def compare_state(sel: data.Selection) -> dict[str, Any]:
             values[state.hparam(m, p.name)] = forms.initial(p)
     values[state.epochs(sel.dataset, sel.model)] = data.default_epochs(sel.dataset, sel.model)
     values[state.SHADOW] = 0
+    values[state.ULIRA] = 0
+    values[state.FEATURE_AUDIT] = False
     values[state.LABELLED] = 1.0
     link_values, _ = url.to_state(url.to_params(sel))
     values.update(link_values)

@@ -26,6 +26,12 @@ METRIC_LABELS: dict[str, str] = {
     "mia_loss_acc": "MIA loss acc.",
     "mia_loss_acc_observed": "MIA loss acc., observed",
     "mia_shadow_auc": "MIA shadow AUC",
+    "mia_ulira": "U-LiRA AUC",
+    "mia_ulira_tpr_0_01": "U-LiRA TPR @ 1% FPR",
+    "mia_ulira_tpr_0_001": "U-LiRA TPR @ 0.1% FPR",
+    "mia_ulira_bacc": "U-LiRA balanced acc.",
+    "mia_rmia": "RMIA AUC",
+    "mia_rmia_tpr_0_01": "RMIA TPR @ 1% FPR",
     "mia_whitebox": "MIA white-box",
     "mia_whitebox_attacker_acc": "White-box attacker acc.",
     "mia_ulira": "U-LiRA AUC",
@@ -44,11 +50,30 @@ METRIC_LABELS: dict[str, str] = {
     "weight_distance_original": "Weight dist. to original",
     "weight_distance_retrain": "Weight dist. to retrain",
     "kl_to_retrain": "KL to retrain",
+    "js_to_retrain": "JS to retrain",
+    "activation_distance": "Activation dist. to retrain",
+    "cka_retrain": "CKA to retrain",
+    "cka_original": "CKA to original",
+    "probe_forget_acc": "Linear-probe forget acc.",
+    "knn_forget_acc": "5-NN forget acc.",
+    "zrf": "ZRF",
+    "weight_distance_original": "Weight dist. to original",
+    "weight_distance_retrain": "Weight dist. to retrain",
     "gap_to_retrain": "Gap to retrain",
     "unlearn_seconds": "Time (s)",
     "speedup_vs_retrain": "Speed-up ×",
 }
 MAX_LABEL = 28
+# the per-example membership scores of the forget-sample table (engine.runner.breakdowns.SCORE_COLUMNS): higher =
+# the model looks more like one that unlearned the sample than like one never trained on it
+SCORE_LABELS: dict[str, str] = {"ulira_score": "U-LiRA score", "rmia_score": "RMIA score",
+                                "shadow_score": "Shadow-attack score"}
+SCORE_HELP: dict[str, str] = {
+    "ulira_score": "U-LiRA: log likelihood ratio of the model's confidence under the unlearned shadows vs the "
+                   "shadow retrains (0 = cannot tell)",
+    "rmia_score": "RMIA: share of population samples the sample dominates against the shadow retrains (0 to 1)",
+    "shadow_score": "PGU's shadow attacker: its membership probability (0 to 1)",
+}
 
 PARAM_LABELS: dict[str, str] = {
     "forget_class": "Forgotten class",
@@ -71,6 +96,8 @@ PARAM_LABELS: dict[str, str] = {
     "seed": "Seed",
     "labelled_fraction": "Labelled fraction",
     "shadow_models": "Shadow models",
+    "ulira_shadows": "U-LiRA shadow pairs",
+    "feature_audit": "Representation audit",
     "lambda_": "Lambda",
     "lam": "Lambda",
     "eps": "Epsilon",
@@ -79,7 +106,7 @@ PARAM_LABELS: dict[str, str] = {
 }
 # words kept upper-case by the generic fallback of param_label / metric_label
 ACRONYMS = frozenset({"lr", "mia", "kl", "auc", "asr", "vae", "svc", "mlp", "cnn", "sgd", "ua", "ra", "ue", "l1", "l2",
-                      "id", "roc", "gpu", "cpu"})
+                      "id", "roc", "gpu", "cpu", "cka", "zrf", "tpr", "fpr", "rmia", "js", "knn"})
 
 HIGHER, LOWER, CLOSER = "higher", "lower", "closer to retrain"
 CANNOT_TELL = "{ideal:g} = attacker cannot tell"

@@ -2,7 +2,8 @@
 
 Tabs: *Leaderboard* (the ranked table with its verdict, CSV exports, the runs table the CSV holds), *Charts*
 (trade-off, accuracy, attacks), *Cost & outputs* (time, speed-up, entropy, closeness), *Per class* (per-class
-accuracy, where the forget samples go), *Forget set* (image gallery, per-sample table and CSV), *Tuning* (default
+accuracy, where the forget samples go), *Forget set* (image gallery, per-example membership scores, per-sample
+table and CSV), *Audit* (log-log ROC of the membership attacks, layer-wise CKA, feature embedding), *Tuning* (default
 vs tuned under the one protocol, the studies, robustness; issue 15) and, when the setting is a paper preset's,
 *Paper numbers* (the paper's printed numbers beside ours, never mixed with them).
 """
@@ -115,7 +116,7 @@ def _chart(where, fig, prefix: str, name: str) -> None:  # noqa: ANN001
 # then "Paper numbers" for a preset's setting; the charts come in two tabs of a few figures each (a browser on two
 # cores draws a plotly figure in about 0.3 s: seven at once took over 2 s)
 SPLIT_LABELS = {"test": "Test set", "train_forget": "Forget set (training)", "train_retain": "Retain set (training)"}
-RESULT_TABS = ("Leaderboard", "Charts", "Cost & outputs", "Per class", "Forget set", "Tuning")
+RESULT_TABS = ("Leaderboard", "Charts", "Cost & outputs", "Per class", "Forget set", "Audit", "Tuning")
 
 
 def show(res: Results, prefix: str, presets: list[str] | None = None,
@@ -167,9 +168,12 @@ def _show(res: Results, prefix: str, presets: list[str] | None, link: dict[str, 
             forget_tab(res, inspection(res), prefix)
     if tabs[5].open:
         with tabs[5]:
-            tuning_view.tab(res.spec, res.summary, prefix, res.cache_dir)
-    if presets and tabs[6].open:
+            audit_tab(res, prefix)
+    if tabs[6].open:
         with tabs[6]:
+            tuning_view.tab(res.spec, res.summary, prefix, res.cache_dir)
+    if presets and tabs[7].open:
+        with tabs[7]:
             for key in presets:
                 paper_section(res, key, prefix)
 
@@ -330,10 +334,34 @@ def per_class_tab(res: Results, insp: data.Inspection | None, prefix: str) -> No
                "should spread like retrain's predictions, not pile onto one class (PGU, Fig. 4).")
 
 
-def gallery_captions(g, method: str) -> tuple[list[str], list[str]]:  # noqa: ANN001
-    """Captions (true label, retrain's and ``method``'s prediction) and hover texts (every method) per image."""
+def score_columns(samples: pd.DataFrame) -> list[str]:
+    """The per-example membership scores the forget-sample table holds values of (U-LiRA first)."""
+    return [c for c in labels.SCORE_LABELS if c in samples.columns and samples[c].notna().any()]
+
+
+def gallery_scores(samples: pd.DataFrame, seed: int) -> dict[tuple[int, str], str]:
+    """``(sample index, method) -> "U-LiRA score 12.3 · RMIA score 0.95"``: the membership scores of seed
+    ``seed``'s audited forget samples, for the gallery's hover (samples without a score are left out)."""
+    cols = score_columns(samples)
+    if not cols:
+        return {}
+    out: dict[tuple[int, str], str] = {}
+    rows = samples[samples["seed"] == seed]
+    for idx, method, *values in zip(rows["index"], rows["method"], *(rows[c] for c in cols), strict=True):
+        text = " · ".join(f"{labels.SCORE_LABELS[c]} {v:.3g}" for c, v in zip(cols, values, strict=True)
+                          if pd.notna(v))
+        if text:
+            out[(int(idx), str(method))] = text
+    return out
+
+
+def gallery_captions(g, method: str, scores: dict[tuple[int, str], str] | None = None  # noqa: ANN001
+                     ) -> tuple[list[str], list[str]]:
+    """Captions (true label, retrain's and ``method``'s prediction) and hover texts (every method, with its
+    membership scores from :func:`gallery_scores` where the sample was audited) per image."""
     preds = g.predictions
     names = g.class_names
+    scores = scores or {}
     captions, hover = [], []
     for pos, (idx, true) in enumerate(zip(g.index, g.true, strict=True)):
         p = preds[preds["position"] == pos].set_index("method")
@@ -343,7 +371,8 @@ def gallery_captions(g, method: str) -> tuple[list[str], list[str]]:  # noqa: AN
                 parts.append(f"{m} {names[int(p.loc[m, 'predicted'])]} ({p.loc[m, 'confidence']:.2f})")
         captions.append("<br>".join(parts))
         hover.append(f"sample {idx}, true {names[true]}<br>" + "<br>".join(
-            f"{m}: {names[int(r['predicted'])]} ({r['confidence']:.2f})" for m, r in p.iterrows()))
+            f"{m}: {names[int(r['predicted'])]} ({r['confidence']:.2f})"
+            + (f" · {scores[(int(idx), m)]}" if (int(idx), m) in scores else "") for m, r in p.iterrows()))
     return captions, hover
 
 
@@ -367,19 +396,147 @@ def forget_tab(res: Results, insp: data.Inspection | None, prefix: str) -> None:
     if methods:
         method = st.selectbox("Caption each image with retrain's and this method's prediction", others,
                               key=state.scoped(prefix, "gallery.method"), format_func=data.method_title)
-        captions, hover = gallery_captions(g, method)
+        captions, hover = gallery_captions(g, method, gallery_scores(insp.samples, g.seed))
         _chart(st, charts.gallery(list(g.images), captions, hover,
                                   title=f"First {len(g.images)} forget samples (seed {g.seed}): "
                                         f"prediction (confidence); hover for every method"), prefix, "gallery")
         st.dataframe(gallery_table(g), width="stretch", hide_index=True)
+    membership_section(res, insp, prefix)
     st.markdown(f"**Per-sample table** — {len(insp.samples)} rows (forget sample × method × seed)")
-    st.dataframe(insp.samples, width="stretch", hide_index=True, height=320,
-                 column_config={"confidence": st.column_config.NumberColumn(format="%.3f"),
-                                "p_true": st.column_config.NumberColumn(format="%.3f"),
-                                "entropy": st.column_config.NumberColumn("entropy (nats)", format="%.3f"),
-                                "loss": st.column_config.NumberColumn("loss (nats)", format="%.3f")})
+    st.dataframe(insp.samples, width="stretch", hide_index=True, height=320, column_config=sample_columns())
     st.download_button(SAMPLES_CSV_LABEL, data=insp.samples_csv(), file_name=f"forget-samples-{res.key}.csv",
                        mime="text/csv", on_click="ignore", key=state.scoped(prefix, "download.samples2"))
+
+
+def sample_columns() -> dict[str, object]:
+    """``st.dataframe`` column config of the per-sample table (the membership scores: NaN where not audited)."""
+    cfg: dict[str, object] = {"confidence": st.column_config.NumberColumn(format="%.3f"),
+                              "p_true": st.column_config.NumberColumn(format="%.3f"),
+                              "entropy": st.column_config.NumberColumn("entropy (nats)", format="%.3f"),
+                              "loss": st.column_config.NumberColumn("loss (nats)", format="%.3f")}
+    for c, label in labels.SCORE_LABELS.items():
+        cfg[c] = st.column_config.NumberColumn(label, format="%.3f",
+                                               help=f"{labels.SCORE_HELP[c]}; higher = less forgotten; empty where "
+                                                    "the attack did not run or did not audit the sample")
+    return cfg
+
+
+MEMBERSHIP_CAPTION = ("Each cell: the attack's membership score of one audited forget sample (row) on one method's "
+                      "model (column). **Higher = the model looks like one that unlearned the sample, not like one "
+                      "retrained without it = not forgotten.** Rows are sorted by the mean score over the methods, "
+                      "the least forgotten first; retrain's column is the baseline (the original's: nothing "
+                      "forgotten). The same scores are in the per-sample table and CSV below.")
+
+
+def membership_section(res: Results, insp: data.Inspection, prefix: str) -> None:
+    """The per-example heatmap of a membership score (U-LiRA / RMIA / shadow attack), when one was computed."""
+    cols = score_columns(insp.samples)
+    if not cols:
+        return
+    column = cols[0]
+    if len(cols) > 1:
+        key = state.scoped(prefix, state.SCORE_COLUMN)
+        if st.session_state.get(key) not in cols:
+            st.session_state.pop(key, None)  # another comparison's choice
+        column = st.segmented_control("Membership score", cols, default=cols[0], key=key,
+                                      format_func=labels.SCORE_LABELS.__getitem__,
+                                      help="\n".join(f"- {labels.SCORE_HELP[c]}" for c in cols)) or cols[0]
+    order = summary_display(res.summary)["method"].tolist()
+    _chart(st, _membership_figure(res.key, _jobs(res), str(res.cache_dir), column, tuple(order), insp), prefix,
+           "membership")
+    st.caption(MEMBERSHIP_CAPTION)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _membership_figure(key: str, eval_jobs: tuple[tuple[str, int, str], ...], cache_dir: str, column: str,
+                       order: tuple[str, ...], _insp: data.Inspection) -> object:
+    return charts.membership_heatmap(_insp.samples, column, list(order))
+
+
+# -- the Audit tab -------------------------------------------------------------------------------------------------
+ULIRA_OFF = ("This comparison ran without U-LiRA / RMIA, the per-example membership attacks. To run them: in the "
+             "sidebar's **Advanced: attacks**, set **U-LiRA / RMIA shadow pairs (K)** to 4 or more (CLI: `--ulira K`) "
+             "and press **Run**; the models already trained are reused from the cache.")
+AUDIT_OFF = ("This comparison ran without the representation audit. To run it: in the sidebar's **Advanced: "
+             "attacks**, tick **Representation audit (CKA, probes, embedding)** (CLI: `--feature-audit`) and press "
+             "**Run**; the models already trained are reused from the cache.")
+REPRESENTATION_METRICS = ("cka_retrain", "cka_original", "probe_forget_acc", "knn_forget_acc", "zrf",
+                          "weight_distance_original", "weight_distance_retrain")
+
+
+def tpr_caption(summary: pd.DataFrame, metric: str, order: list[str] | None = None) -> str:
+    """Each method's TPR at 1 % FPR of attack ``metric`` from the summary (``<metric>_tpr_0_01``), "" when the
+    summary has none; retrain's is the baseline (1 % = chance)."""
+    col = f"{metric}_tpr_0_01"
+    if col not in summary.columns or not summary[col].notna().any():
+        return ""
+    s = summary.set_index("method")[col].dropna()
+    methods = [m for m in (order or []) if m in s.index] + [m for m in s.index if m not in (order or [])]
+    cells = " · ".join(f"{m} {s[m]:.3f}" for m in methods)
+    return f"TPR at 1 % FPR (mean over seeds; chance = 0.010, retrain's is the baseline): {cells}."
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _audit_figures(key: str, eval_jobs: tuple[tuple[str, int, str], ...], cache_dir: str,
+                   order: tuple[str, ...], _res: Results) -> dict[str, object]:
+    """The Audit tab's figures (``roc.<attack>``, ``cka``, ``embedding``; absent when the comparison lacks them),
+    built once per comparison and set of finished runs."""
+    out: dict[str, object] = {}
+    for attack in _res.roc_attacks():
+        out[f"roc.{attack}"] = charts.loglog_roc(_res.attack_roc(attack), attack, list(order))
+    cka = _res.layer_cka()
+    if not cka.empty:
+        out["cka"] = charts.layer_cka(cka, list(order))
+    points = _res.embedding()
+    if not points.empty:
+        out["embedding"] = charts.embedding_scatter(points, list(order))
+    return out
+
+
+def audit_tab(res: Results, prefix: str) -> None:
+    """Privacy and representation audit: the low-FPR ROC of every attack that stored one, layer-wise CKA to
+    retrain and to the original, and the feature embedding per method; what to enable where a part did not run."""
+    order = summary_display(res.summary)["method"].tolist()
+    figs = _audit_figures(res.key, _jobs(res), str(res.cache_dir), tuple(order), res)
+    st.caption(PNG_HINT)
+    st.subheader("Membership attacks at low false-positive rates",
+                 help="Carlini et al. 2022: an attack is judged by its true-positive rate at a low false-positive "
+                      "rate, on log-log axes; U-LiRA (Hayes et al. 2024) and RMIA (Zarifzadeh et al. 2024) test "
+                      "each forget sample against shadow models that unlearned it and shadow models never "
+                      "trained on it.")
+    attacks = [k.split(".", 1)[1] for k in figs if k.startswith("roc.")]
+    if "mia_ulira" not in attacks:
+        st.info(ULIRA_OFF, icon=":material/info:")
+    if attacks:
+        key = state.scoped(prefix, state.AUDIT_ATTACK)
+        if st.session_state.get(key) not in attacks:
+            st.session_state.pop(key, None)  # another comparison's choice
+        attack = st.selectbox("Attack", attacks, key=key, format_func=lambda a: f"{labels.metric_label(a)} — {a}")
+        _chart(st, figs[f"roc.{attack}"], prefix, "audit_roc")
+        caption = tpr_caption(res.summary, attack, order)
+        if caption:
+            st.caption(caption)
+    st.subheader("Representation audit",
+                 help="Does forgetting reach the features? Linear CKA (Kornblith et al. 2019) per layer between the "
+                      "method's features on the forget set and retrain's / the original's, and each model's "
+                      "penultimate features in 2-D.")
+    if "cka" not in figs:
+        st.info(AUDIT_OFF, icon=":material/info:")
+        return
+    _chart(st, figs["cka"], prefix, "layer_cka")
+    st.caption("Forgetting that reaches the features: CKA to retrain rises towards 1 and CKA to the original falls, "
+               "mostly in the late layers; a method that only changes the last layer keeps the original's features.")
+    if "embedding" in figs:
+        _chart(st, figs["embedding"], prefix, "embedding")
+        st.caption("Each panel is its own PCA, so compare shapes, not coordinates: where the forget samples (red) "
+                   "sit among the retain samples (grey) in a method's panel against retrain's. A method whose forget "
+                   "samples keep the original's separate cluster still holds them apart in its features.")
+    metrics = [m for m in REPRESENTATION_METRICS if m in res.summary.columns and res.summary[m].notna().any()]
+    if metrics:
+        shown = measured_display(res.summary, metrics)
+        st.dataframe(shown, width="stretch", hide_index=True, height=38 + 35 * len(shown),
+                     column_config={m: st.column_config.TextColumn(labels.metric_label(m), help=labels.metric_help(m))
+                                    for m in metrics})
 
 
 def paper_section(res: Results | None, key: str, prefix: str) -> None:

@@ -13,6 +13,8 @@ METHODS = "sel.methods"
 SEEDS = "sel.seeds"
 DEVICE = "sel.device"
 SHADOW = "sel.shadow_models"  # PGU's shadow-model attack: number of shadow pairs (0 = off)
+ULIRA = "sel.ulira_shadows"  # U-LiRA / RMIA: shadow pairs K (0 = off, else 4..64)
+FEATURE_AUDIT = "sel.feature_audit"  # the representation audit (CKA per layer, probes, embedding)
 LABELLED = "sel.labelled_fraction"  # label_free: labelled share of the training set
 DROPPED = "compare.dropped"  # methods the last paradigm change took out of the selection (shown once)
 
@@ -34,9 +36,11 @@ SHOWN_STATE = "compare.shown_state"  # last job-manager state the page rendered 
 
 # results view (scoped per page with ``scoped``)
 SHOW_GAPS = "results.show_gaps"
-RESULTS_TAB = "results.tab"  # the open tab of the results (Leaderboard, Charts, Per class, Forget set, Paper numbers)
+RESULTS_TAB = "results.tab"  # the open tab of the results (Leaderboard, Charts, Per class, Forget set, Audit, ...)
 PER_CLASS_SPLIT = "per_class.split"  # the per-class heatmap's split (test, train_forget, train_retain)
 TOLERANCE = "results.tolerance"  # the verdict's gap tolerance
+AUDIT_ATTACK = "audit.attack"  # the Audit tab's attack whose log-log ROC is drawn (mia_ulira, mia_rmia, ...)
+SCORE_COLUMN = "forget.score"  # the Forget set tab's membership score of the per-example heatmap
 
 # History page
 HISTORY_PICK = "history.pick"

@@ -3,8 +3,9 @@
 Parameters: ``dataset``, ``paradigm``, ``rate``, ``p.<param>`` (paradigm parameters that differ from their
 default), ``scenario``, ``s.<param>`` (scenario parameters), ``model``,
 ``methods`` (comma-separated), ``h.<method>.<param>`` (hyper-parameters that differ from their default),
-``seeds``, ``device``, ``epochs``, ``shadow`` (shadow-model pairs), ``lf`` (label_free: labelled fraction); and the
-view: ``view`` (the open results tab), ``gaps`` (signed gaps to retrain), ``split`` (the per-class split).
+``seeds``, ``device``, ``epochs``, ``shadow`` (shadow-model pairs), ``ulira`` (U-LiRA / RMIA shadow pairs K),
+``audit`` (the representation audit, ``true``), ``lf`` (label_free: labelled fraction); and the view: ``view`` (the
+open results tab), ``gaps`` (signed gaps to retrain), ``split`` (the per-class split).
 
 A link is text from anyone: every value is checked against the menus and schemas, and every key or value that
 is not used (unknown, out of range, a device this machine lacks, a key given twice) is named in a message.
@@ -18,11 +19,12 @@ from typing import Any
 
 from dashboard import data, forms, state
 
-KEYS = ("dataset", "paradigm", "rate", "scenario", "model", "methods", "seeds", "device", "epochs", "shadow", "lf",
-        "view", "gaps", "split")
+KEYS = ("dataset", "paradigm", "rate", "scenario", "model", "methods", "seeds", "device", "epochs", "shadow", "ulira",
+        "audit", "lf", "view", "gaps", "split")
 VIEW_PREFIX = "compare"  # the Compare page's results view (its widget keys are scoped by this prefix)
 TABS = {"leaderboard": "Leaderboard", "charts": "Charts", "cost": "Cost & outputs", "per-class": "Per class",
-        "forget-set": "Forget set", "tuning": "Tuning", "paper": "Paper numbers"}  # ``view`` value -> results tab
+        "forget-set": "Forget set", "audit": "Audit", "tuning": "Tuning",
+        "paper": "Paper numbers"}  # ``view`` value -> results tab
 SPLITS = ("test", "train_forget", "train_retain")
 PREFIXES = ("p.", "s.", "h.")  # paradigm, scenario and method parameters, checked against their schema
 MAX_QUOTED = 300  # characters of a message quoting the link (a long value is cut)
@@ -89,6 +91,10 @@ def to_params(sel: data.Selection) -> dict[str, str]:
         q["epochs"] = str(sel.epochs)
     if sel.shadow_models:
         q["shadow"] = str(sel.shadow_models)
+    if sel.ulira_shadows:
+        q["ulira"] = str(sel.ulira_shadows)
+    if sel.feature_audit:
+        q["audit"] = "true"
     if sel.paradigm == "label_free" and sel.labelled_fraction != 1.0:
         q["lf"] = _text(sel.labelled_fraction)
     return q
@@ -211,6 +217,11 @@ def to_state(q: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
             out[keys["gaps"]] = q["gaps"].lower() in ("true", "1")
         else:
             errors.append(f"gaps: expected true/false, got {q['gaps']!r}")
+    if "audit" in q:
+        if q["audit"].lower() in ("true", "false", "1", "0"):
+            out[state.FEATURE_AUDIT] = q["audit"].lower() in ("true", "1")
+        else:
+            errors.append(f"audit: expected true/false, got {q['audit']!r}")
     if "split" in q:
         if q["split"] in SPLITS:
             out[keys["split"]] = q["split"]
@@ -218,7 +229,8 @@ def to_state(q: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
             errors.append(f"split: unknown split {q['split']!r}; valid: {', '.join(SPLITS)}")
     for name, key, lo, hi in (("seeds", state.SEEDS, 1, data.MAX_SEEDS),
                               ("epochs", state.epochs(dataset, model), 1, 1000),
-                              ("shadow", state.SHADOW, 0, 100)):
+                              ("shadow", state.SHADOW, 0, 100),
+                              ("ulira", state.ULIRA, 0, data.ULIRA_MAX)):
         if name in q:
             text = q[name].strip()
             if not re.fullmatch(r"[0-9]{1,6}", text):  # no sign, exponent or non-ASCII digits

@@ -5,6 +5,9 @@ comparison (twelve methods) and watch the leaderboard fill in while it runs, ope
 drawn), download the CSV, the numeric summary CSV and the per-sample CSV and check their rows, reopen the page's
 link in a fresh browser context (the same results and the same open tab, from the cache, without pressing Run),
 rename and tag the comparison on History, and open the across-settings view over two cached comparisons.
+:func:`test_audit_path` (issue 16) sets U-LiRA / RMIA (K = 4) and the representation audit in the sidebar for a
+small mlp comparison, runs it, and checks the Audit tab's three charts and the Forget set tab's per-example heatmap
+(run it alone with ``pytest -m browser tests/browser/test_dashboard_browser.py::test_audit_path``).
 
 Every step writes a full-page screenshot under ``$UNLEARN_SCREENSHOTS`` (default: the test's tmp dir) for a
 person to look at.
@@ -235,4 +238,66 @@ def test_new_users_path(server: str, cache: Path, tmp_path: Path) -> None:
         page.locator("text.gtitle", has_text="Gap to retrain across settings").first.wait_for(timeout=60_000)
         page.wait_for_function(CHARTS_DRAWN, arg=1, timeout=60_000)
         shot(page, "across-settings")
+        browser.close()
+
+
+AUDIT_QUERY = ("/?dataset=digits&paradigm=supervised&scenario=class&s.forget_class=3&model=mlp"
+               "&methods=original,retrain,finetune&seeds=1&device=auto")
+
+
+def test_audit_path(server: str, tmp_path: Path) -> None:
+    """U-LiRA / RMIA and the representation audit from the sidebar: the cost stated up front, the run, the Audit
+    tab's log-log ROC, layer-wise CKA and embedding, and the Forget set tab's per-example membership heatmap."""
+    from playwright.sync_api import sync_playwright
+
+    shot = Shots(Path(os.environ.get("UNLEARN_SCREENSHOTS", tmp_path / "screenshots")) / "audit")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server + AUDIT_QUERY)
+        page.wait_for_selector(IDLE, timeout=120_000)
+        page.get_by_text("Not computed yet").first.wait_for(timeout=60_000)
+
+        # 1. the sidebar: K = 4 shadow pairs and the representation audit; the cost shows before anything runs
+        page.get_by_text("Advanced: attacks").click()
+        k = page.get_by_role("spinbutton", name="U-LiRA / RMIA shadow pairs (K)")
+        k.wait_for(timeout=30_000)
+        k.fill("4")
+        k.press("Enter")
+        page.wait_for_timeout(500)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.get_by_text("Representation audit (CKA, probes, embedding)").click()
+        page.wait_for_timeout(500)
+        page.wait_for_selector(IDLE, timeout=60_000)
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.get_by_text("8 trainings").first.wait_for(timeout=30_000)  # 1 seed x 2K
+        sidebar.get_by_text("4 unlearning runs").first.wait_for(timeout=30_000)  # 1 seed x K x finetune
+        sidebar.get_by_text("3 jobs").first.wait_for(timeout=30_000)  # one per model
+        assert "ulira=4" in page.url and "audit=true" in page.url  # kept in the link
+        shot(page, "audit-controls")
+
+        # 2. run it
+        page.get_by_role("button", name="Run", exact=True).click()
+        page.get_by_role("button", name=WIDE_CSV).wait_for(timeout=600_000)
+        page.wait_for_selector(IDLE, timeout=60_000)
+
+        # 3. the Audit tab: log-log ROC, layer-wise CKA, embedding
+        _tab(page, "Audit")
+        for title in ("log-log ROC", "Layer-wise CKA", "Feature embedding"):
+            page.locator("text.gtitle", has_text=title).first.wait_for(timeout=60_000)
+        page.wait_for_function(CHARTS_DRAWN, arg=3, timeout=120_000)
+        assert page.locator("[data-testid='stPlotlyChart'] .xaxislayer-above").count() >= 3
+        assert page.get_by_text("TPR at 1 % FPR").count() >= 1
+        assert page.get_by_text("ran without U-LiRA").count() == 0
+        assert "view=audit" in page.url
+        shot(page, "audit-tab")
+
+        # 4. the Forget set tab: the membership score of every audited forget sample per method
+        _tab(page, "Forget set")
+        page.locator("text.gtitle", has_text="Membership score per forget sample and method").first.wait_for(
+            timeout=60_000)
+        page.wait_for_function(CHARTS_DRAWN, arg=2, timeout=120_000)
+        assert page.locator("[data-testid='stPlotlyChart'] .heatmaplayer image, "
+                            "[data-testid='stPlotlyChart'] .hm image").count() >= 1
+        shot(page, "audit-forget-set")
         browser.close()
