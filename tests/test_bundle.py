@@ -344,12 +344,13 @@ def test_the_plan_recomputed_without_data_is_make_plans(case):
 # -- bundles exported before content identities (models keyed by their problem) -----------------------------------
 # sha256 of the job keys, one a line, of each PLAN_SPECS plan, recorded with the engine before content identities
 # (commit 2e3be3a): the importer's legacy identities (engine.jobs.identity.ProblemIdentities) must reproduce them.
-# Re-pinned when metrics were added (issue 16: the evaluations' keys hold the metric list; a bundle exported with
-# fewer metrics is refused on import anyway), with the legacy identities otherwise unchanged.
+# Re-pinned when metrics and tuned defaults were added (issues 15-16: the keys hold the metric list and the methods'
+# hyper-parameters; a bundle exported with fewer metrics is refused on import anyway), with the legacy identities
+# otherwise unchanged.
 LEGACY_PLANS = {
-    "two seeds": "a00db2e51b3540a2ac1fd9f8804079ed32a8df28cbe719057f0f1a6951fa30d1",
+    "two seeds": "cc62fd46cb105081533f85c137f36fb6b99348c0a9bb1aae39718123aee20d70",
     "training-time state, shadow models, SISA's extra row":
-        "b382982fbf9f05e2d80c85c57b8dcee61536092fe58e9dcc2535cd956d827325",
+        "8df0b562af93a5b7dcb0d1367607702bb30824955accf6033ac21c7d883212bd",
     "an infeasible state (SISA 100 shards x 50 slices > digits' training set)":
         "eb79bcc710725fd38c7c009c09dbc56611e46b9d52a6b6456c92e3493f32aab0",
     "label_free: methods not applicable": "c0980ce8a735d1c3a60f22cd0cad17395f7d9f9c9d630a9de43ae1818eaa416d",

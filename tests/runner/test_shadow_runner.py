@@ -35,6 +35,8 @@ def test_shadow_models_at_default_leave_every_existing_key_unchanged():
     legacy = json.loads(json.dumps(dataclasses.asdict(s)))  # the JSON before the field existed
     legacy.pop("shadow_models")
     legacy.pop("paradigm_params")  # also left out at its default (added after shadow_models)
+    legacy.pop("ulira_shadows")  # and the issue-16 audits
+    legacy.pop("feature_audit")
     assert s.comparison_key() == stable_hash(legacy)
     assert ComparisonSpec.from_json(legacy) == s
     if ENGINE_VERSION == "0.1.0":  # keys recorded before shadow_models was added
