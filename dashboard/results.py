@@ -105,7 +105,7 @@ class Results:
         for m, s, a in self._first_seed():
             for metric, reference in CKA_REFERENCES.items():
                 if f"{metric}.layers" in a and f"{metric}.per_layer" in a:
-                    layers = [str(x) for x in a[f"{metric}.layers"]]
+                    layers = api.layer_names(a[f"{metric}.layers"])
                     frames.append(pd.DataFrame({"method": m, "seed": s, "reference": reference, "layer": layers,
                                                 "depth": np.arange(len(layers)),
                                                 "cka": np.asarray(a[f"{metric}.per_layer"], dtype=np.float64)}))

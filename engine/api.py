@@ -83,6 +83,7 @@ __all__ = [
 __all__ += sorted(_SOURCE)  # the re-exported names
 __all__ += ["HISTORY_COLUMNS", "annotate", "annotation", "delete_comparison"]  # history management (issue 14)
 __all__ += ["run_tuned", "studies", "tunable", "tune_defaults"]  # tuning under one protocol (issue 15)
+__all__ += ["layer_names"]  # the representation audit (issue 16)
 
 
 def __getattr__(name: str) -> Any:
@@ -194,6 +195,12 @@ def sample_arrays(eval_job: str, cache_dir: Path | str | None = None,
             return dict(_runner.per_sample(store, eval_job))
         except KeyError:
             return {}
+
+
+def layer_names(encoded: np.ndarray) -> list[str]:
+    """The layer names of a representation metric's ``<metric>.layers`` array (stored as UTF-8 bytes, since every
+    stored array is numeric)."""
+    return importlib.import_module("engine.metrics.representation").layer_names(encoded)
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,12 @@ def export_bundle(cache_dir: Path | str, out: str | os.PathLike[str] | IO[bytes]
                 meta = store.result_json(jkey)
                 if meta is None:
                     continue
-                blobs = {name: store.blob(jkey, name) for name in json.loads(meta).get("blobs", [])}
+                # weights a light job carries (U-LiRA's shadow originals, a preparation's optional blob) only
+                # travel in a bundle made with weights
+                listed = json.loads(meta).get("blobs", [])
+                blobs = {name: store.blob(jkey, name) for name in listed if with_weights or not name.endswith(".pt")}
+                if len(blobs) < len(listed):  # the meta lists what the bundle holds
+                    meta = json.dumps({**json.loads(meta), "blobs": [n for n in listed if n in blobs]})
                 for name in blobs:
                     if not _MEMBER.fullmatch(f"jobs/{jkey}/{name}") or name == "meta.json":
                         raise BundleError(f"job {jkey} has a blob named {name!r} that bundles cannot carry")

@@ -196,10 +196,9 @@ def apply_to_shadows(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, byt
     if sh["meta"].get("reason"):
         return done({"reason": f"the shadow models could not be trained: {sh['meta']['reason']}"})
     member = sh["membership"]
-    if row.reference in ("original", "retrain"):  # no unlearning: the family itself, where it had the sample
+    if row.reference in ("original", "retrain"):  # no unlearning: the family itself (masked by membership on use)
         phi = sh["original_phi"] if row.reference == "original" else sh["retrain_phi"]
-        return done({"source": f"shadow {row.reference}s"}, {"forget_subset": sh["forget_subset"],
-                                                             "in_phi": np.where(member, phi, np.nan)})
+        return done({"source": f"shadow {row.reference}s"}, {"forget_subset": sh["forget_subset"], "phi": phi})
     method = METHODS.get(str(row.method))
     if row.reference is not None or method.own_original is not None:
         return done({"reason": f"{method.title} has a model of its own before unlearning, which the shadows do not "
@@ -214,7 +213,7 @@ def apply_to_shadows(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, byt
     s_idx = torch.as_tensor(sh["forget_subset"], device=ctx.device)
     ys = data.y_train.cpu().numpy()[sh["forget_subset"]]
     retain = problem.retain_idx
-    in_phi = np.full(member.shape, np.nan)
+    all_phi = np.zeros(member.shape)  # every unlearned shadow's phi on every audited sample (finite: bundles)
     for i in range(k):
         ctx.progress(i, k, f"unlearning shadow {i + 1} of {k}")
         model = build_model(ctx.setting.spec.model, data.input_shape, data.num_classes, seed=0).to(ctx.device)
@@ -227,14 +226,15 @@ def apply_to_shadows(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, byt
         phi = logit_scaled_confidence(predict_logits(out, data.x_train[s_idx]).cpu().numpy(), ys)
         if not np.all(np.isfinite(phi)):
             return done({"reason": f"the method's output on shadow {i + 1} is not finite (it diverged)"})
-        in_phi[i, member[i]] = phi[member[i]]
+        all_phi[i] = phi
     ctx.progress(k, k, "done")
     return done({"source": f"{method.key} on {k} shadow originals"},
-                {"forget_subset": sh["forget_subset"], "in_phi": in_phi})
+                {"forget_subset": sh["forget_subset"], "phi": all_phi})
 
 
 def load_apply(stored: StoredPreparation) -> dict[str, Any]:
-    """The row's "in" observations (``in_phi``, NaN where a shadow did not unlearn the sample)."""
+    """The row's shadows' ``phi`` on every audited sample (the "in" observations are those of the shadows that had
+    the sample: ``membership`` of the shadow job)."""
     from engine.store import arrays_from_bytes
 
     return {"meta": dict(stored.meta or {}), **arrays_from_bytes(stored.blob(APPLY_BLOB))}
@@ -282,8 +282,8 @@ def _attack_value(scores_model: np.ndarray, scores_ref: np.ndarray, idx: np.ndar
     fpr, tpr, auc = roc(scores, labels)
     arrays = {"fpr": fpr, "tpr": tpr, "retrain_scores": scores_ref, "forget_idx": idx,
               "balanced_acc": np.array([balanced_accuracy_best(scores, labels)]),
-              **{f"tpr_at_{f:g}": np.array([tpr_at_fpr(scores, labels, f) if resolvable(len(scores_ref), f)
-                                            else np.nan]) for f in LOW_FPRS}}
+              **{f"tpr_at_{f:g}": np.array([tpr_at_fpr(scores, labels, f)]) for f in LOW_FPRS
+                 if resolvable(len(scores_ref), f)}}  # absent: too few non-members to resolve that FPR
     return MetricValue(float(auc), scores_model, arrays=arrays)
 
 
@@ -299,7 +299,7 @@ def mia_ulira(inp: EvalInputs) -> MetricValue:
     t = _targets(inp, idx)
     if t is None:
         return not_applicable("needs the retrained reference's outputs, which this run does not have")
-    in_phi = np.asarray(ap["in_phi"], dtype=np.float64)
+    in_phi = np.where(sh["membership"], np.asarray(ap["phi"], dtype=np.float64), np.nan)
     out_phi = np.asarray(sh["retrain_phi"], dtype=np.float64)
     fix = in_phi.shape[0] < 2 * MIN_PER_ROLE_FOR_OWN_VARIANCE
     s_model = lira_scores(t[0], in_phi, out_phi, fix_variance=fix)
@@ -333,11 +333,10 @@ def _derived(base: str, name: str, what: str):  # noqa: ANN202
             res = (mia_ulira if base == "mia_ulira" else mia_rmia)(inp)
         if res.value is None:
             return not_applicable(res.reason)
-        v = float(res.arrays[name][0])
-        if not np.isfinite(v):
+        if name not in res.arrays:
             n = len(res.arrays["retrain_scores"])
             return not_applicable(f"{n} non-members cannot resolve {what} (needs at least {1 / float(name[7:]):g})")
-        return MetricValue(v)
+        return MetricValue(float(res.arrays[name][0]))
     fn.__doc__ = f"{base}: {what}."
     return fn
 

@@ -6,8 +6,8 @@ seeded subset of the forget set (at most :data:`FORGET_CAP`) and of the retain s
 computes, with :mod:`engine.audit.representation` and :mod:`engine.audit.distances`:
 
 - ``cka_retrain`` / ``cka_original``: linear CKA (Kornblith et al. 2019) between the row's features and the
-  retrained / original model's features on the forget subset, for every Conv / Linear layer (``layers``,
-  ``cka_retrain_layers``, ``cka_original_layers`` in the arrays, for the layer-wise chart); the value is the last
+  retrained / original model's features on the forget subset, for every Conv / Linear layer (``layers``: the names,
+  :func:`encode_names`; ``per_layer``: the values, in the arrays, for the layer-wise chart); the value is the last
   convolutional layer's (the penultimate features for a model without convolutions, e.g. ``mlp``). Forgetting that
   reaches the features drives CKA to retrain up and CKA to the original down (the Unlearning Comparator, TVCG 2026,
   shows the same layer-wise view for one pair).
@@ -58,6 +58,17 @@ RETAIN_CAP = 1000  # retain samples (probe training data, the embedding's other 
 KNN_K = 5
 _STREAM = 0xFEA7
 DISABLED = "enable the representation audit (--feature-audit)"
+
+
+def encode_names(names: list[str]) -> np.ndarray:
+    """Layer names as a numeric array (UTF-8 bytes, one name a line): stored arrays are plain numbers (bundles)."""
+    return np.frombuffer("\n".join(names).encode(), dtype=np.uint8).copy()
+
+
+def layer_names(encoded: np.ndarray) -> list[str]:
+    """Inverse of :func:`encode_names`."""
+    text = bytes(np.asarray(encoded, dtype=np.uint8)).decode()
+    return text.split("\n") if text else []
 
 
 def audit_subsets(forget_idx: np.ndarray, retain_idx: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +154,7 @@ def run_feature_audit(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, by
     ctx.progress(2, 3, "weights")
     arrays: dict[str, np.ndarray] = {
         "forget_idx": forget, "retain_idx": retain, "cka_retrain": cka_r, "cka_original": cka_o,
-        "layers": np.array(layers), "embedding": emb,
+        "layers": encode_names(layers), "embedding": emb,
         "embedding_forget": np.r_[np.ones(len(forget), dtype=bool), np.zeros(len(retain), dtype=bool)]}
     for ref, m in (("original", row.original), ("retrain", row.retrain)):
         try:
@@ -201,7 +212,9 @@ def _cka(which: str):  # noqa: ANN202
         v = a["meta"][f"cka_{which}"]
         if not np.isfinite(v):
             return not_applicable(f"CKA is undefined at {a['meta']['layer']} (constant features)")
-        return MetricValue(float(v), arrays={"layers": a["layers"], "per_layer": a[f"cka_{which}"]})
+        per_layer = np.asarray(a[f"cka_{which}"], dtype=np.float64)
+        arrays = {"layers": a["layers"], "per_layer": per_layer} if np.isfinite(per_layer).all() else {}
+        return MetricValue(float(v), arrays=arrays)  # a layer with constant features: no layer-wise curve
     fn.__doc__ = f"Linear CKA to the {which} model's features on the forget subset, at the last conv layer."
     return fn
 

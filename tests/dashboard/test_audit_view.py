@@ -17,6 +17,7 @@ import pytest
 
 from dashboard import charts, compare_page, data, history_links, labels, results_view, state, url
 from dashboard.results import Results
+from engine import api
 from engine.executors import LocalExecutor  # test set-up only: the comparisons the views read
 from engine.runner.comparison import run_comparison
 
@@ -160,7 +161,8 @@ def test_layer_cka_in_forward_order_with_both_references(audited: Results, plain
     assert set(cka["reference"]) == {"to retrain", "to the original"}
     arrays = audited._arrays(audited.eval_jobs[("finetune", 0)])
     ft = cka[(cka["method"] == "finetune") & (cka["reference"] == "to retrain")]
-    assert list(ft["layer"]) == [str(x) for x in arrays["cka_retrain.layers"]]  # forward order, as stored
+    assert list(ft["layer"]) == api.layer_names(arrays["cka_retrain.layers"])  # forward order, as stored
+    assert ft["layer"].iloc[0].startswith("features")
     assert list(ft["depth"]) == list(range(len(ft)))
     np.testing.assert_allclose(ft["cka"], arrays["cka_retrain.per_layer"])
     by = cka.set_index(["method", "reference"])["cka"]

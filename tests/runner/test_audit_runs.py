@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine.errors import SpecError
@@ -80,6 +81,14 @@ def test_feature_audit_and_ulira_end_to_end(tmp_path, trained_caches):
     # the same spec again: everything cached
     again = run_comparison(spec, cache, DATA, LocalExecutor(workers=1))
     assert {o.status for o in again.outcomes.values()} <= {"cached"}
+    # a results bundle of it travels without weights (the U-LiRA shadows' are left out) and imports cleanly
+    from engine import api
+
+    blob = api.export_comparisons([res.plan.key], cache)
+    assert api.import_comparisons(blob, tmp_path / "imported") == [res.plan.key]
+    got = api.stored(res.plan, tmp_path / "imported", include_imported=True).wide
+    cols = ["mia_ulira", "cka_retrain", "probe_forget_acc"]
+    pd.testing.assert_frame_equal(got[cols], wide[cols])
 
 
 def test_per_example_scores_reach_the_forget_sample_table(tmp_path, trained_caches):
