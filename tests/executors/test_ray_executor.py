@@ -197,3 +197,22 @@ def test_shared_storage_mode_opens_the_store_in_workers(ray_runtime, tmp_path, m
     res = run_comparison(spec(), cache_dir=tmp_path, data_dir=DATA, executor=RayExecutor())
     problem = next(j.key for j in res.plan.jobs if j.kind == "problem")
     assert res.outcomes[problem].status == "failed" and "opened a store" in res.outcomes[problem].error
+
+
+def test_the_audits_run_on_detached_workers_like_in_process(ray_runtime, tmp_path):
+    """Issue 16: U-LiRA's shadows, the per-row jobs (the method applied to the shadows, the feature audit) and the
+    per-metric records, run by Ray workers that never open a store, give the local numbers."""
+    import dataclasses
+
+    s = dataclasses.replace(spec(), ulira_shadows=4, feature_audit=True)
+    by_ray = run_comparison(s, cache_dir=tmp_path / "ray", data_dir=DATA, executor=RayExecutor())
+    by_local = run_comparison(s, cache_dir=tmp_path / "local", data_dir=DATA, executor=LocalExecutor(workers=1))
+    assert set(by_ray.wide["status"]) == {"ok"}
+    cols = ["mia_ulira", "mia_rmia", "cka_retrain", "probe_forget_acc", "zrf", "js_to_retrain"]
+    assert by_ray.wide[cols].notna().all().all()
+    pd.testing.assert_frame_equal(by_ray.wide[cols], by_local.wide[cols])
+    a = Store(tmp_path / "ray")
+    try:
+        assert sum(1 for _ in a.keys("result/metric-")) > 0  # the per-metric records reached the driver's store
+    finally:
+        a.close()
