@@ -26,6 +26,7 @@ METRIC_LABELS: dict[str, str] = {
     "mia_loss_acc": "MIA loss acc.",
     "mia_loss_acc_observed": "MIA loss acc., observed",
     "mia_shadow_auc": "MIA shadow AUC",
+    "mia_shadow_tpr_0_01": "MIA shadow TPR @ 1% FPR",
     "mia_ulira": "U-LiRA AUC",
     "mia_ulira_tpr_0_01": "U-LiRA TPR @ 1% FPR",
     "mia_ulira_tpr_0_001": "U-LiRA TPR @ 0.1% FPR",

@@ -465,9 +465,9 @@ REPRESENTATION_METRICS = ("cka_retrain", "cka_original", "probe_forget_acc", "kn
 
 
 def tpr_caption(summary: pd.DataFrame, metric: str, order: list[str] | None = None) -> str:
-    """Each method's TPR at 1 % FPR of attack ``metric`` from the summary (``<metric>_tpr_0_01``), "" when the
-    summary has none; retrain's is the baseline (1 % = chance)."""
-    col = f"{metric}_tpr_0_01"
+    """Each method's TPR at 1 % FPR of attack ``metric`` from the summary (``<metric>_tpr_0_01``, ``_auc`` dropped),
+    "" when the summary has none; retrain's is the baseline (1 % = chance)."""
+    col = f"{metric.removesuffix('_auc')}_tpr_0_01"  # mia_shadow_auc -> mia_shadow_tpr_0_01
     if col not in summary.columns or not summary[col].notna().any():
         return ""
     s = summary.set_index("method")[col].dropna()

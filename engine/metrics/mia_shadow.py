@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.audit.membership import resolvable, tpr_at_fpr
 from engine.metrics.base import (
     METRICS,
     UNIT,
@@ -189,8 +190,9 @@ def mia_shadow_auc(inp: EvalInputs) -> MetricValue:
     scores = np.concatenate([s_model, s_ref])
     auc = float(roc_auc_score(labels, scores))
     fpr, tpr, _ = roc_curve(labels, scores)
+    low = {"tpr_at_0.01": np.array([tpr_at_fpr(scores, labels, 0.01)])} if resolvable(len(s_ref), 0.01) else {}
     return MetricValue(auc, s_model, arrays={
-        "fpr": fpr, "tpr": tpr, "retrain_scores": s_ref, "forget_idx": sub,
+        **low, "fpr": fpr, "tpr": tpr, "retrain_scores": s_ref, "forget_idx": sub,
         "shadow_fpr": np.asarray(sh.test_fpr, dtype=np.float64),
         "shadow_tpr": np.asarray(sh.test_tpr, dtype=np.float64),
         "shadow_test_auc": np.array([sh.test_auc], dtype=np.float64)})
@@ -321,6 +323,34 @@ METRICS.register(MetricInfo(
         "forget sample; ROC curve (fpr/tpr) kept for charts.",
         papers="PGU: MIA ROC-AUC (shadow originals vs shadow retrains, XGBoost)",
         ideal=0.5,
+        needs_retrain=True,
+        group="privacy",
+        range=UNIT,
+        preparation=PREPARATION,
+    ),
+)
+
+
+def mia_shadow_tpr(inp: EvalInputs) -> MetricValue:
+    """PGU's shadow attack at 1 % FPR: the TPR of its scores on this model's forget outputs vs retrain's (Carlini et
+    al. 2022: membership audits are judged at low FPR)."""
+    res = inp.own_results.get("mia_shadow_auc") or mia_shadow_auc(inp)
+    if res.value is None:
+        return not_applicable(res.reason)
+    if "tpr_at_0.01" not in res.arrays:
+        return not_applicable(f"{len(res.arrays['retrain_scores'])} non-members cannot resolve 1 % FPR (needs 100)")
+    return MetricValue(float(res.arrays["tpr_at_0.01"][0]))
+
+
+METRICS.register(MetricInfo(
+        key="mia_shadow_tpr_0_01",
+        title="MIA shadow-model TPR at 1 % FPR (PGU)",
+        direction="closer_to_retrain",
+        fn=mia_shadow_tpr,
+        description="PGU's shadow-model attack (opt-in: --shadow-models N) judged at a low false-positive rate: the "
+        "TPR at 1 % FPR of its scores on this model's forget outputs vs the retrained model's (chance: 0.01).",
+        papers="Carlini et al. 2022: TPR at low FPR",
+        ideal=0.01,
         needs_retrain=True,
         group="privacy",
         range=UNIT,

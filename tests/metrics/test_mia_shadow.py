@@ -104,6 +104,23 @@ def test_metric_auc_against_retrain_and_roc_arrays():
     np.testing.assert_array_equal(rr.arrays["fpr"], rr.arrays["tpr"])
 
 
+def test_tpr_at_one_percent_fpr_of_the_shadow_attack():
+    inp = make_inputs("random", n_train=1000, retain_margin=6.0, forget_margin=6.0, test_margin=2.0)
+    sub = np.sort(inp.forget_idx)  # 100 forget samples: 100 non-members resolve 1 % FPR (one false positive)
+    sh = dataclasses.replace(_shadow(), forget_subset=sub)
+    with_sh = dataclasses.replace(inp, shadow=sh)
+    auc = S.mia_shadow_auc(with_sh)
+    t = S.mia_shadow_tpr(dataclasses.replace(with_sh, own_results={"mia_shadow_auc": auc}))
+    pos, neg = auc.per_sample, auc.arrays["retrain_scores"]
+    # brute force: the best TPR over thresholds that let at most 1 of the 100 non-members through
+    best = max(((pos >= c).mean() for c in np.r_[pos, neg, np.inf] if (neg >= c).sum() <= 1), default=0.0)
+    assert t.value == pytest.approx(best) and 0.0 <= t.value <= 1.0
+    own = dataclasses.replace(inp, logits_train=inp.retrain_logits_train, shadow=sh)
+    assert S.mia_shadow_tpr(own).value == pytest.approx(0.01)  # identical scores: TPR = FPR
+    few = dataclasses.replace(with_sh, shadow=dataclasses.replace(sh, forget_subset=sub[:50]))
+    assert S.mia_shadow_tpr(few).value is None and "cannot resolve" in S.mia_shadow_tpr(few).reason
+
+
 def test_not_applicable_without_shadow_models():
     r = evaluate_all(make_inputs("class"), ["mia_shadow_auc"])["mia_shadow_auc"]
     assert r.value is None and r.reason == "enable shadow models (--shadow-models N)"
