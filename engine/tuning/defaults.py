@@ -11,7 +11,10 @@ downwards (the winner's curse: with 20 trials and 2 seeds, noise alone produces 
 shipped, the best and the pre-tuning configuration are both evaluated on :data:`CONFIRM_SEEDS` (new seeds, disjoint
 from the tuning and the reported ones; validation split only). The tuned values are adopted only when they are
 better there by more than seed noise: a paired one-sided t-test (``scipy.stats.ttest_rel``) over the confirmation
-seeds at level :data:`ALPHA`. Otherwise the method keeps its pre-tuning defaults and the record says why.
+seeds at level :data:`ALPHA`, and only when on no confirmation seed they lose more than :data:`MAX_RETAIN_LOSS` of
+retain accuracy against the pre-tuning values (the utility guard: the average gap to retrain treats a model broken
+on some seeds and one that forgot nothing alike, and a shipped default must not break the model). Otherwise the
+method keeps its pre-tuning defaults and the record says why.
 
 ``python -m engine tune-defaults`` runs it (cached: a run already done is replayed) and writes
 ``engine/methods/shared/tuned_defaults.json``, which :mod:`engine.methods.shared.tuned_defaults` applies when the
@@ -24,7 +27,7 @@ import datetime
 import json
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +44,13 @@ TRIALS = 20
 SEEDS = 3  # reported seeds 0..2 (the tuned rows' check; the defaults come from the tuning seeds alone)
 CONFIRM_SEEDS = (102, 103, 104, 105, 106)  # the stability rule's seeds: neither tuned on nor reported
 ALPHA = 0.05  # the stability rule's level (paired one-sided t-test over the confirmation seeds)
+MAX_RETAIN_LOSS = 0.05  # ... and its utility guard: retain accuracy may drop at most this much on any seed
 OPTIONS = TuneOptions(trials=TRIALS, seeds=DEFAULT_TUNING_SEEDS, fixed_work=True)
 COMMAND = (f"python -m engine tune-defaults (the setting of: python -m engine compare --dataset digits --model cnn "
            f"--scenario class --forget-class 3 --methods all --tune {TRIALS} --seeds {SEEDS}; every method starting "
            "from its pre-tuning defaults, epochs, steps, samples and batch sizes kept; adopted only where better on "
-           f"confirmation seeds {', '.join(map(str, CONFIRM_SEEDS))} by a paired t-test at p < {ALPHA})")
+           f"confirmation seeds {', '.join(map(str, CONFIRM_SEEDS))} by a paired t-test at p < {ALPHA}, never "
+           f"losing more than {MAX_RETAIN_LOSS:g} retain accuracy)")
 SETTING_TEXT = "digits / cnn, class 3 forgotten, supervised"
 
 
@@ -71,6 +76,15 @@ class Confirmation:
     default: dict[int, float]
     tuned: dict[int, float]
     error: str = ""
+    # retain accuracy per confirmation seed (the utility guard: a default must not break the model)
+    default_retain: dict[int, float] = field(default_factory=dict)
+    tuned_retain: dict[int, float] = field(default_factory=dict)
+
+    def retain_loss(self) -> float:
+        """The largest drop of retain accuracy from the pre-tuning to the tuned values over the confirmation seeds
+        (0 when it never drops; ``nan`` without retain accuracies)."""
+        d = [self.default_retain[s] - self.tuned_retain[s] for s in self.default_retain if s in self.tuned_retain]
+        return max(0.0, max(d)) if d else math.nan
 
     def differences(self) -> list[float]:
         """Default minus tuned objective per confirmation seed (positive: the tuned values are better)."""
@@ -88,8 +102,11 @@ class Confirmation:
         return float(ttest_1samp(d, 0.0, alternative="greater").pvalue)
 
     def adopted(self) -> bool:
-        """The stability rule: every confirmation seed evaluated and ``p < ALPHA``."""
-        return not self.error and len(self.differences()) == len(CONFIRM_SEEDS) and self.p_value() < ALPHA
+        """The stability rule: every confirmation seed evaluated, ``p < ALPHA``, and on no seed a drop of retain
+        accuracy over :data:`MAX_RETAIN_LOSS` (a better average gap bought by breaking the model on some seeds is
+        not a default)."""
+        return (not self.error and len(self.differences()) == len(CONFIRM_SEEDS) and self.p_value() < ALPHA
+                and not self.retain_loss() > MAX_RETAIN_LOSS)
 
     def why(self) -> str:
         """The rule's verdict in words."""
@@ -97,9 +114,12 @@ class Confirmation:
             return f"not confirmed: {self.error}"
         d = self.differences()
         verdict = "adopted" if self.adopted() else "kept the pre-tuning defaults"
+        loss = self.retain_loss()
+        guard = "" if math.isnan(loss) else (f"; largest retain-accuracy drop {loss:.3f}, rule at most "
+                                             f"{MAX_RETAIN_LOSS:g}")
         return (f"{verdict}: on confirmation seeds the objective is {_mean(self.default.values()):.4f} at the "
                 f"pre-tuning defaults and {_mean(self.tuned.values()):.4f} at the tuned values (mean gain "
-                f"{_mean(d):+.4f}, paired t-test p = {self.p_value():.3g}, rule p < {ALPHA})")
+                f"{_mean(d):+.4f}, paired t-test p = {self.p_value():.3g}, rule p < {ALPHA}{guard})")
 
 
 def _nullable(x: float) -> float | None:
@@ -137,11 +157,14 @@ def run_defaults(cache_dir: Path, data_dir: Path, executor: Executor, on_event: 
             configs[f"{name} default"] = MethodSpec(name, tuple(sorted(study.base.items())))
             configs[f"{name} tuned"] = MethodSpec(name, tuple(sorted(study.best_hparams().items())))
     got = evaluate_configs(spec, configs, CONFIRM_SEEDS, cache_dir, data_dir, executor, on_event, cancel)
+    retain = evaluate_configs(spec, configs, CONFIRM_SEEDS, cache_dir, data_dir, executor, on_event, cancel,
+                              metric="retain_acc")  # the same evaluations (cached): their retain accuracy
     confirmations = {}
     for name in result.studies:
         if f"{name} default" in got:
             (d, d_err), (t, t_err) = got[f"{name} default"], got[f"{name} tuned"]
-            confirmations[name] = Confirmation(d, t, d_err or t_err)
+            confirmations[name] = Confirmation(d, t, d_err or t_err, retain.get(f"{name} default", ({}, ""))[0],
+                                               retain.get(f"{name} tuned", ({}, ""))[0])
     return DefaultsRun(result, confirmations)
 
 
@@ -171,12 +194,14 @@ def make_record(run: DefaultsRun) -> dict[str, Any]:
                                      "p_value": _nullable(conf.p_value()),
                                      "adopted": adopted,
                                      "default_per_seed": {str(k): v for k, v in sorted(conf.default.items())},
-                                     "tuned_per_seed": {str(k): v for k, v in sorted(conf.tuned.items())}}
+                                     "tuned_per_seed": {str(k): v for k, v in sorted(conf.tuned.items())},
+                                     "retain_acc_drop": _nullable(conf.retain_loss())}
         methods[name] = entry
     return {"run": {"label": f"issue 15 run of {datetime.date.today().isoformat()}", "command": COMMAND,
                     "setting": SETTING_TEXT, "trials": TRIALS, "tuning_seeds": list(DEFAULT_TUNING_SEEDS),
                     "objective": OBJECTIVE, "fixed_work": True, "confirm_seeds": list(CONFIRM_SEEDS),
-                    "alpha": ALPHA, "tuning_seconds": round(result.tuning_seconds, 1)},
+                    "alpha": ALPHA, "max_retain_loss": MAX_RETAIN_LOSS,
+                    "tuning_seconds": round(result.tuning_seconds, 1)},
             "methods": methods}
 
 

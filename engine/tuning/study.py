@@ -219,8 +219,10 @@ def _merged(plans: Sequence[Plan], store: Store, labels: Sequence[str]) -> list[
     return list(out.values())
 
 
-def _row_value(plan: Plan, store: Store, outcomes: dict[str, JobOutcome]) -> tuple[dict[int, float], str]:
-    """The objective per tuning seed of a trial's plan (its method rows' val evaluations), or why it has none."""
+def _row_value(plan: Plan, store: Store, outcomes: dict[str, JobOutcome],
+               metric: str = "gap_to_retrain") -> tuple[dict[int, float], str]:
+    """The objective (or another ``metric`` of the val evaluations) per tuning seed of a trial's plan (its method
+    rows' val evaluations), or why it has none."""
     values: dict[int, float] = {}
     for row in plan.rows:
         if row.status != "pending" or row.eval_job is None:
@@ -230,9 +232,9 @@ def _row_value(plan: Plan, store: Store, outcomes: dict[str, JobOutcome]) -> tup
             failed = [f"{k.split('-')[0]}: {o.error}" for k, o in outcomes.items()
                       if o.status == "failed" and k in plan.ancestors([row.eval_job])]
             return {}, failed[0] if failed else "its jobs did not finish"
-        v = res.meta["metrics"].get(OBJECTIVE_METRIC)
+        v = res.meta["metrics"].get(metric)
         if v is None or not math.isfinite(v):
-            return {}, res.meta.get("reasons", {}).get(OBJECTIVE_METRIC, "the objective is not defined")
+            return {}, res.meta.get("reasons", {}).get(metric, f"{metric} is not defined")
         values[row.seed] = float(v)
     return values, ""
 
@@ -318,7 +320,8 @@ def recorded_studies(spec: ComparisonSpec, options: TuneOptions, cache_dir: Path
 
 def _evaluate(specs: dict[str, ComparisonSpec], planner: Planner, store: Store, executor: Executor,
               settings: ExecSettings, on_event: EventFn | None, cancel: threading.Event,
-              labels: dict[str, str]) -> tuple[dict[str, dict[int, float]], dict[str, str]]:
+              labels: dict[str, str], metric: str = "gap_to_retrain"
+              ) -> tuple[dict[str, dict[int, float]], dict[str, str]]:
     """Run the val evaluations of one-method ``specs`` (name -> spec) as one batch of jobs: each name's objective per
     seed, and for each name that has none why not. Returns empty results when cancelled."""
     values: dict[str, dict[int, float]] = {}
@@ -336,7 +339,7 @@ def _evaluate(specs: dict[str, ComparisonSpec], planner: Planner, store: Store, 
     if cancel.is_set():
         return {}, {}
     for name, plan in plans.items():
-        got, why = _row_value(plan, store, outcomes)
+        got, why = _row_value(plan, store, outcomes, metric)
         if why:
             errors[name] = why
         else:
@@ -346,9 +349,11 @@ def _evaluate(specs: dict[str, ComparisonSpec], planner: Planner, store: Store, 
 
 def evaluate_configs(spec: ComparisonSpec, configs: dict[str, MethodSpec], seeds: Sequence[int], cache_dir: Path,
                      data_dir: Path, executor: Executor, on_event: EventFn | None = None,
-                     cancel: threading.Event | None = None) -> dict[str, tuple[dict[int, float], str]]:
-    """The tuner's objective for each of ``configs`` (label -> method with its hyper-parameters) on ``seeds``, on the
-    validation split of ``spec``'s setting, as jobs like any other (cached): label -> (value per seed, why none).
+                     cancel: threading.Event | None = None,
+                     metric: str = OBJECTIVE_METRIC) -> dict[str, tuple[dict[int, float], str]]:
+    """The tuner's objective (or another of :data:`OBJECTIVE_METRICS`, ``metric``) for each of ``configs`` (label ->
+    method with its hyper-parameters) on ``seeds``, on the validation split of ``spec``'s setting, as jobs like any
+    other (cached): label -> (value per seed, why none).
 
     Used to confirm a study's best configuration on seeds it was not chosen on (the defaults run's stability rule,
     :mod:`engine.tuning.defaults`). A cancelled run returns ``{}``."""
@@ -359,7 +364,7 @@ def evaluate_configs(spec: ComparisonSpec, configs: dict[str, MethodSpec], seeds
     try:
         specs = {label: replace(eval_spec, methods=(m,)) for label, m in configs.items()}
         values, errors = _evaluate(specs, planner, store, executor, ExecSettings(cache_dir, data_dir, spec.device),
-                                   on_event, cancel, {label: f"confirm {label}" for label in configs})
+                                   on_event, cancel, {label: f"confirm {label}" for label in configs}, metric)
         if cancel.is_set():
             return {}
         return {label: (values.get(label, {}), errors.get(label, "")) for label in configs}

@@ -137,6 +137,14 @@ def test_the_stability_rule():
     assert not missing.adopted()  # every confirmation seed must be evaluated
     failed = Confirmation({}, {}, "lr: diverged")
     assert not failed.adopted() and "diverged" in failed.why()
+    # the utility guard: a better average gap bought by breaking the model on one seed is not a default
+    good = _confirmation([0.2, 0.21, 0.19, 0.2, 0.22])
+    keep = {s: 1.0 for s in CONFIRM_SEEDS}
+    broken = dataclasses.replace(good, default_retain=keep, tuned_retain={**keep, CONFIRM_SEEDS[1]: 0.11})
+    assert good.adopted() and not broken.adopted() and broken.retain_loss() == pytest.approx(0.89)
+    assert "retain-accuracy drop 0.890" in broken.why()
+    slight = dataclasses.replace(broken, tuned_retain={**keep, CONFIRM_SEEDS[1]: 0.97})
+    assert slight.adopted() and slight.retain_loss() == pytest.approx(0.03)
 
 
 def test_the_defaults_run_keeps_the_work_fields():
