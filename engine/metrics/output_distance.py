@@ -30,30 +30,29 @@ from engine.metrics.base import (
 _NO_RETRAIN = "needs the retrained reference's outputs, which this run does not have"
 
 
-def _forget(inp: EvalInputs) -> np.ndarray | None:
+def _forget_outputs(inp: EvalInputs) -> tuple[np.ndarray, np.ndarray] | MetricValue:
+    """The model's and retrain's logits on the forget set, or the not-applicable value saying why there are none."""
+    if inp.retrain_logits_train is None:
+        return not_applicable(_NO_RETRAIN)
     idx = np.asarray(inp.forget_idx, dtype=np.int64)
-    return idx if len(idx) else None
+    if len(idx) == 0:
+        return not_applicable("the forget set is empty")
+    return inp.logits_train[idx], inp.retrain_logits_train[idx]
 
 
 def js_to_retrain(inp: EvalInputs) -> MetricValue:
     """Mean JS divergence between the model's and retrain's softmax outputs on the forget set."""
-    idx = _forget(inp)
-    if inp.retrain_logits_train is None:
-        return not_applicable(_NO_RETRAIN)
-    if idx is None:
-        return not_applicable("the forget set is empty")
-    js = js_divergence(inp.logits_train[idx], inp.retrain_logits_train[idx])
+    pair = _forget_outputs(inp)
+    if isinstance(pair, MetricValue):
+        return pair
+    js = js_divergence(*pair)
     return MetricValue(float(js.mean), js.per_example)
 
 
 def activation_distance(inp: EvalInputs) -> MetricValue:
     """Mean L2 distance between the model's and retrain's softmax outputs on the forget set."""
-    idx = _forget(inp)
-    if inp.retrain_logits_train is None:
-        return not_applicable(_NO_RETRAIN)
-    if idx is None:
-        return not_applicable("the forget set is empty")
-    return MetricValue(_activation_distance(inp.logits_train[idx], inp.retrain_logits_train[idx]))
+    pair = _forget_outputs(inp)
+    return pair if isinstance(pair, MetricValue) else MetricValue(_activation_distance(*pair))
 
 
 _COMMON = dict(needs_retrain=True, group="distance")

@@ -90,10 +90,6 @@ def _last_conv(model: Any, names: list[str]) -> str:
     return last[-1] if last else "penultimate"
 
 
-def _state(model: Any) -> dict[str, Any]:
-    return {k: v for k, v in model.state_dict().items()}
-
-
 def run_feature_audit(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The row's features against the original's and retrain's (module docstring); stores ``features.npz``."""
     import torch
@@ -158,7 +154,7 @@ def run_feature_audit(ctx: PrepareContext) -> tuple[dict[str, Any], dict[str, by
         "embedding_forget": np.r_[np.ones(len(forget), dtype=bool), np.zeros(len(retain), dtype=bool)]}
     for ref, m in (("original", row.original), ("retrain", row.retrain)):
         try:
-            wd = weight_distance(_state(row.model), _state(m))
+            wd = weight_distance(row.model.state_dict(), m.state_dict())
         except ValueError as e:  # e.g. an ensemble (SISA) against a single model
             meta[f"weight_{ref}_reason"] = f"the weights are not comparable: {e}"
             continue
